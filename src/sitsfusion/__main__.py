@@ -1,0 +1,3 @@
+from sitsfusion.cli import main
+
+main()
