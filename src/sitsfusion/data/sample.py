@@ -265,7 +265,11 @@ def _stack_target(samples: Sequence[Sample], name: str) -> Tensor | None:
         missing = [s.meta.get("id", i) for i, s in enumerate(samples) if getattr(s, name) is None]
         raise SampleError(f"cannot collate: target {name!r} missing in samples {missing}")
     if name == "label":
-        return torch.tensor([int(s.label) for s in samples], dtype=torch.long)
+        labels = [s.label for s in samples]
+        bad = [lab for lab in labels if int(lab) != lab]
+        if bad:
+            raise SampleError(f"cannot collate: parcel labels must be integers, got {bad}")
+        return torch.tensor([int(lab) for lab in labels], dtype=torch.long)
     maps = [getattr(s, name) for s in samples]
     shapes = {tuple(m.shape) for m in maps}
     if len(shapes) > 1:
@@ -301,7 +305,10 @@ def collate(samples: Sequence[Sample]) -> Batch:
         t_max = max(ts.num_dates for ts in items)
         b = len(items)
         first = items[0].values
-        values = first.new_zeros((b, t_max, *first.shape[1:]))
+        dtype = first.dtype
+        for ts in items[1:]:
+            dtype = torch.promote_types(dtype, ts.values.dtype)
+        values = first.new_zeros((b, t_max, *first.shape[1:]), dtype=dtype)
         dates = torch.zeros((b, t_max), dtype=torch.long, device=first.device)
         pad_mask = torch.ones((b, t_max), dtype=torch.bool, device=first.device)
         with_mask = any(ts.mask is not None for ts in items)
@@ -316,7 +323,9 @@ def collate(samples: Sequence[Sample]) -> Batch:
             dates[i, :t] = ts.dates
             pad_mask[i, :t] = False
             if mask is not None:
-                m = ts.mask if ts.mask is not None else torch.ones(t, dtype=torch.bool)
+                m = ts.mask
+                if m is None:
+                    m = torch.ones(t, dtype=torch.bool, device=first.device)
                 if mask.ndim > 2 and m.ndim == 1:
                     m = m.view(t, *([1] * (mask.ndim - 2))).expand(t, *mask.shape[2:])
                 mask[i, :t] = m
@@ -334,7 +343,8 @@ def unpad(batch: Batch) -> list[Sample]:
     """Split a :class:`Batch` back into the samples it was collated from.
 
     A per-sample ``[T]`` mask that :func:`collate` broadcast to ``[T, H, W]`` comes back in its
-    broadcast form (same information).
+    broadcast form, and a sample without a mask in a batch where others have one comes back
+    with an all-True mask (same information in both cases).
     """
     n = len(batch)
     out: list[Sample] = []

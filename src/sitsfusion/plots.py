@@ -1,0 +1,142 @@
+"""Figures a person looks at: a sample's time series and maps."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from sitsfusion.data.sample import Sample  # noqa: E402
+from sitsfusion.data.taxonomy import Nomenclature  # noqa: E402
+
+__all__ = ["plot_sample", "save_figure"]
+
+# Sentinel-2 band order of PASTIS: B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 (reference §3.1)
+S2_RGB = (2, 1, 0)
+S2_REFLECTANCE_SCALE = 10_000.0
+
+
+def save_figure(fig: Figure, out: str | Path, dpi: int = 110) -> Path:
+    """Write ``fig`` to ``out`` atomically (temporary file, then rename) and close it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}-", suffix=out.suffix)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return out
+
+
+def _pick(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, num=min(n, k)).round().astype(int))
+
+
+def _s2_rgb(values: np.ndarray) -> np.ndarray:
+    """``[C, H, W]`` raw L2A (×10⁴) → ``[H, W, 3]`` in [0, 1], 0–0.3 reflectance stretch."""
+    rgb = values[list(S2_RGB)].transpose(1, 2, 0) / S2_REFLECTANCE_SCALE
+    return np.clip(rgb / 0.3, 0.0, 1.0)
+
+
+def _date_label(reference: np.datetime64, day: int) -> str:
+    return str(reference + np.timedelta64(int(day), "D"))
+
+
+def plot_sample(
+    sample: Sample,
+    nomenclature: Nomenclature,
+    max_dates: int = 8,
+    title: str | None = None,
+) -> Figure:
+    """One figure per patch: S2 RGB and S1 VV strips over time, semantic and instance maps.
+
+    ``sample`` must hold raw (not normalised) values: S2 as L2A reflectance × 10⁴, S1 in dB.
+    """
+    reference = np.datetime64(sample.meta.get("reference_date", "2018-09-01"), "D")
+    strips = [m for m in ("S2", "S1A", "S1D") if m in sample.series]
+    strips += [m for m in sample.series if m not in strips]
+    has_maps = sample.semantic is not None
+    n_rows = len(strips) + int(has_maps)
+    fig, axes = plt.subplots(
+        n_rows, max_dates, figsize=(1.9 * max_dates, 2.1 * n_rows), squeeze=False
+    )
+    for row, name in enumerate(strips):
+        ts = sample.series[name]
+        vals = ts.values.detach().cpu().numpy()
+        dates = ts.dates.cpu().numpy()
+        idx = _pick(ts.num_dates, max_dates)
+        for col in range(max_dates):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col >= len(idx):
+                ax.axis("off")
+                continue
+            t = idx[col]
+            if name == "S2" and vals.shape[1] >= 3:
+                ax.imshow(_s2_rgb(vals[t]), interpolation="nearest")
+            else:  # radar: VV in dB, fixed stretch so dates compare
+                ax.imshow(vals[t, 0], cmap="gray", vmin=-25, vmax=0, interpolation="nearest")
+            ax.set_title(_date_label(reference, dates[t]), fontsize=7)
+            if col == 0:
+                label = f"{name} RGB" if name == "S2" else f"{name} VV (dB)"
+                ax.set_ylabel(f"{label}\nT={ts.num_dates}", fontsize=8)
+    if has_maps:
+        row = n_rows - 1
+        for ax in axes[row]:
+            ax.axis("off")
+        colors = list(nomenclature.colors)
+        cmap = ListedColormap(colors)
+        sem = sample.semantic.cpu().numpy()
+        lut = {cid: i for i, cid in enumerate(nomenclature.ids)}
+        sem_idx = np.vectorize(lambda v: lut.get(int(v), 0))(sem)
+        ax = axes[row, 0]
+        ax.imshow(sem_idx, cmap=cmap, vmin=0, vmax=len(colors) - 1, interpolation="nearest")
+        ax.set_title("semantic", fontsize=8)
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if sample.instances is not None and max_dates > 1:
+            inst = sample.instances.cpu().numpy()
+            rng = np.random.default_rng(0)
+            palette = rng.uniform(0.2, 1.0, size=(int(inst.max()) + 1, 3))
+            palette[0] = 0.0
+            ax2 = axes[row, 1]
+            ax2.imshow(palette[inst], interpolation="nearest")
+            ax2.set_title(f"instances ({len(np.unique(inst)) - 1})", fontsize=8)
+            ax2.axis("on")
+            ax2.set_xticks([])
+            ax2.set_yticks([])
+        present = [cid for cid in nomenclature.ids if (sem == cid).any()]
+        handles = [
+            Patch(facecolor=nomenclature.colors[lut[c]], edgecolor="k", linewidth=0.3)
+            for c in present
+        ]
+        labels = [f"{c} {nomenclature.name_of(c)}" for c in present]
+        fig.legend(
+            handles,
+            labels,
+            loc="lower right",
+            ncol=2,
+            fontsize=7,
+            frameon=False,
+            bbox_to_anchor=(0.98, 0.0),
+        )
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
