@@ -99,7 +99,9 @@ def main() -> None:
     table = Table(title="reader benchmark (synthetic PASTIS-R, 1 thread)")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    table.add_row("T median S2 / S1A / S1D", " / ".join(f"{v:g}" for v in results["T_median"].values()))
+    table.add_row(
+        "T median S2 / S1A / S1D", " / ".join(f"{v:g}" for v in results["T_median"].values())
+    )
     table.add_row("patch mode S2+S1A+S1D", f"{patch_rate:.1f} samples/s ({1e3 * patch_med:.1f} ms)")
     table.add_row("parcel mode, S=64", f"{parcel_rate:.0f} samples/s ({1e3 * parcel_med:.2f} ms)")
     table.add_row("linear resample S1A→S2", f"{1e3 * res_med:.2f} ms")

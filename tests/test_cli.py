@@ -57,8 +57,10 @@ def test_show_writes_png(simulated: Path, tmp_path: Path) -> None:
 
 def test_show_unknown_patch_is_a_clear_error(simulated: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sitsfusion", "show", str(simulated), "--patch", "999999"]
-        + ["--out", str(tmp_path / "x.png")],
+        [
+            *(sys.executable, "-m", "sitsfusion", "show", str(simulated)),
+            *("--patch", "999999", "--out", str(tmp_path / "x.png")),
+        ],
         capture_output=True,
         text=True,
     )

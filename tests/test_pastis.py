@@ -611,3 +611,26 @@ def test_real_pastis_files() -> None:
         assert abs(meta.at[pid, "Parcel_Cover"] - (ids > 0).mean()) < 0.01
     heat = load_annotation(REAL / "INSTANCE_ANNOTATIONS" / "HEATMAP_10000.npy")
     assert heat.dtype == np.float64 and heat.max() <= 1.0
+
+
+@pytest.mark.parametrize("target", ["semantic", "parcel"])
+def test_resample_on_load_equals_resample_after_normalisation(
+    pastis_root: Path, target: str
+) -> None:
+    from sitsfusion.data.transforms import resample
+
+    mods = ("S2", "S1A", "S1D")
+    kw: dict[str, Any] = {"modalities": mods, "target": target, "sample_pixels": "fixed"}
+    plain = PASTIS(pastis_root, **kw)
+    fused = PASTIS(pastis_root, resample={"S1A": "S2", "S1D": "S2"}, **kw)
+    for i in range(min(3, len(plain))):
+        expected = resample(resample(plain[i], "S1A", "S2"), "S1D", "S2")
+        got = fused[i]
+        for m in mods:
+            assert torch.equal(got[m].dates, got["S2"].dates)
+            torch.testing.assert_close(got[m].values, expected[m].values, rtol=1e-5, atol=1e-5)
+
+
+def test_resample_on_load_needs_loaded_modalities(pastis_root: Path) -> None:
+    with pytest.raises(ValueError, match="S1A"):
+        PASTIS(pastis_root, modalities=("S2",), resample={"S1A": "S2"})

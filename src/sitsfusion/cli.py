@@ -32,7 +32,10 @@ def cli() -> None:
 @click.option("--region", default="west", show_default=True, help="Shifts phenology.")
 @click.option("--year", default=2019, show_default=True, help="Season year (shifts dates).")
 @click.option(
-    "--cloud-cover", type=float, default=None, help="Fraction of cloudy S2 pixels (default: simulator's)."
+    "--cloud-cover",
+    type=float,
+    default=None,
+    help="Fraction of cloudy S2 pixels (default: simulator's).",
 )
 def simulate(
     out: Path,
@@ -72,10 +75,13 @@ def _dataset_summary(root: Path) -> tuple[Table, Table, bool]:
     modalities = available_modalities(root)
     ds = PASTIS(root, modalities=modalities, norm=False)
     meta = ds.metadata
-    synthetic = bool(meta["SYNTHETIC"].fillna(False).astype(bool).any()) if "SYNTHETIC" in meta else False
+    synthetic = (
+        bool(meta["SYNTHETIC"].fillna(False).astype(bool).any()) if "SYNTHETIC" in meta else False
+    )
     ref = np.datetime64(ds.reference_date, "D")
 
-    mod_table = Table(title=f"{root}: {len(ds)} patches, folds {sorted(meta['Fold'].unique())}")
+    folds = ", ".join(str(int(f)) for f in sorted(meta["Fold"].unique()))
+    mod_table = Table(title=f"{root}: {len(ds)} patches, folds {folds}")
     for col in ("modality", "channels", "T min", "T median", "T max", "first date", "last date"):
         mod_table.add_column(col, justify="right" if col.startswith(("T", "ch")) else "left")
     for m in modalities:

@@ -10,14 +10,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-from sitsfusion.data.sample import Sample  # noqa: E402
-from sitsfusion.data.taxonomy import Nomenclature  # noqa: E402
+from sitsfusion.data.sample import Sample
+from sitsfusion.data.taxonomy import Nomenclature
 
 __all__ = ["plot_sample", "save_figure"]
 

@@ -1,5 +1,13 @@
 """Data: the sample contract, transforms over dates, readers and the simulator."""
 
-from sitsfusion.data.sample import Batch, PaddedSeries, Sample, SampleError, TimeSeries, collate, unpad
+from sitsfusion.data.sample import (
+    Batch,
+    PaddedSeries,
+    Sample,
+    SampleError,
+    TimeSeries,
+    collate,
+    unpad,
+)
 
 __all__ = ["Batch", "PaddedSeries", "Sample", "SampleError", "TimeSeries", "collate", "unpad"]

@@ -65,9 +65,7 @@ class TimeSeries:
                 f"{where}dates must be a 1-D integer tensor of days, got {d.dtype} {tuple(d.shape)}"
             )
         if d.shape[0] != v.shape[0]:
-            raise SampleError(
-                f"{where}{v.shape[0]} observations in values but {d.shape[0]} dates"
-            )
+            raise SampleError(f"{where}{v.shape[0]} observations in values but {d.shape[0]} dates")
         if d.shape[0] == 0:
             raise SampleError(f"{where}time series has no observation (T = 0)")
         if d.shape[0] > 1:

@@ -1055,34 +1055,23 @@ def _simulate_s1(
     frost = wx.frost[idx][None, :] * (2.5 if descending else 1.0)
     n_units, t_n = biomass.shape
     sig = np.zeros((2, n_units, t_n))
+    radar = [_RADAR[int(a)] for a in st.appearance]
     jitter = rng.normal(0.0, 0.15, t_n)[None, :]
     for pol in (_VV, _VH):
         soil0 = -14.5 if pol == _VV else -21.8
         gain = 1.0 if pol == _VV else 0.85
         soil_db = soil0 + st.rough[:, None] + gain * (3.5 * moist + 2.0 * wet) - 0.2 * (theta - 38)
         soil_db = soil_db - frost
-        for u in range(n_units):
-            r = _RADAR[int(st.appearance[u])]
-            soil_db[u] += r.rough
-        vol_db = (
-            np.array(
-                [
-                    [getattr(_RADAR[int(a)], "vol_vv" if pol == _VV else "vol_vh")]
-                    for a in st.appearance
-                ]
-            )
-            + st.vol[:, None]
-        )
-        att = np.array(
-            [[getattr(_RADAR[int(a)], "att_vv" if pol == _VV else "att_vh")] for a in st.appearance]
-        )
+        soil_db = soil_db + np.array([r.rough for r in radar])[:, None]
+        vv = pol == _VV
+        vol_db = np.array([r.vol_vv if vv else r.vol_vh for r in radar])[:, None] + st.vol[:, None]
+        att = np.array([r.att_vv if vv else r.att_vh for r in radar])[:, None]
         tau2 = np.exp(-att * biomass / cos_t)
         lin = 10 ** (vol_db / 10) * cos_t * (1 - tau2) + tau2 * 10 ** (soil_db / 10)
         db_extra = np.zeros_like(lin)
-        for u in range(n_units):
+        for u, r in enumerate(radar):
             app = int(st.appearance[u])
-            r = _RADAR[app]
-            struct = r.struct_vv if pol == _VV else r.struct_vh
+            struct = r.struct_vv if vv else r.struct_vh
             if struct is not None:
                 if app == _URBAN:
                     struct = struct + st.urban[u] * (1.0 if pol == _VV else 0.5)

@@ -36,7 +36,8 @@ from torch.utils.data import Dataset
 
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.taxonomy import load_nomenclature
-from sitsfusion.data.transforms import normalize_zscore
+from sitsfusion.data.transforms import ResampleMethod, normalize_zscore
+from sitsfusion.data.transforms import resample as resample_modality
 from sitsfusion.errors import DatasetError
 
 __all__ = [
@@ -693,6 +694,13 @@ class PASTIS(Dataset[Sample]):
             transforms). Each DataLoader worker holds its own cache.
         transform: ``Sample -> Sample`` applied last.
         seed: seed of the ``"fixed"`` pixel sampling.
+        resample: ``{source: target}`` modalities to resample onto another loaded modality's
+            dates as they are read, e.g. ``{"S1A": "S2", "S1D": "S2"}`` for early fusion (seed
+            001 Sec. 4.2: "interpolation is computed on the fly when loading"). Done on the raw
+            values before normalisation, so only the target's T dates get normalised; the
+            result equals :func:`~sitsfusion.data.transforms.resample` after normalisation
+            (a per-channel affine map commutes with interpolation).
+        resample_method: ``"linear"``, ``"nearest"`` or ``"nearest_unique"``.
 
     Raises:
         DatasetError: problems found from the metadata, folders and file names, at
@@ -713,6 +721,8 @@ class PASTIS(Dataset[Sample]):
         transform: Callable[[Sample], Sample] | None = None,
         seed: int = 0,
         sample_pixels: Literal["random", "fixed"] = "random",
+        resample: Mapping[str, str] | None = None,
+        resample_method: ResampleMethod = "linear",
     ) -> None:
         if target not in ("semantic", "instance", "parcel"):
             raise ValueError(f"target must be 'semantic', 'instance' or 'parcel', got {target!r}")
@@ -735,6 +745,14 @@ class PASTIS(Dataset[Sample]):
         self.seed = seed
         self.cache = cache
         self.transform = transform
+        self.resample = dict(resample or {})
+        self.resample_method: ResampleMethod = resample_method
+        for src, tgt in self.resample.items():
+            if src not in modalities or tgt not in modalities or src == tgt:
+                raise ValueError(
+                    f"resample={{{src!r}: {tgt!r}}} needs two different loaded modalities; "
+                    f"loaded: {list(modalities)}"
+                )
         self._ref_day = _reference_day(reference_date)
         self.reference_date = str(self._ref_day)
         self._nomenclature = load_nomenclature("pastis")
@@ -1023,6 +1041,8 @@ class PASTIS(Dataset[Sample]):
             raise IndexError(f"index {index} out of range for {n} samples")
         index = index % n
         sample = self._parcel_sample(index) if self.target == "parcel" else self._patch(index)
+        for src, tgt in self.resample.items():
+            sample = resample_modality(sample, src, tgt, self.resample_method)
         if self.norm:
             sample = normalize_zscore(sample, self.norm_stats)
         if self.transform is not None:
