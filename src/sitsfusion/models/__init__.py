@@ -1,0 +1,1 @@
+"""Models: spatial, temporal and spatio-temporal encoders, heads, and fusion of modalities."""
