@@ -1189,5 +1189,6 @@ class PASTIS(Dataset[Sample]):
             class_id=class_id,
             n_pixels_total=int(n_total),
             pixel_index=torch.from_numpy((rows + box[0]) * width + (cols + box[2])),
+            patch_shape=(height, width),
         )
         return Sample(series, label=class_id - 1, meta=meta)

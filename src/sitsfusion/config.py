@@ -1,0 +1,239 @@
+"""Typed experiment configuration: YAML files ↔ dataclasses, with clear errors.
+
+A config file has three sections, ``data``, ``model`` and ``train`` (see
+:class:`ExperimentConfig`); every key is checked against the dataclasses below (an unknown or
+mistyped key is an error naming the file and the key), and command-line overrides use dotted
+keys: ``--set train.epochs=2 --set data.root=/data/PASTIS-R``. Every default cites its source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "ExperimentConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "load_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the file and key."""
+
+
+Fusion = Literal["none", "early", "mid", "pse", "late", "decision"]
+
+
+@dataclass
+class DataConfig:
+    """Where the samples come from and how they are prepared."""
+
+    format: Literal["pastis", "pixelset"] = "pastis"
+    root: str = "data/PASTIS-R"
+    modalities: list[str] = field(default_factory=lambda: ["S2"])
+    # PASTIS official folds, first of the five rotations (reference §4: [1,2,3] / 4 / 5)
+    train_folds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    val_folds: list[int] = field(default_factory=lambda: [4])
+    test_folds: list[int] = field(default_factory=lambda: [5])
+    n_pixels: int = 64  # seed 000, Sec. 4.3: 64 pixels sampled per parcel
+    batch_size: int = 128  # seed 001, Sec. 4.2: batches of 128 parcels
+    num_workers: int = 0
+    cache: bool = False
+    # seed 001, Sec. 3.3 / 4.2: p = 0.4 (S2), 0.2 (S1A, S1D) when enabled; {} = off
+    temporal_dropout: dict[str, float] = field(default_factory=dict)
+    # early / PSE fusion: resample the other modalities onto this one's dates (seed 000 Sec. 4.2)
+    resample_to: str | None = None
+    resample_method: Literal["linear", "nearest", "nearest_unique"] = "linear"
+    # seed 000, Sec. 4.2: a random sub-sequence of 27 S2 observations per parcel; {} = off
+    subsequence: dict[str, int] = field(default_factory=dict)
+    # pixel-set format only
+    nomenclature: str | None = None
+    classes: list[int] | None = None
+    split_seed: int = 0
+    split_fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    # same-day observations of one parcel: an error, or averaged (real exports have them)
+    duplicate_dates: Literal["error", "merge"] = "error"
+
+
+@dataclass
+class ModelConfig:
+    """The architecture: per-modality encoders, how they are fused, and the decoder."""
+
+    fusion: Fusion = "none"
+    num_classes: int = 18  # seed 001, Sec. 4.2: K = 18 crop classes of PASTIS
+    # seed 001 Sec. 3.4 / Table 1: PSE + L-TAE (the L-TAE reference defaults, U-TAE's d_k = 4)
+    spatial: dict[str, Any] = field(
+        default_factory=lambda: {"name": "pse", "mlp1": [32, 64], "mlp2": [128]}
+    )
+    temporal: dict[str, Any] = field(
+        default_factory=lambda: {
+            "name": "ltae",
+            "n_head": 16,
+            "d_k": 4,
+            "d_model": 256,
+            "mlp": [256, 128],
+        }
+    )
+    # the reference decoder [D, 64, 32, K] (pytorch-psetae models/decoder.py)
+    decoder: list[int] = field(default_factory=lambda: [64, 32])
+    # seed 001, Sec. 3.2 / 4.2: lambda = 0.5 per modality when auxiliary supervision is on
+    auxiliary: float = 0.0
+    decision_rule: Literal["mean", "product"] = "mean"  # seed 000, Sec. 4.2
+    extra_features: int = 0  # geometric features appended after PSE pooling (seed 000: none)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, loss, checkpoint selection and logging."""
+
+    lr: float = 1e-3  # seed 001, Sec. 4.2; seed 000, Sec. 4.3: Adam, lr 0.001
+    epochs: int = 100  # seed 001, Sec. 4.2; seed 000, Sec. 4.3
+    loss: Literal["cross_entropy", "focal", "weighted_cross_entropy"] = "cross_entropy"
+    focal_gamma: float = 2.0  # seed 000, Sec. 4.3
+    monitor: str = "val_miou"  # best checkpoint by validation mIoU (seed 000, Sec. 4.3)
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: int | str = 1
+    precision: str = "32-true"
+    out_dir: str = "runs/parcel"
+    log_every_n_steps: int = 10
+    limit_train_batches: float | int = 1.0
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment: ``task`` plus the three sections; ``name`` labels the run."""
+
+    task: Literal["parcel"] = "parcel"
+    name: str = "experiment"
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check_type(value: Any, annotation: Any, where: str) -> Any:
+    """``value`` converted to ``annotation`` where lossless, else :class:`ConfigError`."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in args:
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{where}: {value!r} matches none of {annotation}")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected null, got {value!r}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{where}: {value!r} is not one of {list(args)}")
+    if origin is list:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {
+            _check_type(k, args[0], f"{where} key"): _check_type(v, args[1], f"{where}.{k}")
+            for k, v in value.items()
+        }
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                return float(value)  # YAML reads 1e-3 as a string
+            except (TypeError, ValueError):
+                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, where)
+    raise ConfigError(f"{where}: unsupported type {annotation}")
+
+
+def _build(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs = {
+        k: _check_type(v, hints[k], f"{where}.{k}" if where else k) for k, v in values.items()
+    }
+    return cls(**kwargs)
+
+
+def _parse_scalar(text: str) -> Any:
+    return yaml.safe_load(text)
+
+
+def _apply_override(tree: dict[str, Any], override: str) -> None:
+    if "=" not in override:
+        raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. train.epochs=2")
+    key, text = override.split("=", 1)
+    parts = key.strip().split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {part!r} is not a section")
+    node[parts[-1]] = _parse_scalar(text)
+
+
+def load_config(
+    path: str | Path | None = None, overrides: typing.Sequence[str] = ()
+) -> ExperimentConfig:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply ``overrides``."""
+    tree: dict[str, Any] = {}
+    where = "defaults"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        tree = loaded or {}
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+    for override in overrides:
+        _apply_override(tree, override)
+    try:
+        return _build(ExperimentConfig, tree, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

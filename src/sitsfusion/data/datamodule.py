@@ -1,0 +1,193 @@
+"""Lightning data module for parcel classification, built from a :class:`DataConfig`.
+
+Training, validation and test sets come from the same reader; validation and test are
+normalised with the training folds' statistics, sample their pixels deterministically, are
+never shuffled and never drop their last batch (the reference scripts do both).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sitsfusion.config import ConfigError, DataConfig
+from sitsfusion.data import transforms as T
+from sitsfusion.data.sample import Sample, collate
+
+__all__ = ["ParcelDataModule", "stratified_split"]
+
+Transform = Callable[[Sample], Sample]
+
+
+def stratified_split(
+    labels: Sequence[int], fractions: Sequence[float], seed: int
+) -> list[np.ndarray]:
+    """Indices of a per-class random split into ``len(fractions)`` parts (e.g. 60/20/20)."""
+    labels = np.asarray(labels)
+    frac = np.asarray(fractions, dtype=float)
+    if frac.min() < 0 or not np.isclose(frac.sum(), 1.0):
+        raise ConfigError(f"data.split_fractions: must be >= 0 and sum to 1, got {fractions}")
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in frac]
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        cuts = np.round(np.cumsum(frac)[:-1] * len(idx)).astype(int)
+        for part, chunk in zip(parts, np.split(idx, cuts), strict=True):
+            part.extend(chunk.tolist())
+    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+
+
+class ParcelDataModule(L.LightningDataModule):
+    """Parcel (pixel-set) samples of every modality in ``cfg.modalities``.
+
+    After :meth:`setup`: ``channels`` ``{modality: C}``, ``class_names``, ``num_classes`` and
+    ``train_label_counts`` (for class weights).
+    """
+
+    def __init__(self, cfg: DataConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.seed = seed
+        self.train: Dataset[Sample] | None = None
+        self.val: Dataset[Sample] | None = None
+        self.test: Dataset[Sample] | None = None
+        self.channels: dict[str, int] = {}
+        self.class_names: list[str] = []
+        self.train_label_counts: torch.Tensor | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    # ---- transforms ----------------------------------------------------------------------
+
+    def _resample_map(self) -> dict[str, str]:
+        ref = self.cfg.resample_to
+        if ref is None:
+            return {}
+        if ref not in self.cfg.modalities:
+            raise ConfigError(
+                f"data.resample_to: {ref!r} is not among data.modalities {self.cfg.modalities}"
+            )
+        return {m: ref for m in self.cfg.modalities if m != ref}
+
+    def _transform(self, train: bool) -> Transform | None:
+        """Temporal dropout and sub-sequences (train) then resampling onto the reference dates."""
+        steps: list[Transform] = []
+        cfg = self.cfg
+        if train and cfg.temporal_dropout:
+            steps.append(T.TemporalDropout(p=cfg.temporal_dropout, seed=None))
+        for m, length in cfg.subsequence.items():  # evaluation: seeded, reproducible runs
+            seed = None if train else self.seed
+            steps.append(T.RandomSubsequence(modality=m, length=length, seed=seed))
+        # resampling after the date transforms, so that every modality ends on the same dates
+        for src, tgt in self._resample_map().items():
+            steps.append(
+                functools.partial(T.resample, source=src, target=tgt, method=cfg.resample_method)
+            )
+        return T.Compose(steps) if steps else None
+
+    # ---- datasets --------------------------------------------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train is not None:
+            return
+        if self.cfg.format == "pastis":
+            self._setup_pastis()
+        else:
+            self._setup_pixelset()
+
+    def _setup_pastis(self) -> None:
+        from sitsfusion.data.readers.pastis import PASTIS
+
+        cfg = self.cfg
+        common = {
+            "modalities": tuple(cfg.modalities),
+            "target": "parcel",
+            "n_pixels": cfg.n_pixels,
+            "cache": cfg.cache,
+            "norm_folds": tuple(cfg.train_folds),
+            "seed": self.seed,
+        }
+        self.train = PASTIS(
+            cfg.root,
+            folds=cfg.train_folds,
+            sample_pixels="random",
+            transform=self._transform(train=True),
+            **common,
+        )
+        evaluation = {"sample_pixels": "fixed", "transform": self._transform(train=False)}
+        self.val = PASTIS(cfg.root, folds=cfg.val_folds, **evaluation, **common)
+        self.test = PASTIS(cfg.root, folds=cfg.test_folds, **evaluation, **common)
+        self.channels = {m: self.train.num_channels(m) for m in cfg.modalities}
+        self.class_names = list(self.train.classes)
+        labels = torch.tensor(self.train.parcels["label"].to_numpy())
+        self.train_label_counts = torch.bincount(labels, minlength=self.num_classes)
+
+    def _setup_pixelset(self) -> None:
+        from sitsfusion.data.readers.pixelset import PixelSetDataset
+
+        cfg = self.cfg
+        if len(cfg.modalities) != 1:
+            raise ConfigError("data.modalities: the pixel-set reader serves one modality here")
+        kwargs = {
+            "nomenclature": cfg.nomenclature,
+            "classes": cfg.classes,
+            "modality": cfg.modalities[0],
+            "n_pixels": cfg.n_pixels,
+            "duplicate_dates": cfg.duplicate_dates,
+        }
+        full = PixelSetDataset(Path(cfg.root), **kwargs)
+        train_idx, val_idx, test_idx = stratified_split(
+            full.labels, cfg.split_fractions, cfg.split_seed
+        )
+        ids = list(full.ids)
+
+        def subset(index: np.ndarray, train: bool) -> Dataset[Sample]:
+            return PixelSetDataset(
+                Path(cfg.root),
+                ids=[ids[i] for i in index],
+                sample_pixels="random" if train else "fixed",
+                seed=self.seed,
+                transform=self._transform(train),
+                **kwargs,
+            )
+
+        self.train = subset(train_idx, True)
+        self.val = subset(val_idx, False)
+        self.test = subset(test_idx, False)
+        first = self.train[0]
+        self.channels = {m: first[m].num_channels for m in cfg.modalities}
+        self.class_names = [str(c) for c in full.classes]
+        labels = torch.as_tensor(np.asarray(full.labels)[train_idx])
+        self.train_label_counts = torch.bincount(labels, minlength=self.num_classes)
+
+    # ---- loaders ---------------------------------------------------------------------------
+
+    def _loader(self, ds: Dataset[Sample] | None, shuffle: bool) -> DataLoader:
+        if ds is None:
+            raise RuntimeError("call setup() first")
+        return DataLoader(
+            ds,
+            batch_size=self.cfg.batch_size,
+            shuffle=shuffle,
+            drop_last=False,
+            num_workers=self.cfg.num_workers,
+            collate_fn=collate,
+            persistent_workers=self.cfg.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test, shuffle=False)

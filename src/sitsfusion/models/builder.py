@@ -1,0 +1,128 @@
+"""Build parcel classifiers from a :class:`~sitsfusion.config.ModelConfig`.
+
+Every fusion level is assembled from the same parts (a spatial encoder, a temporal encoder, a
+decoder per the config) and the fusion classes of :mod:`sitsfusion.models.fusion`; nothing is
+instantiated that the chosen level does not use (unlike CropTypeMapping, which builds every
+branch whatever the fusion type).
+
+Fusion names follow seed 001; seed 000's names map as: "TAE fusion" = ``late``, "late fusion"
+(averaged probabilities) = ``decision``, "PSE fusion" = ``pse`` (a mid fusion merging per-date
+features along channels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from sitsfusion.config import ConfigError, ModelConfig
+from sitsfusion.models.base import SeparableEncoder
+from sitsfusion.models.fusion import DecisionFusion, EarlyFusion, LateFusion, MidFusion
+from sitsfusion.models.heads.mlp import MLPDecoder
+from sitsfusion.models.spatial.pse import PixelSetEncoder
+from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
+from sitsfusion.models.temporal.tae import TemporalAttentionEncoder
+
+__all__ = ["SPATIAL_ENCODERS", "TEMPORAL_ENCODERS", "build_parcel_model", "count_parameters"]
+
+SPATIAL_ENCODERS: dict[str, type[nn.Module]] = {"pse": PixelSetEncoder}
+TEMPORAL_ENCODERS: dict[str, type[nn.Module]] = {
+    "ltae": LightweightTemporalAttentionEncoder,
+    "tae": TemporalAttentionEncoder,
+}
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _split(spec: Mapping[str, Any], registry: Mapping[str, type], what: str) -> tuple[type, dict]:
+    kwargs = dict(spec)
+    name = kwargs.pop("name", None)
+    if name not in registry:
+        raise ConfigError(f"model.{what}.name: {name!r} is not one of {sorted(registry)}")
+    return registry[name], kwargs
+
+
+def _spatial(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    cls, kwargs = _split(cfg.spatial, SPATIAL_ENCODERS, "spatial")
+    try:
+        return cls(in_channels=in_channels, extra_features=cfg.extra_features, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model.spatial: {exc}") from None
+
+
+def _temporal(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    cls, kwargs = _split(cfg.temporal, TEMPORAL_ENCODERS, "temporal")
+    try:
+        return cls(in_channels=in_channels, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model.temporal: {exc}") from None
+
+
+def _decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    return MLPDecoder(in_channels, widths=tuple(cfg.decoder), num_classes=cfg.num_classes)
+
+
+def _encoder(cfg: ModelConfig, in_channels: int) -> SeparableEncoder:
+    spatial = _spatial(cfg, in_channels)
+    return SeparableEncoder(spatial, _temporal(cfg, int(spatial.out_channels)))
+
+
+def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
+    """The parcel classifier for ``cfg`` over modalities ``channels`` (``{name: C}``, in order).
+
+    Returns a fusion module whose ``forward(batch)`` gives a ``FusionOutput`` (``logits
+    [B, K]``, ``aux`` per-modality logits when ``cfg.auxiliary > 0``). ``fusion="none"`` (one
+    modality) is an encoder and a decoder.
+    """
+    mods = list(channels)
+    if not mods:
+        raise ConfigError("model: no modality to build a model for")
+    aux = cfg.auxiliary > 0
+    fusion = cfg.fusion
+    if fusion == "none":
+        if len(mods) != 1:
+            raise ConfigError(
+                f"model.fusion: 'none' takes one modality, got {mods}; choose early, pse, mid, "
+                "late or decision fusion"
+            )
+        if aux:
+            raise ConfigError("model.auxiliary: auxiliary supervision needs several modalities")
+        enc = _encoder(cfg, channels[mods[0]])
+        return LateFusion({mods[0]: enc}, _decoder(cfg, enc.out_channels))
+    if len(mods) < 2:
+        raise ConfigError(f"model.fusion: {fusion!r} fusion needs two or more modalities")
+    if fusion == "early":
+        if aux:
+            raise ConfigError(
+                "model.auxiliary: early fusion has no per-modality branch to supervise (seed "
+                "001 Sec. 3.2: it would duplicate the whole network); set auxiliary: 0"
+            )
+        enc = _encoder(cfg, sum(channels.values()))
+        return EarlyFusion(enc, _decoder(cfg, enc.out_channels), mods)
+    if fusion in ("mid", "pse"):
+        spatial = {m: _spatial(cfg, c) for m, c in channels.items()}
+        widths = [int(s.out_channels) for s in spatial.values()]
+        merge = "time" if fusion == "mid" else "channels"
+        temporal = _temporal(cfg, widths[0] if merge == "time" else sum(widths))
+        aux_decoders = None
+        if aux:
+            if merge == "channels":
+                raise ConfigError("model.auxiliary: not defined for PSE fusion (seed 000)")
+            aux_decoders = {m: _decoder(cfg, temporal.out_channels) for m in mods}
+        return MidFusion(
+            spatial, temporal, _decoder(cfg, temporal.out_channels), merge, aux_decoders
+        )
+    encoders = {m: _encoder(cfg, c) for m, c in channels.items()}
+    if fusion == "late":
+        width = sum(e.out_channels for e in encoders.values())
+        aux_decoders = {m: _decoder(cfg, e.out_channels) for m, e in encoders.items()}
+        return LateFusion(encoders, _decoder(cfg, width), aux_decoders if aux else None)
+    if fusion == "decision":
+        decoders = {m: _decoder(cfg, e.out_channels) for m, e in encoders.items()}
+        return DecisionFusion(encoders, decoders, rule=cfg.decision_rule, aux=aux)
+    raise ConfigError(f"model.fusion: unknown fusion {fusion!r}")

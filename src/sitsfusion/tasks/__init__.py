@@ -1,0 +1,1 @@
+"""LightningModules: a model, its loss and its metrics for one task."""
