@@ -90,8 +90,23 @@ def test_simulate_refuses_non_empty_folder(simulated: Path) -> None:
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        cli, ["demo", "--out", str(tmp_path / "demo"), "--patches", "5", "--size", "32"]
+        cli,
+        [
+            "demo",
+            "--out",
+            str(tmp_path / "demo"),
+            "--patches",
+            "5",
+            "--size",
+            "32",
+            "--epochs",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert list((tmp_path / "demo").glob("patch_*.png"))
     assert "synthetic" in result.output
+    assert "late fusion + aux + temporal dropout" in result.output and "mIoU" in result.output
+    assert (
+        tmp_path / "demo" / "runs" / "garnot2021_parcel_s2" / "test" / "test_metrics.json"
+    ).is_file()

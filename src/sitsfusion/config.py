@@ -56,7 +56,12 @@ class DataConfig:
     resample_method: Literal["linear", "nearest", "nearest_unique"] = "linear"
     # seed 000, Sec. 4.2: a random sub-sequence of 27 S2 observations per parcel; {} = off
     subsequence: dict[str, int] = field(default_factory=dict)
-    # pixel-set format only
+    # pixel-set format only: either one root split at random per class (split_fractions), or
+    # explicit roots per split (seed 000: regions Chateaulin + Quimper / Morlaix / Brest)
+    train_roots: list[str] = field(default_factory=list)
+    val_roots: list[str] = field(default_factory=list)
+    test_roots: list[str] = field(default_factory=list)
+    reference_date: str | None = None  # common time origin of every root (None: the earliest)
     nomenclature: str | None = None
     classes: list[int] | None = None
     split_seed: int = 0

@@ -28,6 +28,7 @@ __all__ = ["RunResult", "build_task", "evaluate", "fit", "is_synthetic"]
 # Lightning's advice about DataLoader workers is noise on a 2-core machine, and its
 # advertisements for cloud services are noise everywhere.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
 warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
 
 

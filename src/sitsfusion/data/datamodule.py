@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from sitsfusion.config import ConfigError, DataConfig
 from sitsfusion.data import transforms as T
@@ -23,6 +23,11 @@ from sitsfusion.data.sample import Sample, collate
 __all__ = ["ParcelDataModule", "stratified_split"]
 
 Transform = Callable[[Sample], Sample]
+
+
+def _keep_modalities(sample: Sample, modalities: tuple[str, ...]) -> Sample:
+    """The sample with only ``modalities`` (a two-sensor folder serves S1-only runs too)."""
+    return sample.replace(series={m: sample[m] for m in modalities})
 
 
 def stratified_split(
@@ -134,39 +139,66 @@ class ParcelDataModule(L.LightningDataModule):
         from sitsfusion.data.readers.pixelset import PixelSetDataset
 
         cfg = self.cfg
-        if len(cfg.modalities) != 1:
-            raise ConfigError("data.modalities: the pixel-set reader serves one modality here")
         kwargs = {
             "nomenclature": cfg.nomenclature,
             "classes": cfg.classes,
             "modality": cfg.modalities[0],
             "n_pixels": cfg.n_pixels,
             "duplicate_dates": cfg.duplicate_dates,
+            "reference_date": cfg.reference_date,
+            "seed": self.seed,
         }
-        full = PixelSetDataset(Path(cfg.root), **kwargs)
-        train_idx, val_idx, test_idx = stratified_split(
-            full.labels, cfg.split_fractions, cfg.split_seed
-        )
-        ids = list(full.ids)
+        keep = functools.partial(_keep_modalities, modalities=tuple(cfg.modalities))
 
-        def subset(index: np.ndarray, train: bool) -> Dataset[Sample]:
+        def dataset(root: str, train: bool, ids: Sequence[str] | None = None) -> Dataset[Sample]:
+            transform = self._transform(train)
             return PixelSetDataset(
-                Path(cfg.root),
-                ids=[ids[i] for i in index],
+                Path(root),
+                ids=ids,
                 sample_pixels="random" if train else "fixed",
-                seed=self.seed,
-                transform=self._transform(train),
+                transform=keep if transform is None else T.Compose([keep, transform]),
                 **kwargs,
             )
 
-        self.train = subset(train_idx, True)
-        self.val = subset(val_idx, False)
-        self.test = subset(test_idx, False)
-        first = self.train[0]
-        self.channels = {m: first[m].num_channels for m in cfg.modalities}
-        self.class_names = [str(c) for c in full.classes]
-        labels = torch.as_tensor(np.asarray(full.labels)[train_idx])
-        self.train_label_counts = torch.bincount(labels, minlength=self.num_classes)
+        if cfg.train_roots:
+            if not (cfg.val_roots and cfg.test_roots):
+                raise ConfigError("data: give train_roots, val_roots and test_roots together")
+            if cfg.reference_date is None and len(cfg.train_roots + cfg.val_roots) > 1:
+                raise ConfigError(
+                    "data.reference_date: several roots need one common time origin, e.g. "
+                    "'2018-10-01'"
+                )
+            parts = {
+                split: [dataset(r, split == "train") for r in roots]
+                for split, roots in (
+                    ("train", cfg.train_roots),
+                    ("val", cfg.val_roots),
+                    ("test", cfg.test_roots),
+                )
+            }
+            self.train, self.val, self.test = (ConcatDataset(parts[k]) for k in parts)
+            first = parts["train"][0]
+            train_labels = np.concatenate([np.asarray(d.labels) for d in parts["train"]])
+        else:
+            first = PixelSetDataset(Path(cfg.root), **kwargs)
+            split = stratified_split(first.labels, cfg.split_fractions, cfg.split_seed)
+            ids = list(first.ids)
+            train_idx, val_idx, test_idx = split
+            self.train = dataset(cfg.root, True, [ids[i] for i in train_idx])
+            self.val = dataset(cfg.root, False, [ids[i] for i in val_idx])
+            self.test = dataset(cfg.root, False, [ids[i] for i in test_idx])
+            train_labels = np.asarray(first.labels)[train_idx]
+        missing = [m for m in cfg.modalities if m not in first.modalities]
+        if missing:
+            raise ConfigError(
+                f"data.modalities: {missing} not in {cfg.root or cfg.train_roots[0]} "
+                f"(it has {list(first.modalities)})"
+            )
+        self.channels = {m: first.num_channels(m) for m in cfg.modalities}
+        self.class_names = [str(c) for c in first.class_codes]
+        self.train_label_counts = torch.bincount(
+            torch.as_tensor(train_labels, dtype=torch.long), minlength=self.num_classes
+        )
 
     # ---- loaders ---------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ __all__ = ["PixelSetEncoder"]
 _POOLINGS = ("mean", "std", "max", "min")
 # Added under the square root of the standard deviation (the reference's guard against sqrt(0)).
 _STD_EPS = 1e-31
+# Pixels per chunk of the per-pixel MLP (eval mode) and of the std pass: ~4 MB per temporary.
+_CHUNK_PIXELS = 1 << 14
 
 
 def _linear_bn(in_features: int, out_features: int, relu: bool) -> list[nn.Module]:
@@ -36,31 +38,45 @@ class _MaskedMeanStd(torch.autograd.Function):
     §2.1 convention, ``n = Σ m``; ``mean = 0`` for ``n = 0``). Autograd through the plain ops
     stores two ``[N, S, F]`` temporaries and runs half a dozen passes over them; the gradient is
     ``m · (g_mean / n + g_std · (h - mean) / (max(n - 1, 1) · std))`` (the term through the mean
-    vanishes since ``Σ m·(h - mean) = 0``): one pass.
+    vanishes since ``Σ m·(h - mean) = 0``): one new tensor, updated in place.
     """
 
     @staticmethod
-    def forward(ctx: Any, h: Tensor, m: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(ctx: Any, h: Tensor, m: Tensor, overwrite: bool = False) -> tuple[Tensor, Tensor]:
         count = m.sum(dim=1, keepdim=True)
         wm = m.unsqueeze(1)  # [N, 1, S]: weighted sums as batched matmuls, no [N, S, F] product
         mean = torch.bmm(wm, h).squeeze(1) / count.clamp_min(1.0)
-        # Without a gradient to compute, h is a dead temporary of the caller: reuse its memory.
-        diff = h - mean.unsqueeze(1) if ctx.needs_input_grad[0] else h.sub_(mean.unsqueeze(1))
-        var = torch.bmm(wm, diff.square_()).squeeze(1) / (count - 1.0).clamp_min(1.0)
+        if ctx.needs_input_grad[0] or not overwrite:
+            # Squared deviations by chunks of a few MB (h is kept for the backward).
+            step = max(1, _CHUNK_PIXELS // max(1, h.shape[1]))
+            ssq = torch.cat(
+                [
+                    torch.bmm(
+                        wm[i : i + step], (h[i : i + step] - mean[i : i + step, None]).square_()
+                    )
+                    for i in range(0, h.shape[0], step)
+                ]
+            )
+        else:
+            # No gradient and the caller's h is a dead temporary: reuse its memory.
+            ssq = torch.bmm(wm, h.sub_(mean.unsqueeze(1)).square_())
+        var = ssq.squeeze(1) / (count - 1.0).clamp_min(1.0)
         std = torch.sqrt(var + max(_STD_EPS, torch.finfo(var.dtype).tiny))
         ctx.save_for_backward(h, m, mean, std, count)
         return mean, std
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, g_mean: Tensor, g_std: Tensor) -> tuple[Tensor | None, None]:
+    def backward(ctx: Any, g_mean: Tensor, g_std: Tensor) -> tuple[Tensor | None, None, None]:
         if not ctx.needs_input_grad[0]:
-            return None, None
+            return None, None, None
         h, m, mean, std, count = ctx.saved_tensors
         a = g_mean / count.clamp_min(1.0)
         b = g_std / ((count - 1.0).clamp_min(1.0) * std)
-        grad = torch.addcmul((a - b * mean).unsqueeze(1), b.unsqueeze(1), h)
-        return grad.mul_(m.unsqueeze(-1)), None
+        # m · (a + b · (h - mean)), in this order: b is huge when std ~ 0 (identical pixels),
+        # where expanding the product would cancel catastrophically.
+        grad = (h - mean.unsqueeze(1)).mul_(b.unsqueeze(1)).add_(a.unsqueeze(1))
+        return grad.mul_(m.unsqueeze(-1)), None, None
 
 
 class PixelSetEncoder(nn.Module):
@@ -143,9 +159,20 @@ class PixelSetEncoder(nn.Module):
         if m is not None:
             # Invalid pixels may hold anything (NaN included): zero them so they stay finite.
             x = x.masked_fill((m == 0).unsqueeze(1), 0.0)
-        # Channel-last pixels [B·T·S, C]: one big matmul per layer, BatchNorm over channels.
-        h = self._apply_mlp1(x.transpose(1, 2).reshape(b * t * s, c)).view(b * t, s, -1)
-        feats = self._pool(h, m)
+        pixels = x.transpose(1, 2)  # [B·T, S, C]: channels last, one matmul per layer
+        if any(bn.training for bn in self.mlp1 if isinstance(bn, nn.BatchNorm1d)):
+            # Train-mode BatchNorm needs the statistics of all B·T·S pixels at once.
+            h = self._apply_mlp1(pixels.reshape(b * t * s, c)).view(b * t, s, -1)
+            feats = self._pool(h, m)
+        else:
+            # Rows are independent: go by chunks that stay in cache (and allocator-friendly).
+            step = max(1, _CHUNK_PIXELS // s)
+            parts = []
+            for i in range(0, b * t, step):
+                chunk = pixels[i : i + step]
+                h = self._apply_mlp1(chunk.reshape(-1, c)).view(chunk.shape[0], s, -1)
+                parts.append(self._pool(h, None if m is None else m[i : i + step]))
+            feats = [torch.cat(stat, dim=0) for stat in zip(*parts, strict=True)]
         if self.extra_features:
             if extra is None:
                 raise ValueError(
@@ -190,7 +217,15 @@ class PixelSetEncoder(nn.Module):
             linear, bn = layers[i], layers[i + 1]
             assert isinstance(linear, nn.Linear) and isinstance(bn, nn.BatchNorm1d)
             if bn.training or bn.running_mean is None or bn.running_var is None:
-                h = bn(linear(h))
+                # addmm with a contiguous W^T: autograd then gets dW as h^T @ g, several times
+                # faster than F.linear's g^T @ h for these tall, narrow matrices.
+                weight_t = linear.weight.t().contiguous()
+                h = (
+                    torch.mm(h, weight_t)
+                    if linear.bias is None
+                    else torch.addmm(linear.bias, h, weight_t)
+                )
+                h = bn(h)
             else:
                 scale = torch.rsqrt(bn.running_var + bn.eps)
                 shift = -bn.running_mean * scale
@@ -214,7 +249,7 @@ class PixelSetEncoder(nn.Module):
                 stats[name] = self._extremum(h, m, name)
         weights = h.new_ones(h.shape[:2]) if m is None else m
         if "std" in self.pooling:
-            stats["mean"], stats["std"] = _MaskedMeanStd.apply(h, weights)
+            stats["mean"], stats["std"] = _MaskedMeanStd.apply(h, weights, True)
         else:
             count = weights.sum(dim=1, keepdim=True).clamp_min(1.0)
             stats["mean"] = torch.bmm(weights.unsqueeze(1), h).squeeze(1) / count
