@@ -96,3 +96,19 @@ def test_mid_fusion_and_single_modality_rules() -> None:
     cfg = load_config(None, ["model.fusion=late"])
     with pytest.raises(ConfigError, match="two or more"):
         build_parcel_model(cfg.model, {"S2": 10})
+
+
+def test_shared_s1_temporal_encoder_reproduces_table1_late_and_decision_counts() -> None:
+    """One L-TAE shared by S1A and S1D gives seed 001's late / decision counts within 1 %."""
+    parcel = CONFIGS / "garnot2021" / "parcel"
+    shared = ["model.shared_temporal=[S1A, S1D]"]
+    for name, paper in (("late", 254_000), ("late_aux", 287_000), ("decision", 259_000)):
+        cfg = load_config(parcel / f"{name}.yaml", shared)
+        model = build_parcel_model(cfg.model, PASTIS_R)
+        assert abs(count_parameters(model) - paper) / paper < 0.01
+        enc = model.encoders if hasattr(model, "encoders") else None
+        if enc is not None:
+            assert enc["S1A"].temporal is enc["S1D"].temporal
+    with pytest.raises(ConfigError, match="shared_temporal"):
+        cfg = load_config(parcel / "mid.yaml", shared)
+        build_parcel_model(cfg.model, PASTIS_R)

@@ -138,7 +138,7 @@ def test_tiny_run_scores_both_models(tmp_path: Path) -> None:
         console=console,
     )
     assert list(table.columns) == ["model", "seed", "OA", "mIoU", "macro_F1", "kappa", "seconds"]
-    assert table["model"].tolist() == ["PSE+L-TAE", "RandomForest (parcel mean)"]
+    assert table["model"].tolist() == ["PSE+L-TAE", "RF (parcel means)"]
     assert (table["seed"] == 0).all()
     for col in ("OA", "mIoU", "macro_F1"):
         assert table[col].between(0, 1).all(), col
@@ -147,6 +147,6 @@ def test_tiny_run_scores_both_models(tmp_path: Path) -> None:
         assert (tmp_path / name).is_file(), name
     assert "369 parcels, Karnataka, HLS" in (tmp_path / "summary.md").read_text()
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 1
-    assert "RandomForest" in console.file.getvalue()
+    assert "RF (parcel means)" in console.file.getvalue()
     with pytest.raises(FileExistsError):
         run_real_pixelset(ROOT, seeds=(0,), out_dir=tmp_path, epochs=1, overrides=SMALL)

@@ -94,7 +94,9 @@ class ModelConfig:
     # seed 001, Sec. 3.2 / 4.2: lambda = 0.5 per modality when auxiliary supervision is on
     auxiliary: float = 0.0
     decision_rule: Literal["mean", "product"] = "mean"  # seed 000, Sec. 4.2
-    extra_features: int = 0  # geometric features appended after PSE pooling (seed 000: none)
+    # late / decision fusion: modalities whose encoders share one temporal encoder (e.g.
+    # [S1A, S1D]); [] = one per modality, as seed 001's text describes
+    shared_temporal: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -254,10 +254,22 @@ def _nearest_unique_index(src: Tensor, tgt: Tensor, where: str) -> Tensor:
     return torch.from_numpy(index).to(src.device)
 
 
-def _lerp_frames(v: Tensor, i0: list[int], i1: list[int], w: list[float]) -> Tensor:
-    """``out[t] = v[i0[t]] + w[t] * (v[i1[t]] - v[i0[t]])`` for each target date t."""
-    out = v.new_empty((len(w), *v.shape[1:]))
-    for t, (a, b, wt) in enumerate(zip(i0, i1, w, strict=True)):
+# Below this many output values, three whole-series ops beat a Python loop over dates.
+_LOOP_MIN_VALUES = 1 << 18
+
+
+def _lerp_frames(v: Tensor, i0: Tensor, i1: Tensor, w: Tensor) -> Tensor:
+    """``out[t] = v[i0[t]] + w[t] * (v[i1[t]] - v[i0[t]])`` for each target date t.
+
+    Large outputs (patches) are written one date at a time, which stays in cache; small ones
+    (pixel sets) in three whole-series ops, which avoids per-date overhead.
+    """
+    if w.numel() * v[0].numel() < _LOOP_MIN_VALUES:
+        i0, i1 = i0.to(v.device), i1.to(v.device)
+        weight = w.to(v.device, v.dtype).view(-1, *([1] * (v.ndim - 1)))
+        return v.index_select(0, i0).lerp_(v.index_select(0, i1), weight)
+    out = v.new_empty((w.numel(), *v.shape[1:]))
+    for t, (a, b, wt) in enumerate(zip(i0.tolist(), i1.tolist(), w.tolist(), strict=True)):
         if a == b or wt == 0.0:
             out[t].copy_(v[a])
         elif wt == 1.0:
@@ -335,7 +347,7 @@ def resample_to_dates(
             # an exact date uses that observation only (no NaN or mask from the other one)
             i1 = torch.where(w == 0, i0, i1)
             i0 = torch.where(w == 1, i1, i0)
-        out = _lerp_frames(v, i0.tolist(), i1.tolist(), w.tolist())
+        out = _lerp_frames(v, i0, i1, w)
         i0, i1 = i0.to(v.device), i1.to(v.device)
         mask = None
         if m is not None:

@@ -62,7 +62,7 @@ METRICS: dict[str, str] = {
     "kappa": "kappa",
 }
 PSE_LTAE = "PSE+L-TAE"
-RANDOM_FOREST = "RandomForest (parcel mean)"
+RANDOM_FOREST = "RF (parcel means)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -389,7 +389,8 @@ def run_real_pixelset(
     (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
 
     console = console or Console()
-    console.print(format_table(rows, title=f"Per seed — {DATASET_LABEL}", digits=3))
+    shown = [{**row, "seconds": f"{row['seconds']:.1f}"} for row in rows]
+    console.print(format_table(shown, title=f"Per seed — {DATASET_LABEL}", digits=3))
     console.print(format_table(_summary_rows(summary), title=title))
     console.print(f"total time {total / 60:.1f} min; results in {out}")
     return results
@@ -407,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     parser.add_argument("--config", default=None, help=f"default: {DEFAULT_CONFIG.name}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--rf-fit-on-val", action="store_true", help="fit the forest on train + val"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier run")
     args = parser.parse_args(argv)
@@ -417,6 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs=args.epochs,
         config=args.config,
         overrides=args.overrides,
+        rf_fit_on_val=args.rf_fit_on_val,
         overwrite=args.overwrite,
         num_threads=args.threads,
     )

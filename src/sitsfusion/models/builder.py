@@ -50,7 +50,7 @@ def _split(spec: Mapping[str, Any], registry: Mapping[str, type], what: str) -> 
 def _spatial(cfg: ModelConfig, in_channels: int) -> nn.Module:
     cls, kwargs = _split(cfg.spatial, SPATIAL_ENCODERS, "spatial")
     try:
-        return cls(in_channels=in_channels, extra_features=cfg.extra_features, **kwargs)
+        return cls(in_channels=in_channels, **kwargs)
     except TypeError as exc:
         raise ConfigError(f"model.spatial: {exc}") from None
 
@@ -72,6 +72,27 @@ def _encoder(cfg: ModelConfig, in_channels: int) -> SeparableEncoder:
     return SeparableEncoder(spatial, _temporal(cfg, int(spatial.out_channels)))
 
 
+def _late_encoders(cfg: ModelConfig, channels: Mapping[str, int]) -> dict[str, SeparableEncoder]:
+    """One PSE + temporal encoder per modality; ``cfg.shared_temporal`` share one temporal."""
+    shared = list(cfg.shared_temporal)
+    unknown = [m for m in shared if m not in channels]
+    if unknown or len(shared) == 1:
+        raise ConfigError(
+            f"model.shared_temporal: needs two or more of the modalities {list(channels)}, "
+            f"got {shared}"
+        )
+    encoders: dict[str, SeparableEncoder] = {}
+    common = None
+    for m, c in channels.items():
+        spatial = _spatial(cfg, c)
+        if m in shared:
+            common = common or _temporal(cfg, int(spatial.out_channels))
+            encoders[m] = SeparableEncoder(spatial, common)
+        else:
+            encoders[m] = SeparableEncoder(spatial, _temporal(cfg, int(spatial.out_channels)))
+    return encoders
+
+
 def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
     """The parcel classifier for ``cfg`` over modalities ``channels`` (``{name: C}``, in order).
 
@@ -84,6 +105,8 @@ def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Modu
         raise ConfigError("model: no modality to build a model for")
     aux = cfg.auxiliary > 0
     fusion = cfg.fusion
+    if cfg.shared_temporal and fusion not in ("late", "decision"):
+        raise ConfigError("model.shared_temporal: only for late and decision fusion")
     if fusion == "none":
         if len(mods) != 1:
             raise ConfigError(
@@ -117,7 +140,7 @@ def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Modu
         return MidFusion(
             spatial, temporal, _decoder(cfg, temporal.out_channels), merge, aux_decoders
         )
-    encoders = {m: _encoder(cfg, c) for m, c in channels.items()}
+    encoders = _late_encoders(cfg, channels)
     if fusion == "late":
         width = sum(e.out_channels for e in encoders.values())
         aux_decoders = {m: _decoder(cfg, e.out_channels) for m, e in encoders.items()}
