@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import shutil
@@ -61,6 +62,16 @@ def build_task(cfg: ExperimentConfig, dm: ParcelDataModule) -> ParcelClassificat
     return ParcelClassificationTask(cfg.to_dict(), dict(dm.channels), dm.class_names, weights)
 
 
+def _loggers(out_dir: Path) -> list[Any]:
+    """CSV always (``metrics.csv``); TensorBoard too when ``tensorboard`` is installed."""
+    loggers: list[Any] = [CSVLogger(out_dir, name="", version="")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(out_dir, name="tensorboard", version=""))
+    return loggers
+
+
 def _trainer(
     cfg: ExperimentConfig, out_dir: Path, callbacks: list[Any], log: bool = True
 ) -> L.Trainer:
@@ -69,7 +80,7 @@ def _trainer(
         accelerator=cfg.train.accelerator,
         devices=cfg.train.devices,
         precision=cfg.train.precision,
-        logger=CSVLogger(out_dir, name="", version="") if log else False,
+        logger=_loggers(out_dir) if log else False,
         callbacks=callbacks,
         log_every_n_steps=cfg.train.log_every_n_steps,
         **(

@@ -22,7 +22,6 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, NamedTuple
 
@@ -34,6 +33,7 @@ from scipy import ndimage
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.taxonomy import load_nomenclature
 from sitsfusion.data.transforms import ResampleMethod, normalize_zscore
@@ -66,7 +66,6 @@ _SERIES = "an image time series"
 _ANNOTATION = "an annotation"
 
 Target = Literal["semantic", "instance", "parcel"]
-DateLike = str | date | datetime | np.datetime64
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,15 +87,6 @@ def _yyyymmdd_to_datetime64(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return days, ok
 
 
-def _reference_day(reference_date: DateLike) -> np.datetime64:
-    try:
-        return np.datetime64(reference_date, "D")
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"reference_date must be an ISO date such as '2018-09-01', got {reference_date!r}"
-        ) from None
-
-
 def dates_to_days(
     yyyymmdd: Sequence[int] | np.ndarray, reference_date: DateLike = REFERENCE_DATE
 ) -> np.ndarray:
@@ -112,7 +102,7 @@ def dates_to_days(
     if not ok.all():
         bad = np.asarray(yyyymmdd).reshape(-1)[~ok.reshape(-1)]
         raise ValueError(f"not YYYYMMDD calendar dates: {bad[:5].tolist()}")
-    return (days - _reference_day(reference_date)).astype(np.int64)
+    return (days - reference_day(reference_date)).astype(np.int64)
 
 
 def _parse_date_dict(value: Any) -> list[int] | None:
@@ -753,7 +743,7 @@ class PASTIS(Dataset[Sample]):
                     f"resample={{{src!r}: {tgt!r}}} needs two different loaded modalities; "
                     f"loaded: {list(modalities)}"
                 )
-        self._ref_day = _reference_day(reference_date)
+        self._ref_day = reference_day(reference_date)
         self.reference_date = str(self._ref_day)
         self._nomenclature = load_nomenclature("pastis")
         self._cache: dict[Path, np.ndarray] = {}

@@ -27,7 +27,6 @@ import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +36,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.transforms import normalize_zscore
 from sitsfusion.data.transforms import sample_pixels as draw_pixels
@@ -44,7 +44,6 @@ from sitsfusion.errors import DatasetError
 
 __all__ = ["PixelSetDataset", "export_pixelsets", "read_meanstd"]
 
-DateLike = str | date | datetime | np.datetime64
 Layout = Literal["global_dates", "per_parcel_dates", "multi_sensor"]
 DateLayout = Literal["global", "per_parcel"]
 
@@ -167,15 +166,6 @@ def _parse_dates(values: Any, path: Path, what: str, cache: dict[Any, np.datetim
                 cache[key] = day
         out[i] = day
     return out
-
-
-def _reference_day(reference_date: DateLike) -> np.datetime64:
-    try:
-        return np.datetime64(reference_date, "D")
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"reference_date must be an ISO date such as '2018-09-01', got {reference_date!r}"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -636,7 +626,7 @@ class PixelSetDataset(Dataset[Sample]):
                 firsts.extend(d.min() for d in src.parcel_dates.values())
             self._ref_day = min(firsts)
         else:
-            self._ref_day = _reference_day(reference_date)
+            self._ref_day = reference_day(reference_date)
         self.reference_date: str = str(self._ref_day)
 
         # classes
@@ -1105,7 +1095,7 @@ def export_pixelsets(
         ref = meta.get("reference_date", default_ref)
         if ref is None:
             raise ValueError(f"{where}: no meta['reference_date'] to turn days into dates")
-        reference = _reference_day(ref)
+        reference = reference_day(ref)
         n_pix: int | None = None
         for m in modalities:
             ts = sample[m]
