@@ -21,6 +21,7 @@ format:
 
 bench: install  ## speed measurements (not part of the test suite)
 	$(PY) benchmarks/bench_reader.py
+	$(PY) benchmarks/bench_parcel.py
 
 clean:
 	rm -rf runs build dist .pytest_cache
