@@ -110,3 +110,18 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert (
         tmp_path / "demo" / "runs" / "garnot2021_parcel_s2" / "test" / "test_metrics.json"
     ).is_file()
+
+
+def test_simulate_multisenge_format(tmp_path: Path) -> None:
+    pytest.importorskip("rasterio")
+    out = tmp_path / "msg"
+    result = CliRunner().invoke(
+        cli,
+        ["simulate", "--format", "multisenge", "--out", str(out), "--patches", "2"]
+        + ["--size", "32"],
+    )
+    assert result.exit_code == 0, result.output
+    from sitsfusion.data.readers.multisenge import MultiSenGE
+
+    ds = MultiSenGE(out)
+    assert len(ds) == 2 and ds[0]["S2"].num_dates == 4

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sitsfusion.config import ConfigError, load_config
-from sitsfusion.models.builder import build_parcel_model, count_parameters
+from sitsfusion.models.builder import build_model, build_parcel_model, count_parameters
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 PASTIS_R = {"S2": 10, "S1A": 3, "S1D": 3}
@@ -15,9 +15,7 @@ PASTIS_R = {"S2": 10, "S1A": 3, "S1D": 3}
 
 def _count(path: Path, channels: dict[str, int]) -> int:
     cfg = load_config(path)
-    return count_parameters(
-        build_parcel_model(cfg.model, {m: channels[m] for m in cfg.data.modalities})
-    )
+    return count_parameters(build_model(cfg, {m: channels[m] for m in cfg.data.modalities}))
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: p.stem)
@@ -112,3 +110,26 @@ def test_shared_s1_temporal_encoder_reproduces_table1_late_and_decision_counts()
     with pytest.raises(ConfigError, match="shared_temporal"):
         cfg = load_config(parcel / "mid.yaml", shared)
         build_parcel_model(cfg.model, PASTIS_R)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [  # seed 001, Table 2 (U-TAE, 20 outputs): "1 087k" (S2) and "1 083k" (S1)
+        ("s2", 1_087_220),
+        ("s1a", 1_083_188),
+    ],
+)
+def test_garnot2021_semantic_counts(name: str, expected: int) -> None:
+    """Ours = the reference U-TAE minus the BatchNorm on the logits (40 parameters)."""
+    count = _count(CONFIGS / "garnot2021" / "semantic" / f"{name}.yaml", PASTIS_R)
+    assert count == expected
+    legacy = load_config(CONFIGS / "garnot2021" / "semantic" / f"{name}.yaml")
+    legacy.model.legacy_logit_norm = True
+    model = build_model(legacy, {m: PASTIS_R[m] for m in legacy.data.modalities})
+    assert count_parameters(model) == expected + 40  # 1,087,260 / 1,083,228: the reference
+
+
+def test_mid_fusion_refused_for_semantic_segmentation() -> None:
+    cfg = load_config(CONFIGS / "garnot2021" / "semantic" / "early.yaml", ["model.fusion=mid"])
+    with pytest.raises(ConfigError, match="intertwined"):
+        build_model(cfg, PASTIS_R)

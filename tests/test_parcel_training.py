@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from sitsfusion.config import ConfigError, load_config
-from sitsfusion.data.datamodule import ParcelDataModule
+from sitsfusion.data.datamodule import SITSDataModule
 from sitsfusion.data.simulate import simulate_pastis
 from sitsfusion.metrics import ClassificationMetrics
-from sitsfusion.tasks.parcel import CheckpointError, load_parcel_task
+from sitsfusion.tasks.base import CheckpointError, load_task
 from sitsfusion.training import evaluate, fit
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "garnot2021" / "parcel"
@@ -40,7 +40,7 @@ def _config(name: str, root: Path, *extra: str):
     return load_config(CONFIGS / f"{name}.yaml", [*SMALL, f"data.root={root}", *extra])
 
 
-def _predict(task, dm: ParcelDataModule) -> tuple[torch.Tensor, torch.Tensor]:
+def _predict(task, dm: SITSDataModule) -> tuple[torch.Tensor, torch.Tensor]:
     task.eval()
     preds, labels = [], []
     with torch.no_grad():
@@ -62,11 +62,11 @@ def test_every_fusion_level_trains_and_reloads(sim: Path, tmp_path: Path, name: 
     for f in ("test_metrics.json", "test_per_class.csv", "test_confusion.png"):
         assert (result.out_dir / "test" / f).is_file()
     # the checkpoint rebuilds its own model and reproduces the reported test scores
-    task = load_parcel_task(result.checkpoint)
-    dm = ParcelDataModule(cfg.data, seed=cfg.train.seed)
+    task = load_task(result.checkpoint)
+    dm = SITSDataModule(cfg.data, seed=cfg.train.seed)
     dm.setup()
     preds, labels = _predict(task, dm)
-    again, _ = _predict(load_parcel_task(result.checkpoint), dm)
+    again, _ = _predict(load_task(result.checkpoint), dm)
     assert torch.equal(preds, again)
     metric = ClassificationMetrics(cfg.model.num_classes)
     metric.update(preds, labels)
@@ -122,4 +122,4 @@ def test_garbage_checkpoint_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.ckpt"
     torch.save({"state_dict": {}}, bad)
     with pytest.raises(CheckpointError, match="not a sitsfusion"):
-        load_parcel_task(bad)
+        load_task(bad)

@@ -32,6 +32,14 @@ def cli() -> None:
 @click.option("--region", default="west", show_default=True, help="Shifts phenology.")
 @click.option("--year", default=2019, show_default=True, help="Season year (shifts dates).")
 @click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pastis-r", "multisenge"]),
+    default="pastis-r",
+    show_default=True,
+    help="On-disk layout to write.",
+)
+@click.option(
     "--cloud-cover",
     type=float,
     default=None,
@@ -44,13 +52,23 @@ def simulate(
     seed: int,
     region: str,
     year: int,
+    fmt: str,
     cloud_cover: float | None,
 ) -> None:
-    """Write a synthetic dataset in the exact PASTIS-R on-disk format."""
+    """Write a synthetic dataset in the exact PASTIS-R (or MultiSenGE) on-disk format."""
     from sitsfusion.data.simulate import simulate_pastis
 
-    kwargs = {} if cloud_cover is None else {"cloud_cover": cloud_cover}
     t0 = time.perf_counter()
+    if fmt == "multisenge":
+        from sitsfusion.data.simulate_multisenge import simulate_multisenge
+
+        root = simulate_multisenge(out, patches=patches, size=size, seed=seed)
+        console.print(
+            f"wrote {patches} MultiSenGE-format patches of {size}x{size} to [bold]{root}[/] in "
+            f"{time.perf_counter() - t0:.1f} s ({SYNTHETIC_NOTE})"
+        )
+        return
+    kwargs = {} if cloud_cover is None else {"cloud_cover": cloud_cover}
     root = simulate_pastis(
         out,
         patches=patches,
@@ -300,7 +318,7 @@ DEFAULT_CHANNELS = {"S2": 10, "S1A": 3, "S1D": 3, "S1": 2}
 )
 def params(config_path: Path, overrides: tuple[str, ...], channels: str | None) -> None:
     """Print the trainable parameters of the configured model, per module."""
-    from sitsfusion.models.builder import build_parcel_model, count_parameters
+    from sitsfusion.models.builder import build_model, count_parameters
 
     cfg = _load(config_path, overrides)
     given = dict(DEFAULT_CHANNELS)
@@ -315,7 +333,7 @@ def params(config_path: Path, overrides: tuple[str, ...], channels: str | None) 
         raise click.BadParameter(f"give --channels for {unknown}")
     from torch import nn
 
-    model = build_parcel_model(cfg.model, chans)
+    model = build_model(cfg, chans)
     table = Table(title=f"{cfg.name}: trainable parameters")
     table.add_column("module")
     table.add_column("parameters", justify="right")

@@ -54,6 +54,8 @@ class DataConfig:
     # early / PSE fusion: resample the other modalities onto this one's dates (seed 000 Sec. 4.2)
     resample_to: str | None = None
     resample_method: Literal["linear", "nearest", "nearest_unique"] = "linear"
+    # seed 003, Sec. 3.4: random flips / 90° rotations of training patches
+    augment: bool = False
     # seed 000, Sec. 4.2: a random sub-sequence of 27 S2 observations per parcel; {} = off
     subsequence: dict[str, int] = field(default_factory=dict)
     # pixel-set format only: either one root split at random per class (split_fractions), or
@@ -94,6 +96,12 @@ class ModelConfig:
     # seed 001, Sec. 3.2 / 4.2: lambda = 0.5 per modality when auxiliary supervision is on
     auxiliary: float = 0.0
     decision_rule: Literal["mean", "product"] = "mean"  # seed 000, Sec. 4.2
+    # semantic segmentation: the spatio-temporal encoder per modality and the conv decoder
+    # (seed 001 Sec. 3.4: U-TAE encoder, "a 2-layer convolutional neural net as decoder")
+    encoder: dict[str, Any] = field(default_factory=lambda: {"name": "utae"})
+    head: list[int] = field(default_factory=lambda: [32])  # U-TAE out_conv [32, K]
+    legacy_logit_norm: bool = False  # BN + ReLU on the logits, as the reference U-TAE
+    ignore_index: int | None = None  # PASTIS semantic: 19 (void), seed 001 Sec. 4.2
     # late / decision fusion: modalities whose encoders share one temporal encoder (e.g.
     # [S1A, S1D]); [] = one per modality, as seed 001's text describes
     shared_temporal: list[str] = field(default_factory=list)
@@ -108,6 +116,10 @@ class TrainConfig:
     loss: Literal["cross_entropy", "focal", "weighted_cross_entropy"] = "cross_entropy"
     focal_gamma: float = 2.0  # seed 000, Sec. 4.3
     monitor: str = "val_miou"  # best checkpoint by validation mIoU (seed 000, Sec. 4.3)
+    scheduler: Literal["none", "plateau"] = "none"
+    plateau_factor: float = 0.5  # seed 003 training code: ReduceLROnPlateau(0.5, patience 5)
+    plateau_patience: int = 5
+    early_stopping_patience: int | None = None  # seed 003: 20 epochs on the monitored metric
     seed: int = 0
     accelerator: str = "auto"
     devices: int | str = 1
@@ -121,7 +133,7 @@ class TrainConfig:
 class ExperimentConfig:
     """One experiment: ``task`` plus the three sections; ``name`` labels the run."""
 
-    task: Literal["parcel"] = "parcel"
+    task: Literal["parcel", "semantic"] = "parcel"
     name: str = "experiment"
     description: str = ""
     data: DataConfig = field(default_factory=DataConfig)

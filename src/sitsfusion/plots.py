@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 from sitsfusion.data.sample import Sample
 from sitsfusion.data.taxonomy import Nomenclature
 
-__all__ = ["plot_sample", "save_figure"]
+__all__ = ["plot_predictions", "plot_sample", "save_figure"]
 
 # Sentinel-2 band order of PASTIS: B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12 (reference §3.1)
 S2_RGB = (2, 1, 0)
@@ -139,4 +139,58 @@ def plot_sample(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def _display_rgb(image: np.ndarray) -> np.ndarray:
+    """``[C, H, W]`` (any scaling) → ``[H, W, 3]`` in [0, 1], 2–98 % stretch per image."""
+    bands = list(S2_RGB) if image.shape[0] >= 3 else [0, 0, 0]
+    rgb = image[bands].transpose(1, 2, 0).astype(np.float64)
+    lo, hi = np.percentile(rgb, 2), np.percentile(rgb, 98)
+    return np.clip((rgb - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
+
+
+def plot_predictions(
+    samples: list[tuple],
+    class_names: list[str],
+    nomenclature: Nomenclature | None = None,
+    title: str | None = None,
+) -> Figure:
+    """One row per sample: input (mid-season date, RGB), truth, prediction.
+
+    ``samples``: ``(image [C, H, W], truth [H, W], prediction [H, W])`` tensors or arrays with
+    class indices into ``class_names``.
+    """
+    k = len(class_names)
+    if nomenclature is not None and len(nomenclature) == k:
+        colors = list(nomenclature.colors)
+    else:
+        colors = [plt.get_cmap("tab20")(i % 20) for i in range(k)]
+    cmap = ListedColormap(colors)
+    fig, axes = plt.subplots(len(samples), 3, figsize=(7.5, 2.5 * len(samples)), squeeze=False)
+    present: set[int] = set()
+    for row, (image, truth, pred) in enumerate(samples):
+        truth, pred = np.asarray(truth), np.asarray(pred)
+        present |= set(np.unique(truth).tolist()) | set(np.unique(pred).tolist())
+        panels = (_display_rgb(np.asarray(image)), truth, pred)
+        for col, (panel, label) in enumerate(
+            zip(panels, ("input", "truth", "prediction"), strict=True)
+        ):
+            ax = axes[row, col]
+            if col == 0:
+                ax.imshow(panel, interpolation="nearest")
+            else:
+                ax.imshow(panel, cmap=cmap, vmin=0, vmax=k - 1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(label, fontsize=9)
+    handles = [
+        Patch(facecolor=colors[c], edgecolor="k", linewidth=0.3) for c in sorted(present) if c < k
+    ]
+    labels = [class_names[c] for c in sorted(present) if c < k]
+    fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.78, 1))
     return fig

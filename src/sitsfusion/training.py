@@ -12,19 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from sitsfusion.config import ConfigError, ExperimentConfig
-from sitsfusion.data.datamodule import ParcelDataModule
+from sitsfusion.data.datamodule import SITSDataModule
 from sitsfusion.losses import inverse_frequency_weights
-from sitsfusion.tasks.parcel import (
-    ParcelClassificationTask,
-    check_checkpoint_matches,
-    load_parcel_task,
-)
+from sitsfusion.tasks.base import SupervisedTask, _task_class, check_checkpoint_matches, load_task
 
-__all__ = ["RunResult", "build_task", "evaluate", "fit", "is_synthetic"]
+__all__ = ["RunResult", "build_task", "datamodule", "evaluate", "fit", "is_synthetic"]
 
 # Lightning's advice about DataLoader workers is noise on a 2-core machine, and its
 # advertisements for cloud services are noise everywhere.
@@ -50,7 +46,12 @@ class RunResult:
     scores: dict[str, Any]
 
 
-def build_task(cfg: ExperimentConfig, dm: ParcelDataModule) -> ParcelClassificationTask:
+def datamodule(cfg: ExperimentConfig) -> SITSDataModule:
+    """The data module of ``cfg`` (its task decides parcel or patch samples)."""
+    return SITSDataModule(cfg.data, seed=cfg.train.seed, target=cfg.task)
+
+
+def build_task(cfg: ExperimentConfig, dm: SITSDataModule) -> SupervisedTask:
     """The task for ``cfg`` on the data of ``dm`` (set up), with a clear error on mismatch."""
     dm.setup()
     missing = [m for m in cfg.data.modalities if m not in dm.channels]
@@ -59,7 +60,8 @@ def build_task(cfg: ExperimentConfig, dm: ParcelDataModule) -> ParcelClassificat
     weights = None
     if cfg.train.loss == "weighted_cross_entropy":
         weights = inverse_frequency_weights(dm.train_label_counts).tolist()
-    return ParcelClassificationTask(cfg.to_dict(), dict(dm.channels), dm.class_names, weights)
+    task_class = _task_class(cfg.task)
+    return task_class(cfg.to_dict(), dict(dm.channels), dm.class_names, weights)
 
 
 def _loggers(out_dir: Path) -> list[Any]:
@@ -110,7 +112,7 @@ def fit(
                 f"{out}: a run folder already exists; choose another --out or pass --overwrite"
             )
         shutil.rmtree(out)
-    dm = ParcelDataModule(cfg.data, seed=cfg.train.seed)
+    dm = datamodule(cfg)
     task = build_task(cfg, dm)
     checkpoint = ModelCheckpoint(
         dirpath=out / "checkpoints",
@@ -119,7 +121,16 @@ def fit(
         mode="min" if cfg.train.monitor.endswith("loss") else "max",
         save_top_k=1,
     )
-    trainer = _trainer(cfg, out, [checkpoint])
+    callbacks: list[Any] = [checkpoint]
+    if cfg.train.early_stopping_patience is not None:  # seed 003: patience 20
+        callbacks.append(
+            EarlyStopping(
+                monitor=cfg.train.monitor,
+                mode=checkpoint.mode,
+                patience=cfg.train.early_stopping_patience,
+            )
+        )
+    trainer = _trainer(cfg, out, callbacks)
     trainer.fit(task, datamodule=dm)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     scores = evaluate(cfg, best, out, dm=dm) if best else {}
@@ -131,14 +142,14 @@ def evaluate(
     checkpoint: str | Path,
     out_dir: str | Path,
     split: str = "test",
-    dm: ParcelDataModule | None = None,
+    dm: SITSDataModule | None = None,
 ) -> dict[str, Any]:
     """Scores of ``checkpoint`` on the ``split`` ("val" or "test") set; writes the report."""
     out = Path(out_dir)
-    dm = dm or ParcelDataModule(cfg.data, seed=cfg.train.seed)
+    dm = dm or datamodule(cfg)
     expected = build_task(cfg, dm)
     check_checkpoint_matches(expected, checkpoint)
-    task = load_parcel_task(checkpoint)
+    task = load_task(checkpoint)
     trainer = _trainer(cfg, out, [], log=False)
     if split == "val":  # score the validation folds through the test loop
         loader = dm.val_dataloader()

@@ -1,4 +1,4 @@
-"""Lightning data module for parcel classification, built from a :class:`DataConfig`.
+"""Lightning data module for parcel classification and semantic segmentation.
 
 Training, validation and test sets come from the same reader; validation and test are
 normalised with the training folds' statistics, sample their pixels deterministically, are
@@ -20,7 +20,7 @@ from sitsfusion.config import ConfigError, DataConfig
 from sitsfusion.data import transforms as T
 from sitsfusion.data.sample import Sample, collate
 
-__all__ = ["ParcelDataModule", "stratified_split"]
+__all__ = ["SITSDataModule", "stratified_split"]
 
 Transform = Callable[[Sample], Sample]
 
@@ -48,17 +48,28 @@ def stratified_split(
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
 
 
-class ParcelDataModule(L.LightningDataModule):
-    """Parcel (pixel-set) samples of every modality in ``cfg.modalities``.
+class SITSDataModule(L.LightningDataModule):
+    """Samples of every modality in ``cfg.modalities`` for one task.
+
+    Args:
+        cfg: the data section of an experiment config.
+        seed: seed of the evaluation pixel sampling and sub-sequences.
+        target: ``"parcel"`` (pixel sets, label per parcel) or ``"semantic"`` (patches, a
+            class per pixel).
 
     After :meth:`setup`: ``channels`` ``{modality: C}``, ``class_names``, ``num_classes`` and
-    ``train_label_counts`` (for class weights).
+    ``train_label_counts`` (parcels or pixels per class, for class weights).
     """
 
-    def __init__(self, cfg: DataConfig, seed: int = 0) -> None:
+    def __init__(self, cfg: DataConfig, seed: int = 0, target: str = "parcel") -> None:
         super().__init__()
+        if target not in ("parcel", "semantic"):
+            raise ConfigError(f"task: {target!r} is not 'parcel' or 'semantic'")
+        if target == "semantic" and cfg.format != "pastis":
+            raise ConfigError("data.format: semantic segmentation reads the pastis format")
         self.cfg = cfg
         self.seed = seed
+        self.target = target
         self.train: Dataset[Sample] | None = None
         self.val: Dataset[Sample] | None = None
         self.test: Dataset[Sample] | None = None
@@ -88,6 +99,8 @@ class ParcelDataModule(L.LightningDataModule):
         cfg = self.cfg
         if train and cfg.temporal_dropout:
             steps.append(T.TemporalDropout(p=cfg.temporal_dropout, seed=None))
+        if train and cfg.augment:
+            steps.append(T.RandomFlipRot90(seed=None))
         for m, length in cfg.subsequence.items():  # evaluation: seeded, reproducible runs
             seed = None if train else self.seed
             steps.append(T.RandomSubsequence(modality=m, length=length, seed=seed))
@@ -114,7 +127,7 @@ class ParcelDataModule(L.LightningDataModule):
         cfg = self.cfg
         common = {
             "modalities": tuple(cfg.modalities),
-            "target": "parcel",
+            "target": self.target,
             "n_pixels": cfg.n_pixels,
             "cache": cfg.cache,
             "norm_folds": tuple(cfg.train_folds),
@@ -132,8 +145,17 @@ class ParcelDataModule(L.LightningDataModule):
         self.test = PASTIS(cfg.root, folds=cfg.test_folds, **evaluation, **common)
         self.channels = {m: self.train.num_channels(m) for m in cfg.modalities}
         self.class_names = list(self.train.classes)
-        labels = torch.tensor(self.train.parcels["label"].to_numpy())
-        self.train_label_counts = torch.bincount(labels, minlength=self.num_classes)
+        if self.target == "parcel":
+            labels = torch.tensor(self.train.parcels["label"].to_numpy())
+            self.train_label_counts = torch.bincount(labels, minlength=self.num_classes)
+        else:  # pixels per class over the training patches (annotations only)
+            from sitsfusion.data.readers.pastis import load_target
+
+            counts = np.zeros(self.num_classes, dtype=np.int64)
+            for pid in self.train.patch_ids:
+                sem = load_target(cfg.root, pid).ravel()
+                counts += np.bincount(sem, minlength=self.num_classes)[: self.num_classes]
+            self.train_label_counts = torch.from_numpy(counts)
 
     def _setup_pixelset(self) -> None:
         from sitsfusion.data.readers.pixelset import PixelSetDataset

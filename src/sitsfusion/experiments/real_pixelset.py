@@ -32,7 +32,7 @@ import torch
 from rich.console import Console
 
 from sitsfusion.config import DataConfig, ExperimentConfig, load_config
-from sitsfusion.data.datamodule import ParcelDataModule, stratified_split
+from sitsfusion.data.datamodule import SITSDataModule, stratified_split
 from sitsfusion.data.sample import TimeSeries
 from sitsfusion.data.transforms import resample_to_dates
 from sitsfusion.metrics import ClassificationMetrics, format_table
@@ -176,7 +176,7 @@ def check_same_split(
     cfg: ExperimentConfig, ids: Sequence[str], split: Sequence[np.ndarray]
 ) -> None:
     """Raise ``RuntimeError`` unless the data module of ``cfg`` holds exactly ``split``."""
-    dm = ParcelDataModule(cfg.data, seed=cfg.train.seed)
+    dm = SITSDataModule(cfg.data, seed=cfg.train.seed)
     dm.setup()
     for name, ds, index in zip(
         ("train", "val", "test"), (dm.train, dm.val, dm.test), split, strict=True

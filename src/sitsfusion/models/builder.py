@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from sitsfusion.config import ConfigError, ModelConfig
+from sitsfusion.config import ConfigError, ExperimentConfig, ModelConfig
 from sitsfusion.models.base import SeparableEncoder
 from sitsfusion.models.fusion import DecisionFusion, EarlyFusion, LateFusion, MidFusion
 from sitsfusion.models.heads.mlp import MLPDecoder
@@ -25,7 +25,14 @@ from sitsfusion.models.spatial.pse import PixelSetEncoder
 from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
 from sitsfusion.models.temporal.tae import TemporalAttentionEncoder
 
-__all__ = ["SPATIAL_ENCODERS", "TEMPORAL_ENCODERS", "build_parcel_model", "count_parameters"]
+__all__ = [
+    "SPATIAL_ENCODERS",
+    "TEMPORAL_ENCODERS",
+    "build_model",
+    "build_parcel_model",
+    "build_semantic_model",
+    "count_parameters",
+]
 
 SPATIAL_ENCODERS: dict[str, type[nn.Module]] = {"pse": PixelSetEncoder}
 TEMPORAL_ENCODERS: dict[str, type[nn.Module]] = {
@@ -149,3 +156,71 @@ def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Modu
         decoders = {m: _decoder(cfg, e.out_channels) for m, e in encoders.items()}
         return DecisionFusion(encoders, decoders, rule=cfg.decision_rule, aux=aux)
     raise ConfigError(f"model.fusion: unknown fusion {fusion!r}")
+
+
+def _dense_encoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    from sitsfusion.models.spatiotemporal.utae import UTAEEncoder
+
+    registry: dict[str, type[nn.Module]] = {"utae": UTAEEncoder}
+    cls, kwargs = _split(cfg.encoder, registry, "encoder")
+    try:
+        return cls(in_channels=in_channels, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model.encoder: {exc}") from None
+
+
+def _conv_decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    from sitsfusion.models.heads.conv import ConvDecoder
+
+    return ConvDecoder(
+        in_channels,
+        widths=tuple(cfg.head),
+        num_classes=cfg.num_classes,
+        legacy_logit_norm=cfg.legacy_logit_norm,
+    )
+
+
+def build_semantic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
+    """The semantic segmentation model for ``cfg`` (``logits [B, K, H, W]``).
+
+    Seed 001 Sec. 3.4: a U-TAE encoder per modality (its full-resolution decoder map) and a
+    2-layer conv decoder; early, late and decision fusion. Mid fusion is refused: U-TAE's
+    spatial and temporal encoders are intertwined (the attention of its temporal encoder
+    weights the skip connections of its spatial encoder).
+    """
+    mods = list(channels)
+    fusion, aux = cfg.fusion, cfg.auxiliary > 0
+    if fusion in ("mid", "pse"):
+        raise ConfigError(
+            f"model.fusion: {fusion!r} fusion needs an encoder with separate spatial and "
+            "temporal parts; U-TAE's are intertwined (seed 001 Sec. 3.4). Use early, late or "
+            "decision fusion for semantic segmentation"
+        )
+    if cfg.shared_temporal:
+        raise ConfigError("model.shared_temporal: not available for semantic segmentation")
+    if fusion == "none":
+        if len(mods) != 1 or aux:
+            raise ConfigError("model.fusion: 'none' takes one modality and no auxiliary loss")
+        enc = _dense_encoder(cfg, channels[mods[0]])
+        return LateFusion({mods[0]: enc}, _conv_decoder(cfg, enc.out_channels))
+    if len(mods) < 2:
+        raise ConfigError(f"model.fusion: {fusion!r} fusion needs two or more modalities")
+    if fusion == "early":
+        if aux:
+            raise ConfigError("model.auxiliary: early fusion has no per-modality branch")
+        enc = _dense_encoder(cfg, sum(channels.values()))
+        return EarlyFusion(enc, _conv_decoder(cfg, enc.out_channels), mods)
+    encoders = {m: _dense_encoder(cfg, c) for m, c in channels.items()}
+    if fusion == "late":
+        width = sum(e.out_channels for e in encoders.values())
+        aux_decoders = {m: _conv_decoder(cfg, e.out_channels) for m, e in encoders.items()}
+        return LateFusion(encoders, _conv_decoder(cfg, width), aux_decoders if aux else None)
+    decoders = {m: _conv_decoder(cfg, e.out_channels) for m, e in encoders.items()}
+    return DecisionFusion(encoders, decoders, rule=cfg.decision_rule, aux=aux)
+
+
+def build_model(cfg: ExperimentConfig, channels: Mapping[str, int]) -> nn.Module:
+    """The model of an experiment: parcel classifier or semantic segmenter by ``cfg.task``."""
+    if cfg.task == "semantic":
+        return build_semantic_model(cfg.model, channels)
+    return build_parcel_model(cfg.model, channels)

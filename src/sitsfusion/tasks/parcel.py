@@ -1,187 +1,25 @@
-"""Parcel classification as a LightningModule: a (fused) model, its loss, its metrics.
-
-Training follows seed 001 Sec. 4.2 / seed 000 Sec. 4.3: Adam (lr 1e-3), cross-entropy (or focal
-loss, γ = 2), auxiliary losses λ = 0.5 per modality when enabled; the best checkpoint is chosen
-by validation mIoU.
-"""
+"""Parcel classification: one label per parcel (pixel set), seed 000 / seed 001 Sec. 3.4."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from torch import Tensor, nn
 
-import lightning as L
-import torch
-from torch import Tensor
-
-from sitsfusion.config import ConfigError, ExperimentConfig, _build
 from sitsfusion.data.sample import Batch
-from sitsfusion.losses import build_loss
-from sitsfusion.metrics import ClassificationMetrics, plot_confusion_matrix, write_metrics
 from sitsfusion.models.builder import build_parcel_model
-from sitsfusion.models.fusion import FusionOutput, auxiliary_loss
+from sitsfusion.tasks.base import SupervisedTask
 
-__all__ = ["CheckpointError", "ParcelClassificationTask", "load_parcel_task"]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint does not fit the model it is loaded into."""
+__all__ = ["ParcelClassificationTask"]
 
 
-def config_from_dict(tree: dict[str, Any]) -> ExperimentConfig:
-    """The :class:`ExperimentConfig` of a plain dict (as stored in checkpoints)."""
-    return _build(ExperimentConfig, tree, "")
+class ParcelClassificationTask(SupervisedTask):
+    """PSE + TAE / L-TAE at any fusion level; target ``batch.label`` ``[B]``."""
 
+    task_name = "parcel"
 
-class ParcelClassificationTask(L.LightningModule):
-    """Model + loss + metrics for parcel classification.
+    def build_model(self, channels: dict[str, int]) -> nn.Module:
+        return build_parcel_model(self.cfg.model, channels)
 
-    Args:
-        config: the experiment config as a plain dict (``ExperimentConfig.to_dict()``), stored
-            in checkpoints so that a checkpoint rebuilds its own model.
-        channels: ``{modality: C}`` in the order the model consumes them.
-        class_names: the K class names.
-        class_weights: optional ``[K]`` loss weights (``train.loss: weighted_cross_entropy``).
-    """
-
-    def __init__(
-        self,
-        config: dict[str, Any],
-        channels: dict[str, int],
-        class_names: list[str],
-        class_weights: list[float] | None = None,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.cfg = config_from_dict(config)
-        k = self.cfg.model.num_classes
-        if k != len(class_names):
-            raise ConfigError(
-                f"model.num_classes is {k} but the dataset has {len(class_names)} classes "
-                f"({', '.join(class_names[:5])}, ...); set model.num_classes: {len(class_names)}"
-            )
-        self.model = build_parcel_model(self.cfg.model, channels)
-        train = self.cfg.train
-        weights = None if class_weights is None else torch.tensor(class_weights)
-        self.criterion = build_loss(
-            train.loss, num_classes=k, class_weights=weights, gamma=train.focal_gamma
-        )
-        self.val_metrics = ClassificationMetrics(k, class_names=class_names)
-        self.test_metrics = ClassificationMetrics(k, class_names=class_names)
-        self.test_scores: dict[str, Any] | None = None
-
-    # ---- forward and loss ----------------------------------------------------------------
-
-    def forward(self, batch: Batch) -> FusionOutput:
-        return self.model(batch)
-
-    def _loss(self, out: FusionOutput, target: Tensor) -> tuple[Tensor, Tensor]:
-        objective = self.criterion(out.logits, target)
-        loss = objective
-        if self.cfg.model.auxiliary > 0 and out.aux:
-            loss = loss + auxiliary_loss(out, target, self.criterion, self.cfg.model.auxiliary)
-        return loss, objective
-
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        out = self(batch)
-        loss, objective = self._loss(out, batch.label)
-        n = len(batch)
-        self.log("train_loss", loss, prog_bar=True, batch_size=n)
-        self.log("train_objective", objective, batch_size=n)
-        return loss
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        out = self(batch)
-        loss, _ = self._loss(out, batch.label)
-        self.log("val_loss", loss, prog_bar=True, batch_size=len(batch))
-        self.val_metrics.update(out.logits, batch.label)
-
-    def on_validation_epoch_end(self) -> None:
-        scores = self.val_metrics.compute()
-        self.val_metrics.reset()
-        self.log("val_miou", scores["miou"], prog_bar=True)
-        self.log("val_oa", scores["overall_accuracy"])
-        self.log("val_macro_f1", scores["macro_f1"])
-
-    def test_step(self, batch: Batch, batch_idx: int) -> None:
-        out = self(batch)
-        self.test_metrics.update(out.logits, batch.label)
-
-    def on_test_epoch_end(self) -> None:
-        scores = self.test_metrics.compute()
-        self.test_metrics.reset()
-        self.test_scores = scores
-        self.log("test_miou", scores["miou"])
-        self.log("test_oa", scores["overall_accuracy"])
-        self.log("test_macro_f1", scores["macro_f1"])
-        self.log("test_kappa", scores["kappa"])
-
-    def predict_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        return self(batch).logits.softmax(dim=1)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.cfg.train.lr)
-
-    def write_test_report(self, out_dir: str | Path, title: str) -> list[Path]:
-        """Write the last test scores (JSON, per-class CSV, confusion CSV and PNG)."""
-        from sitsfusion.plots import save_figure
-
-        if self.test_scores is None:
-            raise RuntimeError("run a test epoch first")
-        out_dir = Path(out_dir)
-        paths = write_metrics(self.test_scores, out_dir, prefix="test")
-        fig = plot_confusion_matrix(
-            self.test_scores["confusion_matrix"],
-            self.test_scores["class_names"],
-            normalize="true",
-            title=title,
-        )
-        paths.append(save_figure(fig, out_dir / "test_confusion.png"))
-        return paths
-
-
-def load_parcel_task(
-    path: str | Path, map_location: str | torch.device = "cpu"
-) -> ParcelClassificationTask:
-    """Rebuild a task from a checkpoint, loaded with ``torch.load(weights_only=True)``.
-
-    Raises:
-        CheckpointError: not a sitsfusion parcel checkpoint, or its weights do not fit the
-            architecture its config describes.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        raise CheckpointError(f"{path}: cannot be loaded safely ({exc})") from None
-    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not hp or "config" not in hp or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path}: not a sitsfusion parcel-classification checkpoint")
-    task = ParcelClassificationTask(**hp)
-    expected = task.state_dict()
-    got = ckpt["state_dict"]
-    missing = sorted(set(expected) - set(got))
-    unexpected = sorted(set(got) - set(expected))
-    shapes = [k for k in expected if k in got and tuple(got[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or shapes:
-        raise CheckpointError(
-            f"{path}: weights do not fit the architecture in its config "
-            f"(missing {missing[:3]}, unexpected {unexpected[:3]}, shape mismatch {shapes[:3]})"
-        )
-    task.load_state_dict(got)
-    return task
-
-
-def check_checkpoint_matches(task: ParcelClassificationTask, path: str | Path) -> None:
-    """Raise :class:`CheckpointError` when ``path`` holds another architecture than ``task``."""
-    other = load_parcel_task(path)
-    a, b = task.state_dict(), other.state_dict()
-    if set(a) != set(b) or any(a[k].shape != b[k].shape for k in a):
-        raise CheckpointError(
-            f"{path}: trained with another architecture (fusion "
-            f"{other.cfg.model.fusion!r}, modalities {list(other.hparams['channels'])}) than the "
-            f"config asks for (fusion {task.cfg.model.fusion!r}, modalities "
-            f"{list(task.hparams['channels'])})"
-        )
+    def target(self, batch: Batch) -> Tensor:
+        if batch.label is None:
+            raise ValueError("parcel classification needs parcel labels (target='parcel')")
+        return batch.label

@@ -42,7 +42,9 @@ class ConvLSTMCell(nn.Module):
     def __init__(self, in_channels: int, hidden: int, kernel_size: int = 3) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
-            raise ValueError(f"ConvLSTMCell: kernel_size must be odd (same padding), got {kernel_size}")
+            raise ValueError(
+                f"ConvLSTMCell: kernel_size must be odd (same padding), got {kernel_size}"
+            )
         self.in_channels = int(in_channels)
         self.hidden = int(hidden)
         self.gates = nn.Conv2d(
@@ -234,7 +236,9 @@ class _ConvLSTMEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.per_date = PerDateCNN(in_channels, widths)
-        self.convlstm = ConvLSTM(self.per_date.out_channels, hidden, kernel_size, layers, bidirectional)
+        self.convlstm = ConvLSTM(
+            self.per_date.out_channels, hidden, kernel_size, layers, bidirectional
+        )
         self.out_channels: int = self.convlstm.out_channels
 
     def forward(self, series: PaddedSeries) -> Tensor:

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from sitsfusion.data.sample import PaddedSeries
-from sitsfusion.models.spatiotemporal.convlstm import State, StackedConvRNN
+from sitsfusion.models.spatiotemporal.convlstm import StackedConvRNN, State
 
 __all__ = ["ConvSTAR", "ConvSTARCell", "ConvSTARSegmenter"]
 
@@ -31,7 +31,9 @@ class ConvSTARCell(nn.Module):
     def __init__(self, in_channels: int, hidden: int, kernel_size: int = 3) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
-            raise ValueError(f"ConvSTARCell: kernel_size must be odd (same padding), got {kernel_size}")
+            raise ValueError(
+                f"ConvSTARCell: kernel_size must be odd (same padding), got {kernel_size}"
+            )
         pad = kernel_size // 2
         self.in_channels = int(in_channels)
         self.hidden = int(hidden)
