@@ -115,11 +115,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
 def test_simulate_multisenge_format(tmp_path: Path) -> None:
     pytest.importorskip("rasterio")
     out = tmp_path / "msg"
-    result = CliRunner().invoke(
-        cli,
-        ["simulate", "--format", "multisenge", "--out", str(out), "--patches", "2"]
-        + ["--size", "32"],
-    )
+    args = ["simulate", "--format", "multisenge", "--out", str(out), "--patches", "2"]
+    result = CliRunner().invoke(cli, [*args, "--size", "32"])
     assert result.exit_code == 0, result.output
     from sitsfusion.data.readers.multisenge import MultiSenGE
 

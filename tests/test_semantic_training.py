@@ -51,3 +51,44 @@ def test_semantic_fusion_levels_train_and_reload(sim: Path, tmp_path: Path, name
             assert logits.shape[1:] == (20, 32, 32)
             metric.update(logits, batch.semantic)
     assert metric.compute()["miou"] == pytest.approx(result.scores["miou"])
+
+
+WENGER = Path(__file__).parents[1] / "configs" / "wenger2022"
+
+
+@pytest.mark.parametrize("name", ["convlstm_inception_s1s2_6classes", "convlstm_s1s2_10classes"])
+def test_multisenge_feature_fusion_trains_and_reloads(tmp_path: Path, name: str) -> None:
+    pytest.importorskip("rasterio")
+    from sitsfusion.data.simulate_multisenge import simulate_multisenge
+
+    root = simulate_multisenge(
+        tmp_path / "msg", patches=6, size=32, seed=0, tiles=("31UFQ", "31UFP", "31UEQ")
+    )
+    cfg = load_config(
+        WENGER / f"{name}.yaml",
+        [
+            f"data.root={root}",
+            "data.train_tiles=[31UFQ]",
+            "data.val_tiles=[31UFP]",
+            "data.test_tiles=[31UEQ]",
+            "data.batch_size=2",
+            "model.encoder={name: convlstm_inception, hidden: 4, inception_branches: [4, 4, 4],"
+            " unet_widths: [8, 8, 8, 8, 8], use_inception: "
+            + ("true}" if "inception" in name else "false}"),
+            "train.epochs=2",
+        ],
+    )
+    result = fit(cfg, tmp_path / "run")
+    assert result.checkpoint is not None
+    assert (result.out_dir / "test" / "test_predictions.png").is_file()
+    task = load_task(result.checkpoint).eval()
+    dm = datamodule(cfg)
+    dm.setup()
+    k = cfg.model.num_classes
+    metric = ClassificationMetrics(k, ignore_index=0)
+    with torch.no_grad():
+        for batch in dm.test_dataloader():
+            logits = task(batch).logits
+            assert logits.shape[1:] == (k, 32, 32)
+            metric.update(logits, batch.semantic)
+    assert metric.compute()["miou"] == pytest.approx(result.scores["miou"])

@@ -6,6 +6,8 @@ param-counts.md); everything else runs on tiny models and 32 × 32 patches.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -217,8 +219,11 @@ def biases_before_batchnorm(model: nn.Module) -> set[str]:
     for seq in model.modules():
         if isinstance(seq, nn.Sequential):
             mods = list(seq)
-            for a, b in zip(mods, mods[1:], strict=False):
-                if isinstance(b, nn.modules.batchnorm._BatchNorm) and getattr(a, "bias", None) is not None:
+            for a, b in pairwise(mods):
+                if (
+                    isinstance(b, nn.modules.batchnorm._BatchNorm)
+                    and getattr(a, "bias", None) is not None
+                ):
                     out.add(names[id(a.bias)])
     return out
 
@@ -226,13 +231,15 @@ def biases_before_batchnorm(model: nn.Module) -> set[str]:
 def test_gradient_reaches_all_parameters() -> None:
     """Every parameter gets a gradient. The only zero ones (up to round-off) are the biases of
     the convs / linears followed by BatchNorm in training mode: BN subtracts the batch mean of
-    each channel, which cancels any per-channel constant, so these biases have no effect."""
+    each channel, which cancels any per-channel constant, so these biases have no effect; and
+    the L-TAE key bias ``fc1_k.bias``: it adds ``q · b`` to the logits of every date alike, and
+    the softmax over dates is invariant to that."""
     torch.manual_seed(0)
     model = UTAE(5, 7, legacy_logit_norm=True, **SMALL).train()  # type: ignore[arg-type]
     y = torch.randint(0, 7, (2, H, W))
     loss = nn.functional.cross_entropy(model(make_series((3, 5))), y)
     loss.backward()
-    dead = biases_before_batchnorm(model)
+    dead = biases_before_batchnorm(model) | {"encoder.temporal_encoder.fc1_k.bias"}
     assert "decoder.layers.3.bias" in dead and "encoder.up_blocks.0.up.0.bias" in dead
     for name, p in model.named_parameters():
         assert p.grad is not None, name
@@ -251,7 +258,11 @@ def test_checkpointing_same_outputs_and_gradients(encoder_norm: str) -> None:
     for ckpt in (False, True):
         torch.manual_seed(0)
         model = UTAE(
-            5, 7, encoder_norm=encoder_norm, checkpoint_dates=ckpt, **SMALL  # type: ignore[arg-type]
+            5,
+            7,
+            encoder_norm=encoder_norm,
+            checkpoint_dates=ckpt,
+            **SMALL,  # type: ignore[arg-type]
         ).train()
         torch.manual_seed(1)  # dropout masks
         out = model(s)
@@ -306,8 +317,14 @@ def _series(t: int, c: int, first_day: int) -> TimeSeries:
 
 def test_late_fusion_on_collated_batch() -> None:
     samples = [
-        Sample({"S2": _series(3, 10, 2), "S1A": _series(5, 3, 0)}, semantic=torch.zeros(H, W, dtype=torch.long)),
-        Sample({"S2": _series(4, 10, 1), "S1A": _series(2, 3, 3)}, semantic=torch.zeros(H, W, dtype=torch.long)),
+        Sample(
+            {"S2": _series(3, 10, 2), "S1A": _series(5, 3, 0)},
+            semantic=torch.zeros(H, W, dtype=torch.long),
+        ),
+        Sample(
+            {"S2": _series(4, 10, 1), "S1A": _series(2, 3, 3)},
+            semantic=torch.zeros(H, W, dtype=torch.long),
+        ),
     ]
     batch = collate(samples)
     torch.manual_seed(0)

@@ -31,14 +31,15 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the file and key."""
 
 
-Fusion = Literal["none", "early", "mid", "pse", "late", "decision"]
+# "feature": seed 003's ConvLSTM per sensor + Inception on the first dates, fused in a U-Net
+Fusion = Literal["none", "early", "mid", "pse", "late", "decision", "feature"]
 
 
 @dataclass
 class DataConfig:
     """Where the samples come from and how they are prepared."""
 
-    format: Literal["pastis", "pixelset"] = "pastis"
+    format: Literal["pastis", "pixelset", "multisenge"] = "pastis"
     root: str = "data/PASTIS-R"
     modalities: list[str] = field(default_factory=lambda: ["S2"])
     # PASTIS official folds, first of the five rotations (reference §4: [1,2,3] / 4 / 5)
@@ -58,6 +59,12 @@ class DataConfig:
     augment: bool = False
     # seed 000, Sec. 4.2: a random sub-sequence of 27 S2 observations per parcel; {} = off
     subsequence: dict[str, int] = field(default_factory=dict)
+    # MultiSenGE only: 14, 10 or 6 classes (seed 003 Table 3) and the tile split (Sec. 2.2;
+    # None = the paper's tiles)
+    class_scheme: int = 14
+    train_tiles: list[str] | None = None
+    val_tiles: list[str] | None = None
+    test_tiles: list[str] | None = None
     # pixel-set format only: either one root split at random per class (split_fractions), or
     # explicit roots per split (seed 000: regions Chateaulin + Quimper / Morlaix / Brest)
     train_roots: list[str] = field(default_factory=list)

@@ -59,7 +59,9 @@ def build_task(cfg: ExperimentConfig, dm: SITSDataModule) -> SupervisedTask:
         raise ConfigError(f"data.modalities: the dataset has no {missing}")
     weights = None
     if cfg.train.loss == "weighted_cross_entropy":
-        weights = inverse_frequency_weights(dm.train_label_counts).tolist()
+        weights = inverse_frequency_weights(
+            dm.train_label_counts, ignore_index=cfg.model.ignore_index
+        ).tolist()
     task_class = _task_class(cfg.task)
     return task_class(cfg.to_dict(), dict(dm.channels), dm.class_names, weights)
 

@@ -65,8 +65,13 @@ class SITSDataModule(L.LightningDataModule):
         super().__init__()
         if target not in ("parcel", "semantic"):
             raise ConfigError(f"task: {target!r} is not 'parcel' or 'semantic'")
-        if target == "semantic" and cfg.format != "pastis":
-            raise ConfigError("data.format: semantic segmentation reads the pastis format")
+        if (target == "semantic") != (cfg.format in ("pastis", "multisenge")) and not (
+            target == "parcel" and cfg.format == "pastis"
+        ):
+            raise ConfigError(
+                f"data.format: {cfg.format!r} does not serve the {target!r} task "
+                "(semantic: pastis or multisenge; parcel: pastis or pixelset)"
+            )
         self.cfg = cfg
         self.seed = seed
         self.target = target
@@ -118,6 +123,8 @@ class SITSDataModule(L.LightningDataModule):
             return
         if self.cfg.format == "pastis":
             self._setup_pastis()
+        elif self.cfg.format == "multisenge":
+            self._setup_multisenge()
         else:
             self._setup_pixelset()
 
@@ -156,6 +163,41 @@ class SITSDataModule(L.LightningDataModule):
                 sem = load_target(cfg.root, pid).ravel()
                 counts += np.bincount(sem, minlength=self.num_classes)[: self.num_classes]
             self.train_label_counts = torch.from_numpy(counts)
+
+    def _setup_multisenge(self) -> None:
+        from sitsfusion.data.readers import multisenge as msg
+
+        cfg = self.cfg
+        common = {"modalities": tuple(cfg.modalities), "classes": cfg.class_scheme}
+        every = msg.MultiSenGE(cfg.root, **common)
+        paper = msg.PAPER_SPLIT
+        split = msg.tile_split(
+            every.patch_ids,
+            val_tiles=cfg.val_tiles if cfg.val_tiles is not None else paper["val"],
+            test_tiles=cfg.test_tiles if cfg.test_tiles is not None else paper["test"],
+            train_tiles=cfg.train_tiles if cfg.train_tiles is not None else paper["train"],
+        )
+        empty = [k for k in ("train", "val", "test") if not split[k]]
+        if empty:
+            raise ConfigError(
+                f"data.*_tiles: no patch of {cfg.root} falls in the {empty} split(s); tiles "
+                f"present: {sorted({msg.parse_patch_id(p)[0] for p in every.patch_ids})}"
+            )
+        train_raw = msg.MultiSenGE(cfg.root, patches=split["train"], **common)
+        stats = train_raw.compute_norm()  # seed 003 Sec. 3.4: multitemporal z-score, train set
+        self.train, self.val, self.test = (
+            msg.MultiSenGE(
+                cfg.root,
+                patches=split[k],
+                norm=stats,
+                transform=self._transform(train=k == "train"),
+                **common,
+            )
+            for k in ("train", "val", "test")
+        )
+        self.channels = {m: msg.N_BANDS[m] for m in cfg.modalities}
+        self.class_names = msg.class_names(cfg.class_scheme)
+        self.train_label_counts = torch.from_numpy(train_raw.class_counts())
 
     def _setup_pixelset(self) -> None:
         from sitsfusion.data.readers.pixelset import PixelSetDataset

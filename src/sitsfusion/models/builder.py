@@ -19,7 +19,13 @@ from torch import nn
 
 from sitsfusion.config import ConfigError, ExperimentConfig, ModelConfig
 from sitsfusion.models.base import SeparableEncoder
-from sitsfusion.models.fusion import DecisionFusion, EarlyFusion, LateFusion, MidFusion
+from sitsfusion.models.fusion import (
+    DecisionFusion,
+    EarlyFusion,
+    FusionOutput,
+    LateFusion,
+    MidFusion,
+)
 from sitsfusion.models.heads.mlp import MLPDecoder
 from sitsfusion.models.spatial.pse import PixelSetEncoder
 from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
@@ -159,9 +165,15 @@ def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Modu
 
 
 def _dense_encoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
+    from sitsfusion.models.spatiotemporal.convlstm import ConvLSTM
+    from sitsfusion.models.spatiotemporal.convstar import ConvSTAR
     from sitsfusion.models.spatiotemporal.utae import UTAEEncoder
 
-    registry: dict[str, type[nn.Module]] = {"utae": UTAEEncoder}
+    registry: dict[str, type[nn.Module]] = {
+        "utae": UTAEEncoder,
+        "convlstm": ConvLSTM,
+        "convstar": ConvSTAR,
+    }
     cls, kwargs = _split(cfg.encoder, registry, "encoder")
     try:
         return cls(in_channels=in_channels, **kwargs)
@@ -180,6 +192,46 @@ def _conv_decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
     )
 
 
+class _WholeNetwork(nn.Module):
+    """A network that fuses its modalities itself, returning ``FusionOutput(logits, {})``."""
+
+    def __init__(self, network: nn.Module, modalities: list[str]) -> None:
+        super().__init__()
+        self.network = network
+        self.modalities = modalities
+
+    def forward(self, batch: Any) -> FusionOutput:
+        return FusionOutput(self.network(batch), {})
+
+
+def _feature_fusion(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
+    """Seed 003's ConvLSTM + Inception-S1S2 (one ConvLSTM per sensor, Inception on the first
+    dates of both, fused in a VGG-16 U-Net); ``model.encoder`` gives its options."""
+    from sitsfusion.models.spatiotemporal.convlstm_inception import ConvLSTMInceptionS1S2
+
+    kwargs = dict(cfg.encoder)
+    if kwargs.pop("name", None) != "convlstm_inception":
+        raise ConfigError("model.encoder.name: 'feature' fusion is convlstm_inception (seed 003)")
+    names = list(channels)
+    if len(names) != 2:
+        raise ConfigError(
+            f"model.fusion: 'feature' fuses an optical and a radar series, got {names}"
+        )
+    s2, s1 = names
+    try:
+        network = ConvLSTMInceptionS1S2(
+            s2_channels=channels[s2],
+            s1_channels=channels[s1],
+            num_classes=cfg.num_classes,
+            s2_name=s2,
+            s1_name=s1,
+            **kwargs,
+        )
+    except TypeError as exc:
+        raise ConfigError(f"model.encoder: {exc}") from None
+    return _WholeNetwork(network, names)
+
+
 def build_semantic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
     """The semantic segmentation model for ``cfg`` (``logits [B, K, H, W]``).
 
@@ -190,6 +242,8 @@ def build_semantic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Mo
     """
     mods = list(channels)
     fusion, aux = cfg.fusion, cfg.auxiliary > 0
+    if fusion == "feature":
+        return _feature_fusion(cfg, channels)
     if fusion in ("mid", "pse"):
         raise ConfigError(
             f"model.fusion: {fusion!r} fusion needs an encoder with separate spatial and "

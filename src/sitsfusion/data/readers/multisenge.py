@@ -113,7 +113,7 @@ PAPER_S2_NORM: ChannelStats = (
 """Per-band S2 mean / std of the authors' Keras code (``multitemp-multimod/train.py``) for the
 17-day-gap Jul/Aug/Sep/Nov 2020 selection (raw digital numbers). Not given for S1."""
 
-_N_BANDS = {"S2": 10, "S1": 2}
+N_BANDS = {"S2": 10, "S1": 2}
 _N_CLASSES = 14
 _SENSOR_FILE = re.compile(
     r"^(?P<tile>\d{2}[A-Z]{3})_(?P<date>\d{8})_(?P<sensor>S1|S2)_(?P<x>\d+)_(?P<y>\d+)\.tif$"
@@ -573,7 +573,7 @@ class MultiSenGE(Dataset[Sample]):
         self.modalities = tuple(modalities)
         if (
             not self.modalities
-            or any(m not in _N_BANDS for m in self.modalities)
+            or any(m not in N_BANDS for m in self.modalities)
             or len(set(self.modalities)) != len(self.modalities)
         ):
             raise ValueError(f"modalities must be distinct among ('S2', 'S1'), got {modalities}")
@@ -689,7 +689,7 @@ class MultiSenGE(Dataset[Sample]):
             for _, name in rec["files"][m]:
                 path = folder / name
                 arr, _, _ = _read_tif(path)
-                _check_raster(path, arr, _N_BANDS[m], spatial, m)
+                _check_raster(path, arr, N_BANDS[m], spatial, m)
                 arrays.append(arr.astype(np.float32, copy=False))
             days = np.array(
                 [(np.datetime64(d, "D") - self._ref).astype(np.int64) for d, _ in rec["files"][m]],
@@ -718,21 +718,34 @@ class MultiSenGE(Dataset[Sample]):
             sample = self.transform(sample)
         return sample
 
+    def class_counts(self) -> np.ndarray:
+        """int64 ``[K + 1]``: pixels per class id (0 = no data) over the loaded patches.
+
+        Reads the ground-reference rasters only (for inverse-frequency class weights, seed 003
+        Sec. 3.4).
+        """
+        k = int(self.table.max()) + 1
+        counts = np.zeros(k, dtype=np.int64)
+        for rec in self.records:
+            semantic, _, _ = self._semantic(rec)
+            counts += np.bincount(semantic.numpy().ravel(), minlength=k)[:k]
+        return counts
+
     def compute_norm(self) -> dict[str, tuple[list[float], list[float]]]:
         """Per-band mean / std over all dates and pixels of the loaded patches (float64).
 
         The multitemporal statistics of seed 003 Sec. 3.4; compute them on the training set and
         pass them as ``norm`` to every split. Ignores ``norm`` and ``transform``.
         """
-        sums = {m: np.zeros(_N_BANDS[m]) for m in self.modalities}
-        sq = {m: np.zeros(_N_BANDS[m]) for m in self.modalities}
+        sums = {m: np.zeros(N_BANDS[m]) for m in self.modalities}
+        sq = {m: np.zeros(N_BANDS[m]) for m in self.modalities}
         count = dict.fromkeys(self.modalities, 0)
         for rec in self.records:
             for m in self.modalities:
                 for _, name in rec["files"][m]:
                     path = self.root / self.folders[m] / name
                     arr, _, _ = _read_tif(path)
-                    _check_raster(path, arr, _N_BANDS[m], None, m)
+                    _check_raster(path, arr, N_BANDS[m], None, m)
                     x = arr.reshape(arr.shape[0], -1).astype(np.float64)
                     sums[m] += x.sum(axis=1)
                     sq[m] += np.square(x).sum(axis=1)

@@ -295,18 +295,17 @@ class UTAEEncoder(nn.Module):
                     f"UTAEEncoder: {name} must be [B, T] = {(b, t)}, got {tuple(m.shape)}"
                 )
 
-    def _aggregate(self, x: Tensor, counts: list[int], attn_real: Tensor | None) -> Tensor:
+    def _aggregate(self, x: Tensor, segments: Tensor, attn_real: Tensor | None) -> Tensor:
         """Weighted temporal sum of one skip, on the real frames only.
 
-        ``x [N, Cs, Hs, Ws]`` (real frames, sample-major), ``counts`` real dates per sample
-        (sum N), ``attn_real [N, n_head, h, w]`` → ``[B, Cs, Hs, Ws]``.
+        ``x [N, Cs, Hs, Ws]`` (the real frames), ``segments [B, N]`` (row ``b``: the weight of
+        each frame in sample ``b``'s sum — 1, or 1 / T_b for ``"mean"``; 0 for other samples'
+        frames), ``attn_real [N, n_head, h, w]`` → ``[B, Cs, Hs, Ws]``. The sum over frames is a
+        matrix product (accumulated in float32 by the BLAS even in bfloat16).
         """
         n, c, hs, ws = x.shape
         if self.agg_mode == "mean" or attn_real is None:
-            weights = torch.cat(
-                [x.new_full((k,), 1.0 / k) for k in counts if k > 0] or [x.new_zeros(0)]
-            ).view(n, 1, 1, 1)
-            prod = x * weights
+            prod = x
         else:
             a = attn_real.mean(dim=1, keepdim=True) if self.agg_mode == "att_mean" else attn_real
             h = a.shape[-2]
@@ -320,12 +319,10 @@ class UTAEEncoder(nn.Module):
                 prod = (x.view(n, g, c // g, hs, ws) * a.unsqueeze(2)).view(n, c, hs, ws)
             else:
                 prod = x * a
-        acc = torch.promote_types(x.dtype, torch.float32)
-        out, start = [], 0
-        for k in counts:
-            out.append(prod[start : start + k].sum(dim=0, dtype=acc))
-            start += k
-        return torch.stack(out).to(x.dtype)
+        # Channels-last rows [N, Hs·Ws·Cs]: no copy when ``prod`` is channels-last already.
+        rows = prod.permute(0, 2, 3, 1).reshape(n, hs * ws * c)
+        out = torch.mm(segments.to(rows.dtype), rows)
+        return out.view(-1, hs, ws, c).permute(0, 3, 1, 2)
 
     def forward_features(self, series: PaddedSeries) -> UTAEFeatures:
         """Encode a batch: the full-resolution map, the decoder maps and the L-TAE attention.
@@ -341,7 +338,11 @@ class UTAEEncoder(nn.Module):
         b, t = pad.shape
         real = ~pad.reshape(-1)
         idx = real.nonzero().squeeze(1)  # sample-major order: frames of sample 0, then 1, ...
-        counts = [int(k) for k in (~pad).sum(dim=1).tolist()]
+        # [B, N] sample membership of the real frames (mean mode: weight 1 / T_b).
+        segments = (idx // t).unsqueeze(0) == torch.arange(b, device=idx.device).unsqueeze(1)
+        segments = segments.to(torch.float32)
+        if self.agg_mode == "mean":
+            segments = segments / segments.sum(dim=1, keepdim=True).clamp_min(1.0)
         # Per-date shared encoder on the real frames only: [N, C, H, W] -> feature pyramid.
         x = values.reshape(b * t, *values.shape[2:]).index_select(0, idx)
         if self.channels_last:
@@ -365,7 +366,7 @@ class UTAEEncoder(nn.Module):
         attn_real = attn_real.index_select(0, idx)  # [N, n_head, h, w]
         maps = [out]
         for up, skip in zip(self.up_blocks, reversed(feats[:-1]), strict=True):
-            out = up(out, self._aggregate(skip, counts, attn_real))
+            out = up(out, self._aggregate(skip, segments, attn_real))
             maps.append(out)
         return UTAEFeatures(out, maps, attn)
 
