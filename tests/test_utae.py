@@ -250,8 +250,10 @@ def test_gradient_reaches_all_parameters() -> None:
             assert g > 1e-7, (name, g)
 
 
-@pytest.mark.parametrize("encoder_norm", ["group", "batch"])
-def test_checkpointing_same_outputs_and_gradients(encoder_norm: str) -> None:
+@pytest.mark.parametrize(("encoder_norm", "chunk"), [("group", 64), ("group", 3), ("batch", 3)])
+def test_checkpointing_same_outputs_and_gradients(encoder_norm: str, chunk: int) -> None:
+    """Bit-identical outputs when the 8 frames are one chunk (batch norm always is); equal up
+    to float round-off when split into chunks (other conv / matmul batch sizes)."""
     s = make_series((3, 5))
     y = torch.randint(0, 7, (2, H, W))
     results = []
@@ -262,6 +264,7 @@ def test_checkpointing_same_outputs_and_gradients(encoder_norm: str) -> None:
             7,
             encoder_norm=encoder_norm,
             checkpoint_dates=ckpt,
+            checkpoint_chunk=chunk,
             **SMALL,  # type: ignore[arg-type]
         ).train()
         torch.manual_seed(1)  # dropout masks
@@ -270,7 +273,9 @@ def test_checkpointing_same_outputs_and_gradients(encoder_norm: str) -> None:
         grads = {n: p.grad.clone() for n, p in model.named_parameters()}
         results.append((out.detach(), grads, {k: v.clone() for k, v in model.state_dict().items()}))
     (o0, g0, s0), (o1, g1, s1) = results
-    assert torch.equal(o0, o1)
+    if chunk >= 8 or encoder_norm == "batch":
+        assert torch.equal(o0, o1)
+    assert torch.allclose(o0, o1, rtol=1e-5, atol=1e-6)
     for n in g0:
         assert torch.allclose(g0[n], g1[n], rtol=1e-4, atol=1e-6), n
     for k in s0:  # BatchNorm running statistics updated once, not twice
@@ -336,3 +341,13 @@ def test_late_fusion_on_collated_batch() -> None:
     with torch.no_grad():
         out = model(batch)
     assert out.logits.shape == (2, 20, H, W) and torch.isfinite(out.logits).all()
+
+
+def test_channels_last_is_only_a_layout() -> None:
+    enc = small_encoder().eval()
+    s = make_series((3, 5))
+    with torch.no_grad():
+        fast = enc(s)
+        enc.channels_last = False
+        plain = enc(s)
+    assert torch.allclose(fast, plain, atol=1e-5)

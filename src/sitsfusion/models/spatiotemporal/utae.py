@@ -156,18 +156,21 @@ class _NoStatsUpdate:
                     b.copy_(v)
 
 
-def _checkpointed(module: nn.Module) -> Callable[[Tensor], Tensor]:
-    """``module`` under non-reentrant activation checkpointing; the recomputation in the
-    backward pass does not update BatchNorm running statistics a second time."""
+def _checkpointed(
+    fn: Callable[[Tensor], list[Tensor]], modules: Sequence[nn.Module]
+) -> Callable[[Tensor], list[Tensor]]:
+    """``fn`` under non-reentrant activation checkpointing; the recomputation in the backward
+    pass does not update the BatchNorm running statistics of ``modules`` a second time."""
     calls = [0]
-    guard = _NoStatsUpdate(module)
+    guard = _NoStatsUpdate(nn.ModuleList(modules))
+    training = any(m.training for m in modules)
 
-    def run(x: Tensor) -> Tensor:
+    def run(x: Tensor) -> list[Tensor]:
         calls[0] += 1
-        if calls[0] == 1 or not guard.bns or not module.training:
-            return module(x)
+        if calls[0] == 1 or not guard.bns or not training:
+            return fn(x)
         with guard:
-            return module(x)
+            return fn(x)
 
     return lambda x: checkpoint(run, x, use_reentrant=False)
 
@@ -200,6 +203,13 @@ class UTAEEncoder(nn.Module):
         checkpoint_dates: run the per-date encoder stages under activation checkpointing
             (``torch.utils.checkpoint``, non-reentrant): same outputs and gradients, less memory
             (the intermediate activations of every date are recomputed in the backward pass).
+        checkpoint_chunk: with ``checkpoint_dates``, the frames go through the per-date
+            encoder (and are recomputed) ``checkpoint_chunk`` at a time, which bounds the
+            recomputation's peak memory. Ignored with ``encoder_norm="batch"`` (BatchNorm
+            statistics need all frames at once: one chunk).
+        channels_last: run the per-date encoder on channels-last (NHWC) tensors — about 1.8×
+            faster convolutions on CPU (oneDNN) and the layout of tensor cores on CUDA; the
+            parameters are unchanged, the outputs equal up to float round-off.
     """
 
     def __init__(
@@ -215,9 +225,12 @@ class UTAEEncoder(nn.Module):
         d_k: int = 4,
         padding_mode: str = "reflect",
         checkpoint_dates: bool = False,
+        checkpoint_chunk: int = 16,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
+        if checkpoint_chunk < 1:
+            raise ValueError(f"checkpoint_chunk must be >= 1, got {checkpoint_chunk}")
         enc, dec = [int(w) for w in encoder_widths], [int(w) for w in decoder_widths]
         if len(enc) < 2 or len(enc) != len(dec):
             raise ValueError(
@@ -248,6 +261,8 @@ class UTAEEncoder(nn.Module):
         self.agg_mode: AggMode = agg_mode
         self.n_head = int(n_head)
         self.checkpoint_dates = bool(checkpoint_dates)
+        self.checkpoint_chunk = int(checkpoint_chunk)
+        self.encoder_norm = encoder_norm
         self.channels_last = bool(channels_last)
         self.out_channels: int = dec[0]
 
@@ -273,6 +288,15 @@ class UTAEEncoder(nn.Module):
 
     def _stages(self) -> list[nn.Module]:
         return [self.in_conv, *self.down_blocks]
+
+    def _encode_frames(self, x: Tensor) -> list[Tensor]:
+        """Per-date encoder: frames ``[n, C, H, W]`` → one map per stage, ``[n, w_i, H/2^i,
+        W/2^i]``."""
+        maps: list[Tensor] = []
+        for stage in self._stages():
+            x = stage(x)
+            maps.append(x)
+        return maps
 
     def _check(self, series: PaddedSeries) -> None:
         v = series.values
@@ -348,16 +372,23 @@ class UTAEEncoder(nn.Module):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         use_ckpt = self.checkpoint_dates and torch.is_grad_enabled()
-        feats: list[Tensor] = []
-        for i, stage in enumerate(self._stages()):
-            if idx.numel() == 0:  # no real frame in the batch: empty maps of the known shape
-                size = [d // self.str_conv[1] ** i for d in values.shape[-2:]]
-                x = values.new_zeros(0, self.encoder_widths[i], *size)
-            else:
-                x = _checkpointed(stage)(x) if use_ckpt else stage(x)
-            feats.append(x)
+        n = int(idx.numel())
+        chunk = self.checkpoint_chunk if use_ckpt and self.encoder_norm != "batch" else n
+        encode = _checkpointed(self._encode_frames, self._stages()) if use_ckpt else None
+        pieces: list[tuple[int, list[Tensor]]] = []  # (first frame, maps of every stage)
+        for start in range(0, n, max(chunk, 1)):
+            xc = x[start : start + chunk]
+            pieces.append((start, encode(xc) if encode is not None else self._encode_frames(xc)))
+        if n == 0:  # no real frame in the batch: empty maps of the known shapes, no conv
+            hw = values.shape[-2:]
+            s = self.str_conv[1]
+            empty = [
+                values.new_zeros(0, w, hw[0] // s**i, hw[1] // s**i)
+                for i, w in enumerate(self.encoder_widths)
+            ]
+            pieces.append((0, empty))
         # L-TAE on the lowest resolution, padded frames scattered back as zeros.
-        low = feats[-1]
+        low = torch.cat([fm[-1] for _, fm in pieces])
         dense = low.new_zeros(b * t, *low.shape[1:]).index_copy(0, idx, low)
         out, attn = self.temporal_encoder(
             dense.view(b, t, *low.shape[1:]), series.dates, pad, return_attention=True
@@ -365,8 +396,14 @@ class UTAEEncoder(nn.Module):
         attn_real = attn.permute(1, 2, 0, 3, 4).reshape(b * t, *attn.shape[:1], *attn.shape[3:])
         attn_real = attn_real.index_select(0, idx)  # [N, n_head, h, w]
         maps = [out]
-        for up, skip in zip(self.up_blocks, reversed(feats[:-1]), strict=True):
-            out = up(out, self._aggregate(skip, segments, attn_real))
+        for level, up in zip(range(len(self.up_blocks) - 1, -1, -1), self.up_blocks, strict=True):
+            skip: Tensor | None = None
+            for start, fm in pieces:  # sum of the chunks' partial temporal sums
+                stop = start + fm[level].shape[0]
+                part = self._aggregate(fm[level], segments[:, start:stop], attn_real[start:stop])
+                skip = part if skip is None else skip + part
+            assert skip is not None
+            out = up(out, skip)
             maps.append(out)
         return UTAEFeatures(out, maps, attn)
 
@@ -388,7 +425,9 @@ class UTAE(nn.Module):
         num_classes: ``K``.
         out_widths: hidden widths of the decoder (the reference ``out_conv`` minus ``K``).
         legacy_logit_norm: BatchNorm + ReLU after the class conv, as the reference.
-        **encoder_kwargs: the :class:`UTAEEncoder` arguments.
+        encoder_widths, decoder_widths, str_conv, agg_mode, encoder_norm, n_head, d_model,
+            d_k, padding_mode, checkpoint_dates, checkpoint_chunk, channels_last: see
+            :class:`UTAEEncoder`.
     """
 
     def __init__(
@@ -407,6 +446,8 @@ class UTAE(nn.Module):
         d_k: int = 4,
         padding_mode: str = "reflect",
         checkpoint_dates: bool = False,
+        checkpoint_chunk: int = 16,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.encoder = UTAEEncoder(
@@ -421,6 +462,8 @@ class UTAE(nn.Module):
             d_k=d_k,
             padding_mode=padding_mode,
             checkpoint_dates=checkpoint_dates,
+            checkpoint_chunk=checkpoint_chunk,
+            channels_last=channels_last,
         )
         self.decoder = ConvDecoder(
             self.encoder.out_channels,
