@@ -56,7 +56,10 @@ def test_semantic_fusion_levels_train_and_reload(sim: Path, tmp_path: Path, name
 WENGER = Path(__file__).parents[1] / "configs" / "wenger2022"
 
 
-@pytest.mark.parametrize("name", ["convlstm_inception_s1s2_6classes", "convlstm_s1s2_10classes"])
+@pytest.mark.parametrize(
+    "name",
+    ["convlstm_inception_s1s2_6classes", "convlstm_s1s2_10classes", "convlstm_s2_6classes"],
+)
 def test_multisenge_feature_fusion_trains_and_reloads(tmp_path: Path, name: str) -> None:
     pytest.importorskip("rasterio")
     from sitsfusion.data.simulate_multisenge import simulate_multisenge
@@ -72,9 +75,14 @@ def test_multisenge_feature_fusion_trains_and_reloads(tmp_path: Path, name: str)
             "data.val_tiles=[31UFP]",
             "data.test_tiles=[31UEQ]",
             "data.batch_size=2",
-            "model.encoder={name: convlstm_inception, hidden: 4, inception_branches: [4, 4, 4],"
-            " unet_widths: [8, 8, 8, 8, 8], use_inception: "
-            + ("true}" if "inception" in name else "false}"),
+            (
+                "model.encoder={name: convlstm_inception, hidden: 4, inception_branches: [4, 4, 4],"
+                " unet_widths: [8, 8, 8, 8, 8], use_inception: "
+                + ("true}" if "inception" in name else "false}")
+            )
+            if "s1s2" in name
+            else "model.encoder={name: convlstm, hidden: 4}",
+            "model.unet_widths=[8, 8, 8, 8, 8]",
             "train.epochs=2",
         ],
     )

@@ -107,6 +107,9 @@ class ModelConfig:
     # (seed 001 Sec. 3.4: U-TAE encoder, "a 2-layer convolutional neural net as decoder")
     encoder: dict[str, Any] = field(default_factory=lambda: {"name": "utae"})
     head: list[int] = field(default_factory=lambda: [32])  # U-TAE out_conv [32, K]
+    # the decoder of dense models: a small conv net (U-TAE) or seed 003's VGG-16 U-Net
+    dense_decoder: Literal["conv", "vgg16_unet"] = "conv"
+    unet_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 512])
     legacy_logit_norm: bool = False  # BN + ReLU on the logits, as the reference U-TAE
     ignore_index: int | None = None  # PASTIS semantic: 19 (void), seed 001 Sec. 4.2
     # late / decision fusion: modalities whose encoders share one temporal encoder (e.g.

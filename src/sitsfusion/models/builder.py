@@ -183,7 +183,10 @@ def _dense_encoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
 
 def _conv_decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
     from sitsfusion.models.heads.conv import ConvDecoder
+    from sitsfusion.models.spatiotemporal.unet import VGG16UNet
 
+    if cfg.dense_decoder == "vgg16_unet":  # seed 003: features of the ConvLSTM into a U-Net
+        return VGG16UNet(in_channels, cfg.num_classes, widths=tuple(cfg.unet_widths))
     return ConvDecoder(
         in_channels,
         widths=tuple(cfg.head),
