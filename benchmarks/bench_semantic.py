@@ -119,6 +119,15 @@ def speed(args: argparse.Namespace, console: Console) -> dict:
     return results
 
 
+def _peak_rss_gb() -> float:
+    """Peak resident memory of this process (``VmHWM``; unlike ``ru_maxrss`` it is not
+    inherited from the parent across ``exec``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20  # kB -> GiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def _memory_child(batch_size: int, checkpoint: bool, bf16: bool, size: int) -> None:
     """One late-fusion U-TAE training step; prints peak RSS (GB) and step time as JSON."""
     overrides = [f"model.encoder={{name: utae, checkpoint_dates: {str(checkpoint).lower()}}}"]
@@ -126,15 +135,14 @@ def _memory_child(batch_size: int, checkpoint: bool, bf16: bool, size: int) -> N
     model = build_semantic_model(cfg.model, {m: c for m, (_, c) in LENGTHS.items()})
     batch = make_batch(LENGTHS, batch_size, size)
     criterion = build_loss("cross_entropy", num_classes=20)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _peak_rss_gb()
     t0 = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         out = model(batch)
         loss = criterion(out.logits.float(), batch.semantic)
     loss.backward()
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(json.dumps({"peak_gb": peak / 2**20, "before_step_gb": base / 2**20, "s": seconds}))
+    print(json.dumps({"peak_gb": _peak_rss_gb(), "before_step_gb": base, "s": seconds}))
 
 
 def memory(args: argparse.Namespace, console: Console) -> dict:
@@ -157,7 +165,7 @@ def memory(args: argparse.Namespace, console: Console) -> dict:
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         results[key] = r
-        table.add_row(str(b), str(ckpt), str(bf16), f"{r['peak_gb']:.1f} GB", f"{r['s']:.0f} s")
+        table.add_row(str(b), str(ckpt), str(bf16), f"{r['peak_gb']:.1f} GiB", f"{r['s']:.0f} s")
         console.print(f"{key}: {r}")
     console.print(table)
     one = results.get("B1_ckpt0_bf160", {})
