@@ -10,7 +10,9 @@ Memory (``--memory``): one training step of late-fusion U-TAE (S2 + S1A + S1D, T
 autocast. On the CPU the activations are the same tensors a GPU would hold.
 
 Inputs are random tensors with realistic dates. Usage:
-``python benchmarks/bench_semantic.py --speed --memory [--threads 2]``.
+``python benchmarks/bench_semantic.py --speed --fusion --memory [--threads 2]``.
+
+Fusion (``--fusion``): early, late and decision U-TAE at full PASTIS-R lengths, B = 2.
 """
 
 from __future__ import annotations
@@ -119,6 +121,59 @@ def speed(args: argparse.Namespace, console: Console) -> dict:
     return results
 
 
+def fusion_speed(args: argparse.Namespace, console: Console) -> dict:
+    """Early / late / decision U-TAE at full PASTIS-R lengths (43 / 70 / 70), B = 2, bf16 and
+    activation checkpointing (what fits this machine for every variant)."""
+    results = {}
+    criterion = build_loss("cross_entropy", num_classes=20)
+    for name in ("early", "late_td", "decision_td"):
+        cfg = load_config(
+            SEMANTIC / f"{name}.yaml", ["model.encoder={name: utae, checkpoint_dates: true}"]
+        )
+        model = build_semantic_model(cfg.model, {m: c for m, (_, c) in LENGTHS.items()})
+        if cfg.model.fusion == "early":  # S1 resampled onto the 43 S2 dates
+            mods = {"S2": (43, 10), "S1A": (43, 3), "S1D": (43, 3)}
+            batch = make_batch(mods, 2, args.size)
+            s2 = batch.series["S2"]
+            batch = type(batch)(
+                {m: type(s2)(ps.values, s2.dates, s2.pad_mask) for m, ps in batch.series.items()},
+                semantic=batch.semantic,
+            )
+        else:
+            batch = make_batch(LENGTHS, 2, args.size)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16)
+        optim = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def infer(model=model, batch=batch, autocast=autocast) -> None:
+            model.eval()
+            with torch.inference_mode(), autocast:
+                model(batch)
+
+        def train(model=model, batch=batch, autocast=autocast, optim=optim) -> None:
+            model.train()
+            optim.zero_grad(set_to_none=True)
+            with autocast:
+                loss = criterion(model(batch).logits.float(), batch.semantic)
+            loss.backward()
+            optim.step()
+
+        results[name] = {
+            "params": count_parameters(model),
+            "patches_per_s": 2 / _median_time(infer, 1),
+            "train_step_s": _median_time(train, 1),
+        }
+        console.print(f"{name}: {results[name]}")
+    table = Table(title="U-TAE fusion, T = 43 / 70 / 70, 128×128, B = 2, bf16 + checkpointing")
+    for col in ("fusion", "params", "inference patches/s", "train step"):
+        table.add_column(col, justify="left" if col == "fusion" else "right")
+    for name, r in results.items():
+        table.add_row(
+            name, f"{r['params']:,}", f"{r['patches_per_s']:.3f}", f"{r['train_step_s']:.1f} s"
+        )
+    console.print(table)
+    return results
+
+
 def _peak_rss_gb() -> float:
     """Peak resident memory of this process (``VmHWM``; unlike ``ru_maxrss`` it is not
     inherited from the parent across ``exec``)."""
@@ -183,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--fusion", action="store_true")
     parser.add_argument("--memory-batches", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
@@ -199,6 +255,8 @@ def main() -> None:
     out = {}
     if args.speed:
         out["speed"] = speed(args, console)
+    if args.fusion:
+        out["fusion"] = fusion_speed(args, console)
     if args.memory:
         out["memory"] = memory(args, console)
     if args.json:
