@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.transforms import ChannelStats, normalize_zscore
-from sitsfusion.errors import DatasetError
+from sitsfusion.errors import DatasetError, read_json
 
 __all__ = [
     "BANDS",
@@ -211,12 +211,7 @@ def read_patch_metadata(json_path: str | Path) -> dict[str, Any]:
         tile, x, y = parse_patch_id(path.name)
     except ValueError as exc:
         raise DatasetError(path, str(exc)) from None
-    try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(path, "missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(path, f"not a readable JSON file ({exc})") from None
+    obj = read_json(path)
     if not isinstance(obj, Mapping):
         raise DatasetError(path, f"expected a JSON object with keys {list(JSON_KEYS)}")
     for key in JSON_KEYS:

@@ -38,7 +38,7 @@ from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.taxonomy import load_nomenclature
 from sitsfusion.data.transforms import ResampleMethod, normalize_zscore
 from sitsfusion.data.transforms import resample as resample_modality
-from sitsfusion.errors import DatasetError
+from sitsfusion.errors import DatasetError, read_json
 
 __all__ = [
     "PASTIS",
@@ -273,13 +273,7 @@ def read_norm(
             format, wrong number of channels, non-finite values or std ≤ 0.
     """
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DatasetError(path, "missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(path, f"not a readable JSON file ({exc})") from None
-    return _parse_norm(obj, path, n_channels)
+    return _parse_norm(read_json(path), path, n_channels)
 
 
 def pool_norm(

@@ -40,7 +40,7 @@ from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.transforms import normalize_zscore
 from sitsfusion.data.transforms import sample_pixels as draw_pixels
-from sitsfusion.errors import DatasetError
+from sitsfusion.errors import DatasetError, read_json
 
 __all__ = ["PixelSetDataset", "export_pixelsets", "read_meanstd"]
 
@@ -62,16 +62,6 @@ _MIRROR = {"s1_data": "s2_data", "s2_data": "s1_data"}
 # --------------------------------------------------------------------------------------------
 # Small file helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        with path.open("rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise DatasetError(path, "missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(path, f"not a readable JSON file ({exc})") from None
 
 
 def _natural_key(pid: str) -> tuple[int, int, str]:
@@ -372,7 +362,7 @@ class _Source:
 
 def _read_dates_file(src: _Source) -> None:
     path = src.meta_dir / DATES_FILE
-    obj = _read_json(path)
+    obj = read_json(path)
     cache: dict[Any, np.datetime64] = {}
     if isinstance(obj, list):
         src.date_layout = "global"
@@ -596,12 +586,12 @@ class PixelSetDataset(Dataset[Sample]):
         first = self._sources[self.modalities[0]]
         labels_path = first.meta_dir / LABELS_FILE
         self.nomenclature, all_codes = _check_labels(
-            _read_json(labels_path), labels_path, nomenclature
+            read_json(labels_path), labels_path, nomenclature
         )
         for src in list(self._sources.values())[1:]:
             other = src.meta_dir / LABELS_FILE
             if other.is_file():
-                _, codes = _check_labels(_read_json(other), other, self.nomenclature)
+                _, codes = _check_labels(read_json(other), other, self.nomenclature)
                 diff = sorted(set(codes) ^ set(all_codes), key=_natural_key)
                 if diff:
                     raise DatasetError(
@@ -747,7 +737,7 @@ class PixelSetDataset(Dataset[Sample]):
             path = src.meta_dir / GEOMFEAT_FILE
             if not path.is_file():
                 continue
-            obj = _read_json(path)
+            obj = read_json(path)
             if not isinstance(obj, Mapping):
                 raise DatasetError(path, 'expected {"<id>": [features], ...}')
             out: dict[str, Tensor] = {}
