@@ -52,28 +52,26 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def _split(spec: Mapping[str, Any], registry: Mapping[str, type], what: str) -> tuple[type, dict]:
+def _instantiate(
+    spec: Mapping[str, Any], registry: Mapping[str, type], what: str, **fixed: Any
+) -> nn.Module:
+    """``registry[spec["name"]](**fixed, **rest of spec)``; config errors name ``model.<what>``."""
     kwargs = dict(spec)
     name = kwargs.pop("name", None)
     if name not in registry:
         raise ConfigError(f"model.{what}.name: {name!r} is not one of {sorted(registry)}")
-    return registry[name], kwargs
+    try:
+        return registry[name](**fixed, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model.{what}: {exc}") from None
 
 
 def _spatial(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    cls, kwargs = _split(cfg.spatial, SPATIAL_ENCODERS, "spatial")
-    try:
-        return cls(in_channels=in_channels, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model.spatial: {exc}") from None
+    return _instantiate(cfg.spatial, SPATIAL_ENCODERS, "spatial", in_channels=in_channels)
 
 
 def _temporal(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    cls, kwargs = _split(cfg.temporal, TEMPORAL_ENCODERS, "temporal")
-    try:
-        return cls(in_channels=in_channels, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model.temporal: {exc}") from None
+    return _instantiate(cfg.temporal, TEMPORAL_ENCODERS, "temporal", in_channels=in_channels)
 
 
 def _decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
@@ -174,11 +172,7 @@ def _dense_encoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
         "convlstm": ConvLSTM,
         "convstar": ConvSTAR,
     }
-    cls, kwargs = _split(cfg.encoder, registry, "encoder")
-    try:
-        return cls(in_channels=in_channels, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model.encoder: {exc}") from None
+    return _instantiate(cfg.encoder, registry, "encoder", in_channels=in_channels)
 
 
 def _conv_decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
@@ -212,26 +206,22 @@ def _feature_fusion(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
     dates of both, fused in a VGG-16 U-Net); ``model.encoder`` gives its options."""
     from sitsfusion.models.spatiotemporal.convlstm_inception import ConvLSTMInceptionS1S2
 
-    kwargs = dict(cfg.encoder)
-    if kwargs.pop("name", None) != "convlstm_inception":
-        raise ConfigError("model.encoder.name: 'feature' fusion is convlstm_inception (seed 003)")
     names = list(channels)
     if len(names) != 2:
         raise ConfigError(
             f"model.fusion: 'feature' fuses an optical and a radar series, got {names}"
         )
     s2, s1 = names
-    try:
-        network = ConvLSTMInceptionS1S2(
-            s2_channels=channels[s2],
-            s1_channels=channels[s1],
-            num_classes=cfg.num_classes,
-            s2_name=s2,
-            s1_name=s1,
-            **kwargs,
-        )
-    except TypeError as exc:
-        raise ConfigError(f"model.encoder: {exc}") from None
+    network = _instantiate(
+        cfg.encoder,
+        {"convlstm_inception": ConvLSTMInceptionS1S2},
+        "encoder",
+        s2_channels=channels[s2],
+        s1_channels=channels[s1],
+        num_classes=cfg.num_classes,
+        s2_name=s2,
+        s1_name=s1,
+    )
     return _WholeNetwork(network, names)
 
 
