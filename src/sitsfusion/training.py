@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import CSVLogger
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.data.datamodule import SITSDataModule
 from sitsfusion.losses import inverse_frequency_weights
-from sitsfusion.tasks.base import SupervisedTask, _task_class, check_checkpoint_matches, load_task
+from sitsfusion.tasks.base import SupervisedTask, check_same_architecture, load_task, task_class
 
 __all__ = ["RunResult", "build_task", "datamodule", "evaluate", "fit", "is_synthetic"]
 
@@ -62,8 +62,8 @@ def build_task(cfg: ExperimentConfig, dm: SITSDataModule) -> SupervisedTask:
         weights = inverse_frequency_weights(
             dm.train_label_counts, ignore_index=cfg.model.ignore_index
         ).tolist()
-    task_class = _task_class(cfg.task)
-    return task_class(cfg.to_dict(), dict(dm.channels), dm.class_names, weights)
+    cls = task_class(cfg.task)
+    return cls(cfg.to_dict(), dict(dm.channels), dm.class_names, weights)
 
 
 def _loggers(out_dir: Path) -> list[Any]:
@@ -149,9 +149,8 @@ def evaluate(
     """Scores of ``checkpoint`` on the ``split`` ("val" or "test") set; writes the report."""
     out = Path(out_dir)
     dm = dm or datamodule(cfg)
-    expected = build_task(cfg, dm)
-    check_checkpoint_matches(expected, checkpoint)
     task = load_task(checkpoint)
+    check_same_architecture(build_task(cfg, dm), task, checkpoint)
     trainer = _trainer(cfg, out, [], log=False)
     if split == "val":  # score the validation folds through the test loop
         loader = dm.val_dataloader()

@@ -21,7 +21,14 @@ from sitsfusion.losses import build_loss
 from sitsfusion.metrics import ClassificationMetrics, plot_confusion_matrix, write_metrics
 from sitsfusion.models.fusion import FusionOutput, auxiliary_loss
 
-__all__ = ["CheckpointError", "SupervisedTask", "config_from_dict", "load_task"]
+__all__ = [
+    "CheckpointError",
+    "SupervisedTask",
+    "check_same_architecture",
+    "config_from_dict",
+    "load_task",
+    "task_class",
+]
 
 
 class CheckpointError(ValueError):
@@ -159,7 +166,7 @@ class SupervisedTask(L.LightningModule):
         return paths
 
 
-def _task_class(name: str) -> type[SupervisedTask]:
+def task_class(name: str) -> type[SupervisedTask]:
     from sitsfusion.tasks.parcel import ParcelClassificationTask
     from sitsfusion.tasks.semantic import SemanticSegmentationTask
 
@@ -186,7 +193,7 @@ def load_task(path: str | Path, map_location: str | torch.device = "cpu") -> Sup
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not hp or "config" not in hp or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a sitsfusion checkpoint")
-    task = _task_class(hp["config"].get("task", "parcel"))(**hp)
+    task = task_class(hp["config"].get("task", "parcel"))(**hp)
     expected = task.state_dict()
     got = ckpt["state_dict"]
     missing = sorted(set(expected) - set(got))
@@ -201,18 +208,20 @@ def load_task(path: str | Path, map_location: str | torch.device = "cpu") -> Sup
     return task
 
 
-def check_checkpoint_matches(task: SupervisedTask, path: str | Path) -> None:
-    """Raise :class:`CheckpointError` when ``path`` holds another architecture than ``task``."""
-    other = load_task(path)
-    a, b = task.state_dict(), other.state_dict()
+def check_same_architecture(
+    expected: SupervisedTask, loaded: SupervisedTask, path: str | Path
+) -> None:
+    """Raise :class:`CheckpointError` when the task ``loaded`` from ``path`` is another
+    architecture than ``expected`` (the one the config asks for)."""
+    a, b = expected.state_dict(), loaded.state_dict()
     if (
-        type(other) is not type(task)
+        type(loaded) is not type(expected)
         or set(a) != set(b)
         or any(a[k].shape != b[k].shape for k in a)
     ):
         raise CheckpointError(
-            f"{path}: trained with another architecture ({other.cfg.task}, fusion "
-            f"{other.cfg.model.fusion!r}, modalities {list(other.hparams['channels'])}) than "
-            f"the config asks for ({task.cfg.task}, fusion {task.cfg.model.fusion!r}, "
-            f"modalities {list(task.hparams['channels'])})"
+            f"{path}: trained with another architecture ({loaded.cfg.task}, fusion "
+            f"{loaded.cfg.model.fusion!r}, modalities {list(loaded.hparams['channels'])}) than "
+            f"the config asks for ({expected.cfg.task}, fusion {expected.cfg.model.fusion!r}, "
+            f"modalities {list(expected.hparams['channels'])})"
         )
