@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-__all__ = ["DatasetError", "read_json"]
+__all__ = ["DatasetError"]
 
 
 class DatasetError(ValueError):
@@ -19,15 +17,3 @@ class DatasetError(ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
-
-
-def read_json(path: str | Path) -> Any:
-    """The JSON document at ``path``; :class:`DatasetError` if missing or unreadable."""
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise DatasetError(path, "missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(path, f"not a readable JSON file ({exc})") from None

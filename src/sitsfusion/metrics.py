@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +50,8 @@ from matplotlib.figure import Figure
 from rich.table import Table
 from torch import Tensor
 from torchmetrics.classification import MulticlassConfusionMatrix
+
+from sitsfusion.io import write_text_atomic
 
 __all__ = [
     "PER_CLASS_KEYS",
@@ -303,20 +303,6 @@ class ClassificationMetrics(MulticlassConfusionMatrix):
 # --------------------------------------------------------------------------- writers
 
 
-def _atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
 def _json_value(x: Any) -> Any:
     """Tensors / arrays → lists, NaN / inf → ``None`` (strict JSON)."""
     if isinstance(x, Tensor | np.ndarray):
@@ -361,11 +347,11 @@ def write_metrics(
     """
     out = Path(out_dir)
     payload = {key: _json_value(value) for key, value in scores.items()}
-    json_path = _atomic_write_text(
+    json_path = write_text_atomic(
         out / f"{prefix}_metrics.json",
         json.dumps(payload, indent=2, allow_nan=False) + "\n",
     )
-    per_class_path = _atomic_write_text(
+    per_class_path = write_text_atomic(
         out / f"{prefix}_per_class.csv", _per_class_frame(scores).to_csv(index=False)
     )
     names = list(scores["class_names"])
@@ -374,7 +360,7 @@ def write_metrics(
         index=pd.Index(names, name="truth \\ prediction"),
         columns=names,
     )
-    cm_path = _atomic_write_text(out / f"{prefix}_confusion.csv", cm.to_csv())
+    cm_path = write_text_atomic(out / f"{prefix}_confusion.csv", cm.to_csv())
     return [json_path, per_class_path, cm_path]
 
 

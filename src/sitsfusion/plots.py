@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +16,7 @@ from matplotlib.patches import Patch
 
 from sitsfusion.data.sample import Sample
 from sitsfusion.data.taxonomy import Nomenclature
+from sitsfusion.io import atomic_path
 
 __all__ = ["plot_predictions", "plot_sample", "save_figure"]
 
@@ -29,16 +28,11 @@ S2_REFLECTANCE_SCALE = 10_000.0
 def save_figure(fig: Figure, out: str | Path, dpi: int = 110) -> Path:
     """Write ``fig`` to ``out`` atomically (temporary file, then rename) and close it."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}-", suffix=out.suffix)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, out)
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 

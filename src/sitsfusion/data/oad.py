@@ -23,8 +23,6 @@ Conventions (chosen to avoid the flaws of the Sen4AgriNet OAD CSV):
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -37,6 +35,7 @@ from torch.utils.data import Dataset
 
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
+from sitsfusion.io import atomic_path
 
 __all__ = ["IGNORED_CLASSES", "OADDataset", "aggregate_dataset", "aggregate_sample"]
 
@@ -207,18 +206,11 @@ def aggregate_dataset(
         if table[column].map(type).nunique() > 1:
             table[column] = table[column].astype(str)
     table.attrs["skipped_patches"] = skipped
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         if format == "parquet":
             table.to_parquet(tmp, index=False)
         else:
             table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 

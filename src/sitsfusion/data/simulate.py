@@ -38,10 +38,7 @@ fusion helps; clouds affect Sentinel-2 only.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import os
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +48,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from sitsfusion.io import atomic_path, write_json_atomic
 
 __all__ = ["CLASS_NAMES", "S1_CHANNELS", "S2_BANDS", "simulate_pastis"]
 
@@ -1104,25 +1103,13 @@ def _simulate_s1(
 # --------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write: Any, binary: bool = True) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _save_npy(path: Path, arr: np.ndarray) -> None:
-    _atomic_write(path, lambda f: np.save(f, arr, allow_pickle=False))
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.save(f, arr, allow_pickle=False)
 
 
 def _save_json(path: Path, obj: Any, newline: bool) -> None:
-    text = json.dumps(obj, indent=4) + ("\n" if newline else "")
-    _atomic_write(path, lambda f: f.write(text), binary=False)
+    write_json_atomic(path, obj, newline=newline)
 
 
 class _Moments:

@@ -33,7 +33,8 @@ from torch.utils.data import Dataset
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.transforms import ChannelStats, normalize_zscore
-from sitsfusion.errors import DatasetError, read_json
+from sitsfusion.errors import DatasetError
+from sitsfusion.io import read_json
 
 __all__ = [
     "BANDS",

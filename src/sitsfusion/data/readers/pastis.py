@@ -18,7 +18,6 @@ import json
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,8 @@ from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.taxonomy import load_nomenclature
 from sitsfusion.data.transforms import ResampleMethod, normalize_zscore
 from sitsfusion.data.transforms import resample as resample_modality
-from sitsfusion.errors import DatasetError, read_json
+from sitsfusion.errors import DatasetError
+from sitsfusion.io import read_json, write_json_atomic
 
 __all__ = [
     "PASTIS",
@@ -504,19 +504,6 @@ def _series_path(root: Path, modality: str, patch_id: int) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=4)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def compute_norm(root: str | Path, modality: str, write: bool = True) -> dict[str, Any]:
     """Per-fold channel mean / std of one modality, computed from the data.
 
@@ -571,7 +558,7 @@ def compute_norm(root: str | Path, modality: str, write: bool = True) -> dict[st
     _parse_norm(result, path, None)  # the same checks as a file read back (e.g. std > 0)
     if write:
         try:
-            _write_json_atomic(path, result)
+            write_json_atomic(path, result)
         except OSError as exc:
             warnings.warn(f"{path}: could not save the statistics ({exc})", stacklevel=2)
     return result

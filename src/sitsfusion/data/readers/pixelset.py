@@ -24,7 +24,6 @@ import io
 import json
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,8 @@ from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.transforms import normalize_zscore
 from sitsfusion.data.transforms import sample_pixels as draw_pixels
-from sitsfusion.errors import DatasetError, read_json
+from sitsfusion.errors import DatasetError
+from sitsfusion.io import atomic_path, read_json
 
 __all__ = ["PixelSetDataset", "export_pixelsets", "read_meanstd"]
 
@@ -99,14 +99,8 @@ def _load_npy(path: Path) -> np.ndarray:
 
 def _save_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
     """Write through a temporary file in the same folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        write(f)
 
 
 def _save_json(path: Path, obj: Any) -> None:
