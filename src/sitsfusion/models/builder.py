@@ -12,7 +12,7 @@ features along channels).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
@@ -114,20 +114,50 @@ def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Modu
     mods = list(channels)
     if not mods:
         raise ConfigError("model: no modality to build a model for")
-    aux = cfg.auxiliary > 0
     fusion = cfg.fusion
     if cfg.shared_temporal and fusion not in ("late", "decision"):
         raise ConfigError("model.shared_temporal: only for late and decision fusion")
+    if fusion in ("mid", "pse") and len(mods) >= 2:
+        spatial = {m: _spatial(cfg, c) for m, c in channels.items()}
+        widths = [int(s.out_channels) for s in spatial.values()]
+        merge = "time" if fusion == "mid" else "channels"
+        temporal = _temporal(cfg, widths[0] if merge == "time" else sum(widths))
+        aux_decoders = None
+        if cfg.auxiliary > 0:
+            if merge == "channels":
+                raise ConfigError("model.auxiliary: not defined for PSE fusion (seed 000)")
+            aux_decoders = {m: _decoder(cfg, temporal.out_channels) for m in mods}
+        return MidFusion(
+            spatial, temporal, _decoder(cfg, temporal.out_channels), merge, aux_decoders
+        )
+    late = _late_encoders(cfg, channels) if fusion in ("late", "decision") else None
+    return _assemble(cfg, channels, lambda c: _encoder(cfg, c), lambda c: _decoder(cfg, c), late)
+
+
+def _assemble(
+    cfg: ModelConfig,
+    channels: Mapping[str, int],
+    make_encoder: Callable[[int], nn.Module],
+    make_decoder: Callable[[int], nn.Module],
+    encoders: dict[str, nn.Module] | None = None,
+) -> nn.Module:
+    """``none`` / ``early`` / ``late`` / ``decision`` fusion of ``make_encoder(C)`` encoders and
+    ``make_decoder(D)`` decoders — the same assembly for parcel and dense models.
+
+    ``encoders``: ready per-modality encoders for late / decision fusion (default: one
+    ``make_encoder`` per modality).
+    """
+    mods = list(channels)
+    aux, fusion = cfg.auxiliary > 0, cfg.fusion
     if fusion == "none":
         if len(mods) != 1:
             raise ConfigError(
-                f"model.fusion: 'none' takes one modality, got {mods}; choose early, pse, mid, "
-                "late or decision fusion"
+                f"model.fusion: 'none' takes one modality, got {mods}; choose a fusion level"
             )
         if aux:
             raise ConfigError("model.auxiliary: auxiliary supervision needs several modalities")
-        enc = _encoder(cfg, channels[mods[0]])
-        return LateFusion({mods[0]: enc}, _decoder(cfg, enc.out_channels))
+        enc = make_encoder(channels[mods[0]])
+        return LateFusion({mods[0]: enc}, make_decoder(enc.out_channels))
     if len(mods) < 2:
         raise ConfigError(f"model.fusion: {fusion!r} fusion needs two or more modalities")
     if fusion == "early":
@@ -136,30 +166,17 @@ def build_parcel_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Modu
                 "model.auxiliary: early fusion has no per-modality branch to supervise (seed "
                 "001 Sec. 3.2: it would duplicate the whole network); set auxiliary: 0"
             )
-        enc = _encoder(cfg, sum(channels.values()))
-        return EarlyFusion(enc, _decoder(cfg, enc.out_channels), mods)
-    if fusion in ("mid", "pse"):
-        spatial = {m: _spatial(cfg, c) for m, c in channels.items()}
-        widths = [int(s.out_channels) for s in spatial.values()]
-        merge = "time" if fusion == "mid" else "channels"
-        temporal = _temporal(cfg, widths[0] if merge == "time" else sum(widths))
-        aux_decoders = None
-        if aux:
-            if merge == "channels":
-                raise ConfigError("model.auxiliary: not defined for PSE fusion (seed 000)")
-            aux_decoders = {m: _decoder(cfg, temporal.out_channels) for m in mods}
-        return MidFusion(
-            spatial, temporal, _decoder(cfg, temporal.out_channels), merge, aux_decoders
-        )
-    encoders = _late_encoders(cfg, channels)
+        enc = make_encoder(sum(channels.values()))
+        return EarlyFusion(enc, make_decoder(enc.out_channels), mods)
+    if fusion not in ("late", "decision"):
+        raise ConfigError(f"model.fusion: unknown fusion {fusion!r}")
+    encoders = encoders or {m: make_encoder(c) for m, c in channels.items()}
     if fusion == "late":
         width = sum(e.out_channels for e in encoders.values())
-        aux_decoders = {m: _decoder(cfg, e.out_channels) for m, e in encoders.items()}
-        return LateFusion(encoders, _decoder(cfg, width), aux_decoders if aux else None)
-    if fusion == "decision":
-        decoders = {m: _decoder(cfg, e.out_channels) for m, e in encoders.items()}
-        return DecisionFusion(encoders, decoders, rule=cfg.decision_rule, aux=aux)
-    raise ConfigError(f"model.fusion: unknown fusion {fusion!r}")
+        aux_decoders = {m: make_decoder(e.out_channels) for m, e in encoders.items()}
+        return LateFusion(encoders, make_decoder(width), aux_decoders if aux else None)
+    decoders = {m: make_decoder(e.out_channels) for m, e in encoders.items()}
+    return DecisionFusion(encoders, decoders, rule=cfg.decision_rule, aux=aux)
 
 
 def _dense_encoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
@@ -233,8 +250,7 @@ def build_semantic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Mo
     spatial and temporal encoders are intertwined (the attention of its temporal encoder
     weights the skip connections of its spatial encoder).
     """
-    mods = list(channels)
-    fusion, aux = cfg.fusion, cfg.auxiliary > 0
+    fusion = cfg.fusion
     if fusion == "feature":
         return _feature_fusion(cfg, channels)
     if fusion in ("mid", "pse"):
@@ -245,25 +261,9 @@ def build_semantic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Mo
         )
     if cfg.shared_temporal:
         raise ConfigError("model.shared_temporal: not available for semantic segmentation")
-    if fusion == "none":
-        if len(mods) != 1 or aux:
-            raise ConfigError("model.fusion: 'none' takes one modality and no auxiliary loss")
-        enc = _dense_encoder(cfg, channels[mods[0]])
-        return LateFusion({mods[0]: enc}, _conv_decoder(cfg, enc.out_channels))
-    if len(mods) < 2:
-        raise ConfigError(f"model.fusion: {fusion!r} fusion needs two or more modalities")
-    if fusion == "early":
-        if aux:
-            raise ConfigError("model.auxiliary: early fusion has no per-modality branch")
-        enc = _dense_encoder(cfg, sum(channels.values()))
-        return EarlyFusion(enc, _conv_decoder(cfg, enc.out_channels), mods)
-    encoders = {m: _dense_encoder(cfg, c) for m, c in channels.items()}
-    if fusion == "late":
-        width = sum(e.out_channels for e in encoders.values())
-        aux_decoders = {m: _conv_decoder(cfg, e.out_channels) for m, e in encoders.items()}
-        return LateFusion(encoders, _conv_decoder(cfg, width), aux_decoders if aux else None)
-    decoders = {m: _conv_decoder(cfg, e.out_channels) for m, e in encoders.items()}
-    return DecisionFusion(encoders, decoders, rule=cfg.decision_rule, aux=aux)
+    return _assemble(
+        cfg, channels, lambda c: _dense_encoder(cfg, c), lambda c: _conv_decoder(cfg, c)
+    )
 
 
 def build_model(cfg: ExperimentConfig, channels: Mapping[str, int]) -> nn.Module:
