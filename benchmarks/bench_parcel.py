@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
-import time
 from pathlib import Path
 
 import torch
 from rich.console import Console
 from rich.table import Table
+from timing import median_time, step_times
 
 from sitsfusion.config import load_config
 from sitsfusion.data import transforms as T
@@ -61,16 +60,6 @@ def make_samples(b: int, s: int, gen: torch.Generator) -> list[Sample]:
     return out
 
 
-def _time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -93,25 +82,14 @@ def main() -> None:
         data = aligned if cfg.model.fusion == "early" else samples
         batch = collate([x.replace(series={m: x[m] for m in mods}) for x in data])
         criterion = build_loss("cross_entropy", num_classes=18)
-        optim = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-        def infer(model=model, batch=batch) -> None:
-            model.eval()
-            with torch.no_grad():
-                model(batch)
-
-        def train(model=model, batch=batch, optim=optim, cfg=cfg, criterion=criterion) -> None:
-            model.train()
-            optim.zero_grad(set_to_none=True)
-            out = model(batch)
+        def loss_fn(out, batch, cfg=cfg, criterion=criterion):
             loss = criterion(out.logits, batch.label)
             if cfg.model.auxiliary > 0:
                 loss = loss + auxiliary_loss(out, batch.label, criterion, cfg.model.auxiliary)
-            loss.backward()
-            optim.step()
+            return loss
 
-        t_inf = _time(infer, args.repeats)
-        t_train = _time(train, args.repeats)
+        t_inf, t_train = step_times(model, batch, loss_fn, args.repeats)
         results[label] = {
             "params": count_parameters(model),
             "inference_parcels_per_s": args.batch / t_inf,
@@ -125,7 +103,7 @@ def main() -> None:
         for x in samples:
             T.resample(T.resample(x, "S1A", "S2"), "S1D", "S2")
 
-    t_res = _time(resample_batch, args.repeats)
+    t_res = median_time(resample_batch, args.repeats)
     early_step = results["early"]["train_step_s"]
     root = args.workdir / "pastis_r_parcels"
     if root.exists():
@@ -141,8 +119,10 @@ def main() -> None:
         resample={"S1A": "S2", "S1D": "S2"},
     )
     index = list(range(min(args.batch, len(plain))))
-    t_load = _time(lambda: [plain[i] for i in index], args.repeats) * args.batch / len(index)
-    t_load_fused = _time(lambda: [fused[i] for i in index], args.repeats) * args.batch / len(index)
+    t_load = median_time(lambda: [plain[i] for i in index], args.repeats) * args.batch / len(index)
+    t_load_fused = (
+        median_time(lambda: [fused[i] for i in index], args.repeats) * args.batch / len(index)
+    )
     share = t_res / (t_load + t_res + early_step)
     share_on_load = (t_load_fused - t_load) / (t_load_fused + early_step)
     mid_vs_late = (

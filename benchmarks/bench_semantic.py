@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.table import Table
+from timing import step_times
 
 from sitsfusion.config import load_config
 from sitsfusion.data.sample import Sample, TimeSeries, collate
@@ -51,14 +51,12 @@ def make_batch(mods: dict[str, tuple[int, int]], b: int, size: int, seed: int = 
     return collate(samples)
 
 
-def _median_time(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+_CRITERION = build_loss("cross_entropy", num_classes=20)
+
+
+def semantic_loss(out, batch):
+    """Cross-entropy of the (possibly bf16) logits against the semantic maps."""
+    return _CRITERION(out.logits.float(), batch.semantic)
 
 
 def dense_models(size: int) -> dict[str, tuple[torch.nn.Module, dict[str, tuple[int, int]]]]:
@@ -79,30 +77,13 @@ def dense_models(size: int) -> dict[str, tuple[torch.nn.Module, dict[str, tuple[
 
 def speed(args: argparse.Namespace, console: Console) -> dict:
     results = {}
-    criterion = build_loss("cross_entropy", num_classes=20)
     for name, (model, mods) in dense_models(args.size).items():
         batch = make_batch(mods, 2, args.size)
         row = {"params": count_parameters(model)}
         for precision in ("fp32", "bf16"):
-            autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
-            optim = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-            def infer(model=model, batch=batch, autocast=autocast) -> None:
-                model.eval()
-                with torch.inference_mode(), autocast:
-                    model(batch)
-
-            def train(model=model, batch=batch, autocast=autocast, optim=optim) -> None:
-                model.train()
-                optim.zero_grad(set_to_none=True)
-                with autocast:
-                    out = model(batch)
-                    loss = criterion(out.logits.float(), batch.semantic)
-                loss.backward()
-                optim.step()
-
-            t_inf = _median_time(infer, args.repeats)
-            t_train = _median_time(train, args.repeats)
+            t_inf, t_train = step_times(
+                model, batch, semantic_loss, args.repeats, bf16=precision == "bf16"
+            )
             row[f"{precision}_patches_per_s"] = 2 / t_inf
             row[f"{precision}_train_step_s"] = t_train
         results[name] = row
@@ -125,7 +106,6 @@ def fusion_speed(args: argparse.Namespace, console: Console) -> dict:
     """Early / late / decision U-TAE at full PASTIS-R lengths (43 / 70 / 70), B = 2, bf16 and
     activation checkpointing (what fits this machine for every variant)."""
     results = {}
-    criterion = build_loss("cross_entropy", num_classes=20)
     for name in ("early", "late_td", "decision_td"):
         cfg = load_config(
             SEMANTIC / f"{name}.yaml", ["model.encoder={name: utae, checkpoint_dates: true}"]
@@ -141,26 +121,11 @@ def fusion_speed(args: argparse.Namespace, console: Console) -> dict:
             )
         else:
             batch = make_batch(LENGTHS, 2, args.size)
-        autocast = torch.autocast("cpu", dtype=torch.bfloat16)
-        optim = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def infer(model=model, batch=batch, autocast=autocast) -> None:
-            model.eval()
-            with torch.inference_mode(), autocast:
-                model(batch)
-
-        def train(model=model, batch=batch, autocast=autocast, optim=optim) -> None:
-            model.train()
-            optim.zero_grad(set_to_none=True)
-            with autocast:
-                loss = criterion(model(batch).logits.float(), batch.semantic)
-            loss.backward()
-            optim.step()
-
+        t_inf, t_train = step_times(model, batch, semantic_loss, 1, bf16=True)
         results[name] = {
             "params": count_parameters(model),
-            "patches_per_s": 2 / _median_time(infer, 1),
-            "train_step_s": _median_time(train, 1),
+            "patches_per_s": 2 / t_inf,
+            "train_step_s": t_train,
         }
         console.print(f"{name}: {results[name]}")
     table = Table(title="U-TAE fusion, T = 43 / 70 / 70, 128×128, B = 2, bf16 + checkpointing")
