@@ -29,16 +29,6 @@ EmptyMonths = Literal["interpolate", "error", "mask"]
 _EMPTY = ("interpolate", "error", "mask")
 
 
-def _names(sample: Sample, modalities: Sequence[str] | None) -> list[str]:
-    if modalities is None:
-        return sample.modalities
-    if isinstance(modalities, str):
-        modalities = [modalities]
-    for name in modalities:
-        sample[name]  # raises a SampleError naming the available modalities
-    return list(modalities)
-
-
 def _reference(sample: Sample, reference_date: str | _dt.date | None) -> _dt.date:
     ref = reference_date if reference_date is not None else sample.meta.get("reference_date")
     if ref is None:
@@ -228,7 +218,7 @@ def monthly_median(
     """
     if empty not in _EMPTY:
         raise SampleError(f"empty must be one of {_EMPTY}, got {empty!r}")
-    names = _names(sample, modalities)
+    names = sample.resolve(modalities)
     ref = _reference(sample, reference_date)
     calendars: dict[str, list[tuple[int, int]]] = {}
     for name in names:

@@ -175,6 +175,15 @@ class Sample:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
 
+    def resolve(self, modalities: str | Sequence[str] | None) -> list[str]:
+        """The requested modality names (all when None), each checked to be in the sample."""
+        if modalities is None:
+            return self.modalities
+        names = [modalities] if isinstance(modalities, str) else list(modalities)
+        for name in names:
+            self[name]  # raises a SampleError naming the modality and the ones available
+        return names
+
     def with_series(self, modality: str, ts: TimeSeries) -> Sample:
         """A copy in which ``modality`` is ``ts`` (added if new)."""
         return replace(self, series={**self.series, modality: ts})

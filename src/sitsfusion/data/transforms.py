@@ -110,17 +110,6 @@ def _randint(high: int, generator: torch.Generator | None) -> int:
     return int(torch.randint(high, (1,), generator=generator, device=_gen_device(generator)))
 
 
-def _names(sample: Sample, modalities: Sequence[str] | None) -> list[str]:
-    """The requested modalities (all when None), each checked to be in the sample."""
-    if modalities is None:
-        return sample.modalities
-    if isinstance(modalities, str):
-        modalities = [modalities]
-    for name in modalities:
-        sample[name]  # raises a SampleError naming the modality and the ones available
-    return list(modalities)
-
-
 def _select(ts: TimeSeries, index: Tensor) -> TimeSeries:
     """``ts`` at the sorted positions ``index`` (any device), moved to the series' device."""
     return ts.select(index.to(ts.values.device))
@@ -194,7 +183,7 @@ def normalize_minmax(
     if not 0.0 <= low < high <= 100.0:
         raise SampleError(f"normalize_minmax: need 0 <= low < high <= 100, got {low}, {high}")
     series = dict(sample.series)
-    for name in _names(sample, modalities):
+    for name in sample.resolve(modalities):
         ts = series[name]
         v = ts.values
         t, c = v.shape[:2]
@@ -488,7 +477,7 @@ def truncate(sample: Sample, until: int, modalities: Sequence[str] | None = None
     """
     until = int(until)
     series = dict(sample.series)
-    for name in _names(sample, modalities):
+    for name in sample.resolve(modalities):
         ts = series[name]
         keep = ts.dates <= until
         if not bool(keep.any()):
@@ -550,7 +539,7 @@ def sample_pixels(
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise SampleError(f"sample_pixels: n must be an int >= 1, got {n!r}")
-    names = _names(sample, modalities)
+    names = sample.resolve(modalities)
     groups: dict[int, list[str]] = {}
     for name in names:
         ts = sample[name]
