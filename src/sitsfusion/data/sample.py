@@ -108,7 +108,9 @@ class TimeSeries:
         return replace(self, **changes)
 
     def select(self, index: Tensor) -> TimeSeries:
-        """The observations at ``index`` (a sorted int tensor of positions or a bool [T])."""
+        """The observations at ``index`` (a sorted int tensor of positions or a bool [T], on
+        any device)."""
+        index = index.to(self.values.device)
         mask = None if self.mask is None else self.mask[index]
         return TimeSeries(self.values[index], self.dates[index], mask, self.source)
 

@@ -110,11 +110,6 @@ def _randint(high: int, generator: torch.Generator | None) -> int:
     return int(torch.randint(high, (1,), generator=generator, device=_gen_device(generator)))
 
 
-def _select(ts: TimeSeries, index: Tensor) -> TimeSeries:
-    """``ts`` at the sorted positions ``index`` (any device), moved to the series' device."""
-    return ts.select(index.to(ts.values.device))
-
-
 def _sid(sample: Sample) -> str:
     sid = sample.meta.get("id")
     return "" if sid is None else f" of sample {sid!r}"
@@ -434,7 +429,7 @@ def temporal_dropout(
             keep[_randint(ts.num_dates, generator)] = True
         if bool(keep.all()):
             continue
-        series[name] = _select(ts, keep.nonzero().flatten())
+        series[name] = ts.select(keep.nonzero().flatten())
     return sample.replace(series=series)
 
 
@@ -465,7 +460,7 @@ def drop_observations(
     if n_drop == 0:
         return sample
     keep = _randperm(t, generator)[n_drop:].sort().values
-    return sample.with_series(modality, _select(ts, keep))
+    return sample.with_series(modality, ts.select(keep))
 
 
 def truncate(sample: Sample, until: int, modalities: Sequence[str] | None = None) -> Sample:
@@ -511,7 +506,7 @@ def random_subsequence(
     if ts.num_dates <= length:
         return sample
     keep = _randperm(ts.num_dates, generator)[:length].sort().values
-    return sample.with_series(modality, _select(ts, keep))
+    return sample.with_series(modality, ts.select(keep))
 
 
 # --------------------------------------------------------------------------------------------
