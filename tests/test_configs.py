@@ -15,7 +15,9 @@ PASTIS_R = {"S2": 10, "S1A": 3, "S1D": 3}
 
 def _count(path: Path, channels: dict[str, int]) -> int:
     cfg = load_config(path)
-    return count_parameters(build_model(cfg, {m: channels[m] for m in cfg.data.modalities}))
+    # modalities without a given width (e.g. Formosat-2 "F2") get 10 channels: any width builds
+    chans = {m: channels.get(m, 10) for m in cfg.data.modalities}
+    return count_parameters(build_model(cfg, chans))
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.rglob("*.yaml")), ids=lambda p: p.stem)
@@ -133,3 +135,28 @@ def test_mid_fusion_refused_for_semantic_segmentation() -> None:
     cfg = load_config(CONFIGS / "garnot2021" / "semantic" / "early.yaml", ["model.fusion=mid"])
     with pytest.raises(ConfigError, match="intertwined"):
         build_model(cfg, PASTIS_R)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [  # seed 004 Sec. VI-A; reference §2.8 (S4A-Models, verified counts)
+        ("convstar", 263_820),  # = S4A-Models ConvSTAR
+        ("unet", 1_878_220 - 1_280),  # S4A-Models U-Net minus its conv biases under BatchNorm
+    ],
+)
+def test_sykas2022_pad_parameter_counts(name: str, expected: int) -> None:
+    for scenario in (1, 2, 3):
+        path = CONFIGS / "sykas2022" / "pad" / f"{name}_scenario{scenario}.yaml"
+        assert _count(path, {"S2": 4}) == expected  # B02, B03, B04, B08
+
+
+def test_sykas2022_oad_parameter_counts() -> None:
+    """26 features (13 bands x mean, std), 11 classes (seed 004 Sec. VI-B)."""
+    oad = CONFIGS / "sykas2022" / "oad"
+    # Transformer: = S4A-Models with feed-forward 1024 (the paper's text says ~270k)
+    assert _count(oad / "transformer_scenario1.yaml", {"S2": 26}) == 171_927
+    # LSTM: "~60 M trainable parameters" (Sec. VI-B)
+    assert abs(_count(oad / "lstm_scenario1.yaml", {"S2": 26}) - 60e6) / 60e6 < 0.02
+    # TempCNN on the paper's 6 months (April-September); 719,755 on S4A-Models' 7 months
+    six = _count(oad / "tempcnn_scenario1.yaml", {"S2": 26})
+    assert six == 719_755 - 128 * 512

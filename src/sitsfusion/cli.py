@@ -34,7 +34,7 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["pastis-r", "multisenge"]),
+    type=click.Choice(["pastis-r", "multisenge", "sen4agrinet"]),
     default="pastis-r",
     show_default=True,
     help="On-disk layout to write.",
@@ -59,6 +59,25 @@ def simulate(
     from sitsfusion.data.simulate import simulate_pastis
 
     t0 = time.perf_counter()
+    if fmt == "sen4agrinet":
+        from sitsfusion.data.simulate_sen4agrinet import simulate_sen4agrinet
+
+        kwargs = {} if cloud_cover is None else {"cloud_cover": cloud_cover}
+        files = simulate_sen4agrinet(
+            out,
+            patches=patches,
+            size=size,
+            seed=seed,
+            region=region,
+            year=year,
+            progress=True,
+            **kwargs,
+        )
+        console.print(
+            f"wrote {len(files)} Sen4AgriNet-format patches ({region}, {year}) of {size}x{size} "
+            f"to [bold]{out}[/] in {time.perf_counter() - t0:.1f} s ({SYNTHETIC_NOTE})"
+        )
+        return
     if fmt == "multisenge":
         from sitsfusion.data.simulate_multisenge import simulate_multisenge
 
@@ -82,6 +101,58 @@ def simulate(
     console.print(
         f"wrote {patches} patches of {size}x{size} to [bold]{root}[/] in "
         f"{time.perf_counter() - t0:.1f} s ({SYNTHETIC_NOTE})"
+    )
+
+
+@cli.command()
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Table to write.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["sen4agrinet", "pastis-r"]),
+    default="sen4agrinet",
+    show_default=True,
+    help="Layout of the patches under ROOT.",
+)
+@click.option(
+    "--months",
+    default="4,5,6,7,8,9",
+    show_default=True,
+    help="Monthly medians over these months before aggregating (seed 004); 'none' = raw dates.",
+)
+@click.option(
+    "--extra", default="", help="Extra statistics besides mean and std: median,skew,count."
+)
+@click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of Parquet.")
+def aggregate(root: Path, out: Path, fmt: str, months: str, extra: str, as_csv: bool) -> None:
+    """Aggregate patches into an object-level (OAD) table: per parcel, date and band statistics."""
+    from sitsfusion.data.oad import aggregate_dataset
+
+    transform = None
+    if months.strip().lower() != "none":
+        from sitsfusion.data.binning import MonthlyMedian
+
+        try:
+            chosen = [int(m) for m in months.split(",") if m.strip()]
+        except ValueError:
+            raise click.BadParameter(f"{months!r}: expected months like 4,5,6") from None
+        transform = MonthlyMedian(months=chosen)
+    if fmt == "sen4agrinet":
+        from sitsfusion.data.readers.sen4agrinet import Sen4AgriNet
+
+        dataset = Sen4AgriNet(root, subpatch=None, transform=transform)
+    else:
+        from sitsfusion.data.readers.pastis import PASTIS
+
+        dataset = PASTIS(root, target="instance", norm=False, transform=transform)
+    extras = tuple(e.strip() for e in extra.split(",") if e.strip())
+    t0 = time.perf_counter()
+    path = aggregate_dataset(
+        dataset, out, format="csv" if as_csv else "parquet", extra=extras, progress=True
+    )
+    console.print(
+        f"wrote [bold]{path}[/] from {len(dataset)} patches in {time.perf_counter() - t0:.1f} s"
     )
 
 

@@ -39,7 +39,9 @@ Fusion = Literal["none", "early", "mid", "pse", "late", "decision", "feature"]
 class DataConfig:
     """Where the samples come from and how they are prepared."""
 
-    format: Literal["pastis", "pixelset", "multisenge"] = "pastis"
+    format: Literal[
+        "pastis", "pixelset", "multisenge", "long_table", "wide_table", "oad", "sen4agrinet"
+    ] = "pastis"
     root: str = "data/PASTIS-R"
     modalities: list[str] = field(default_factory=lambda: ["S2"])
     # PASTIS official folds, first of the five rotations (reference §4: [1,2,3] / 4 / 5)
@@ -77,6 +79,24 @@ class DataConfig:
     split_fractions: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
     # same-day observations of one parcel: an error, or averaged (real exports have them)
     duplicate_dates: Literal["error", "merge"] = "error"
+    # long_table / wide_table / oad / sen4agrinet: how samples are split into train/val/test:
+    # "stratified" (split_fractions; seed 004 scenario 1: 60/20/20), "kfold" (test = fold,
+    # val = fold + 1), "groups" (train on train_groups, test on test_groups: seed 004
+    # scenarios 2-3). Samples of one cluster (polygon, patch) always stay together.
+    split: Literal["stratified", "kfold", "groups"] = "stratified"
+    n_folds: int = 5
+    fold: int = 0
+    # region x year groups "<region>/<year>" with shell wildcards ("catalonia/*", "france/2019")
+    groups: list[str] | None = None  # keep only these groups (all splits)
+    train_groups: list[str] | None = None
+    val_groups: list[str] | None = None  # None: a stratified part of the training groups
+    test_groups: list[str] | None = None
+    # channel-wise z-score with statistics of the training samples (tables and OAD)
+    normalize: Literal["none", "zscore"] = "none"
+    # extra keyword arguments of the reader (e.g. bands, label / id columns, sub-patch size)
+    reader: dict[str, Any] = field(default_factory=dict)
+    # seed 004, Sec. VI: monthly medians over these months (April-September); None = off
+    months: list[int] | None = None
 
 
 @dataclass
@@ -108,7 +128,8 @@ class ModelConfig:
     encoder: dict[str, Any] = field(default_factory=lambda: {"name": "utae"})
     head: list[int] = field(default_factory=lambda: [32])  # U-TAE out_conv [32, K]
     # the decoder of dense models: a small conv net (U-TAE) or seed 003's VGG-16 U-Net
-    dense_decoder: Literal["conv", "vgg16_unet"] = "conv"
+    # ("linear": a 1x1 convolution, the last layer of seed 004's PAD models)
+    dense_decoder: Literal["conv", "vgg16_unet", "linear"] = "conv"
     unet_widths: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 512])
     legacy_logit_norm: bool = False  # BN + ReLU on the logits, as the reference U-TAE
     ignore_index: int | None = None  # PASTIS semantic: 19 (void), seed 001 Sec. 4.2
@@ -126,9 +147,11 @@ class TrainConfig:
     loss: Literal["cross_entropy", "focal", "weighted_cross_entropy"] = "cross_entropy"
     focal_gamma: float = 2.0  # seed 000, Sec. 4.3
     monitor: str = "val_miou"  # best checkpoint by validation mIoU (seed 000, Sec. 4.3)
-    scheduler: Literal["none", "plateau"] = "none"
+    scheduler: Literal["none", "plateau", "step"] = "none"
     plateau_factor: float = 0.5  # seed 003 training code: ReduceLROnPlateau(0.5, patience 5)
     plateau_patience: int = 5
+    step_size: int = 5  # seed 004 Sec. VI-B: step scheduler, x0.1 every 5 epochs
+    step_gamma: float = 0.1
     early_stopping_patience: int | None = None  # seed 003: 20 epochs on the monitored metric
     seed: int = 0
     accelerator: str = "auto"

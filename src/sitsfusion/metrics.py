@@ -75,9 +75,18 @@ SCALAR_KEYS: tuple[str, ...] = (
     "weighted_precision",
     "weighted_recall",
     "weighted_f1",
+    "weighted_accuracy",
 )
 #: Per-class entries (1-D CPU tensors ``[K']``, one value per kept class).
-PER_CLASS_KEYS: tuple[str, ...] = ("iou", "accuracy", "precision", "recall", "f1", "support")
+PER_CLASS_KEYS: tuple[str, ...] = (
+    "iou",
+    "accuracy",
+    "ovr_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "support",
+)
 
 #: Largest number of classes whose confusion-matrix cells get a number written in them.
 ANNOTATE_MAX_CLASSES = 12
@@ -141,10 +150,12 @@ def scores_from_confusion(
           ``macro_precision`` / ``macro_recall`` / ``macro_f1`` (means over present classes;
           ``macro_f1`` is the "average F-score" of seed 000), ``weighted_precision`` /
           ``weighted_recall`` / ``weighted_f1`` (weights = support; ``weighted_recall`` equals
-          overall accuracy by construction), ``total`` (counted positions) and
+          overall accuracy by construction), ``weighted_accuracy`` (seed 004's "Acc. W.":
+          per-class one-vs-rest accuracy ``(TP + TN) / N`` weighted by support), ``total``
+          (counted positions) and
           ``ignored_predictions`` (valid positions predicted as the ignored class);
         * per class (float64 ``[K']`` CPU tensors): ``iou``, ``accuracy`` (= ``recall``, the
-          producer's accuracy of seed 000 Table 3 — not S4A's one-vs-rest accuracy),
+          producer's accuracy of seed 000 Table 3), ``ovr_accuracy`` (one-vs-rest),
           ``precision`` (user's accuracy), ``recall``, ``f1``; ``support`` (int64 ``[K']``);
         * ``confusion_matrix`` (int64 ``[K', K']`` CPU, ignored row / column removed),
           ``labels`` (original class index of each row) and ``class_names``.
@@ -192,8 +203,12 @@ def scores_from_confusion(
             return float((torch.nan_to_num(x, nan=0.0) * w).sum())
 
         w_precision, w_recall, w_f1 = weighted(precision), weighted(recall), weighted(f1)
+        # seed 004 / S4A "accuracy": per class one-vs-rest (TP + TN) / N, weighted by support
+        ovr_accuracy = (total - fp - fn) / total
+        w_accuracy = weighted(ovr_accuracy)
     else:
-        oa = kappa = w_precision = w_recall = w_f1 = math.nan
+        oa = kappa = w_precision = w_recall = w_f1 = w_accuracy = math.nan
+        ovr_accuracy = torch.full_like(tp, math.nan)
 
     k_all = len(labels)
     return {
@@ -207,10 +222,12 @@ def scores_from_confusion(
         "weighted_precision": w_precision,
         "weighted_recall": w_recall,
         "weighted_f1": w_f1,
+        "weighted_accuracy": w_accuracy,
         "total": float(total),
         "ignored_predictions": ignored_predictions,
         "iou": iou,
         "accuracy": recall.clone(),
+        "ovr_accuracy": ovr_accuracy,
         "precision": precision,
         "recall": recall,
         "f1": f1,

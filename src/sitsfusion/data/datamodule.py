@@ -19,8 +19,13 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from sitsfusion.config import ConfigError, DataConfig
 from sitsfusion.data import transforms as T
 from sitsfusion.data.sample import Sample, collate
+from sitsfusion.data.splits import group_split, kfold_split, stratified_split
 
 __all__ = ["SITSDataModule", "stratified_split"]
+
+_SEMANTIC_FORMATS = ("pastis", "multisenge", "sen4agrinet")
+_PARCEL_FORMATS = ("pastis", "pixelset", "long_table", "wide_table", "oad")
+_NORM_SAMPLES = 2000  # training samples read to estimate z-score statistics
 
 Transform = Callable[[Sample], Sample]
 
@@ -28,24 +33,6 @@ Transform = Callable[[Sample], Sample]
 def _keep_modalities(sample: Sample, modalities: tuple[str, ...]) -> Sample:
     """The sample with only ``modalities`` (a two-sensor folder serves S1-only runs too)."""
     return sample.replace(series={m: sample[m] for m in modalities})
-
-
-def stratified_split(
-    labels: Sequence[int], fractions: Sequence[float], seed: int
-) -> list[np.ndarray]:
-    """Indices of a per-class random split into ``len(fractions)`` parts (e.g. 60/20/20)."""
-    labels = np.asarray(labels)
-    frac = np.asarray(fractions, dtype=float)
-    if frac.min() < 0 or not np.isclose(frac.sum(), 1.0):
-        raise ConfigError(f"data.split_fractions: must be >= 0 and sum to 1, got {fractions}")
-    rng = np.random.default_rng(seed)
-    parts: list[list[int]] = [[] for _ in frac]
-    for cls in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == cls))
-        cuts = np.round(np.cumsum(frac)[:-1] * len(idx)).astype(int)
-        for part, chunk in zip(parts, np.split(idx, cuts), strict=True):
-            part.extend(chunk.tolist())
-    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
 
 
 class SITSDataModule(L.LightningDataModule):
@@ -65,12 +52,11 @@ class SITSDataModule(L.LightningDataModule):
         super().__init__()
         if target not in ("parcel", "semantic"):
             raise ConfigError(f"task: {target!r} is not 'parcel' or 'semantic'")
-        if (target == "semantic") != (cfg.format in ("pastis", "multisenge")) and not (
-            target == "parcel" and cfg.format == "pastis"
-        ):
+        allowed = _SEMANTIC_FORMATS if target == "semantic" else _PARCEL_FORMATS
+        if cfg.format not in allowed:
             raise ConfigError(
                 f"data.format: {cfg.format!r} does not serve the {target!r} task "
-                "(semantic: pastis or multisenge; parcel: pastis or pixelset)"
+                f"(semantic: {', '.join(_SEMANTIC_FORMATS)}; parcel: {', '.join(_PARCEL_FORMATS)})"
             )
         self.cfg = cfg
         self.seed = seed
@@ -102,6 +88,10 @@ class SITSDataModule(L.LightningDataModule):
         """Temporal dropout and sub-sequences (train) then resampling onto the reference dates."""
         steps: list[Transform] = []
         cfg = self.cfg
+        if cfg.months is not None:  # seed 004, Sec. VI: monthly medians before anything else
+            from sitsfusion.data.binning import MonthlyMedian
+
+            steps.append(MonthlyMedian(months=cfg.months))
         if train and cfg.temporal_dropout:
             steps.append(T.TemporalDropout(p=cfg.temporal_dropout, seed=None))
         if train and cfg.augment:
@@ -125,8 +115,10 @@ class SITSDataModule(L.LightningDataModule):
             self._setup_pastis()
         elif self.cfg.format == "multisenge":
             self._setup_multisenge()
-        else:
+        elif self.cfg.format == "pixelset":
             self._setup_pixelset()
+        else:
+            self._setup_pool()
 
     def _setup_pastis(self) -> None:
         from sitsfusion.data.readers.pastis import PASTIS
@@ -264,16 +256,169 @@ class SITSDataModule(L.LightningDataModule):
             torch.as_tensor(train_labels, dtype=torch.long), minlength=self.num_classes
         )
 
+    # ---- table, OAD and Sen4AgriNet datasets: one pool, split by indices -----------------
+
+    def _reader(self, root: str) -> Dataset[Sample]:
+        """The untransformed dataset of ``root`` for the table / OAD / Sen4AgriNet formats."""
+        cfg = self.cfg
+        options = dict(cfg.reader)
+        fmt = cfg.format
+        try:
+            if fmt == "long_table":
+                from sitsfusion.data.readers.tables import LongTableDataset
+
+                options.setdefault("modality", cfg.modalities[0])
+                return LongTableDataset(root, **options)
+            if fmt == "wide_table":
+                from sitsfusion.data.readers.tables import WideTableDataset
+
+                options.setdefault("modality", cfg.modalities[0])
+                return WideTableDataset(root, **options)
+            if fmt == "oad":
+                from sitsfusion.data.oad import OADDataset
+
+                options.setdefault("modalities", cfg.modalities)
+                if cfg.classes is not None:
+                    options.setdefault("classes", cfg.classes)
+                return OADDataset(root, **options)
+            from sitsfusion.data.readers.sen4agrinet import Sen4AgriNet
+
+            if cfg.nomenclature is not None:
+                options.setdefault("nomenclature", cfg.nomenclature)
+            return Sen4AgriNet(root, target=self.target, **options)
+        except TypeError as exc:
+            raise ConfigError(f"data.reader: {exc}") from None
+
+    @staticmethod
+    def _info(ds: Dataset[Sample], name: str) -> np.ndarray | None:
+        value = getattr(ds, name, None)
+        return None if value is None else np.asarray(value)
+
+    def _split(self, ds: Dataset[Sample], n: int) -> list[np.ndarray]:
+        """Train / val / test indices of one pool by ``data.split`` (and ``data.groups``)."""
+        cfg = self.cfg
+        labels = self._info(ds, "labels")
+        labels = np.zeros(n, dtype=np.int64) if labels is None else labels
+        groups, clusters = self._info(ds, "groups"), self._info(ds, "clusters")
+        keep = np.arange(n)
+        if cfg.groups is not None or cfg.split == "groups":
+            if groups is None:
+                raise ConfigError(
+                    f"data.groups: {cfg.root} has no region / year groups (data.format "
+                    f"{cfg.format!r}); use split: stratified or kfold"
+                )
+            if cfg.groups is not None:
+                from sitsfusion.data.splits import match_groups
+
+                keep = keep[match_groups(groups, cfg.groups)]
+                if keep.size == 0:
+                    raise ConfigError(
+                        f"data.groups: none of {cfg.groups} in {cfg.root}; groups present: "
+                        f"{sorted(set(groups.tolist()))}"
+                    )
+        sub_clusters = None if clusters is None else clusters[keep]
+        if cfg.split == "groups":
+            if not cfg.train_groups or not cfg.test_groups:
+                raise ConfigError("data.split: 'groups' needs train_groups and test_groups")
+            f_train, f_val = cfg.split_fractions[0], cfg.split_fractions[1]
+            parts = group_split(
+                groups[keep],
+                labels[keep],
+                cfg.train_groups,
+                cfg.test_groups,
+                cfg.val_groups,
+                val_fraction=f_val / (f_train + f_val),
+                seed=cfg.split_seed,
+                clusters=sub_clusters,
+            )
+        elif cfg.split == "kfold":
+            parts = kfold_split(labels[keep], cfg.n_folds, cfg.fold, cfg.split_seed, sub_clusters)
+        else:
+            parts = stratified_split(
+                labels[keep], cfg.split_fractions, cfg.split_seed, sub_clusters
+            )
+        return [keep[p] for p in parts]
+
+    def _setup_pool(self) -> None:
+        """Read one dataset (or train / test roots), split it, wrap the parts as subsets."""
+        cfg = self.cfg
+        if cfg.train_roots:  # given files: the test file(s) as they are, val from training
+            if not cfg.test_roots:
+                raise ConfigError("data.train_roots: give test_roots too")
+            train_pool = _concat([self._reader(r) for r in cfg.train_roots])
+            test_pool = _concat([self._reader(r) for r in cfg.test_roots])
+            if cfg.val_roots:
+                val_pool = _concat([self._reader(r) for r in cfg.val_roots])
+                train_idx, val_idx = np.arange(len(train_pool)), np.arange(len(val_pool))
+            else:
+                labels = self._info(train_pool, "labels")
+                clusters = self._info(train_pool, "clusters")
+                f_train, f_val = cfg.split_fractions[0], cfg.split_fractions[1]
+                frac = f_val / (f_train + f_val)
+                train_idx, val_idx = stratified_split(
+                    labels, [1.0 - frac, frac], cfg.split_seed, clusters
+                )
+                val_pool = train_pool
+            pools = [(train_pool, train_idx), (val_pool, val_idx)]
+            pools.append((test_pool, np.arange(len(test_pool))))
+            for other in (val_pool, test_pool):
+                if list(getattr(other, "class_names", [])) != list(train_pool.class_names):
+                    raise ConfigError(
+                        f"data.test_roots: the class lists differ between {cfg.train_roots} "
+                        f"and the other roots; pass data.reader.classes to fix one order"
+                    )
+        else:
+            pool = self._reader(cfg.root)
+            parts = self._split(pool, len(pool))
+            pools = [(pool, idx) for idx in parts]
+        for (_, idx), name in zip(pools, ("train", "val", "test"), strict=True):
+            if len(idx) == 0:
+                raise ConfigError(f"data: the {name} split of {cfg.root} is empty")
+        train_pool, train_idx = pools[0]
+        probe = _IndexSubset(train_pool, train_idx[:1], self._transform(train=False))[0]
+        missing = [m for m in cfg.modalities if m not in probe.series]
+        if missing:
+            raise ConfigError(
+                f"data.modalities: {missing} not in {cfg.root or cfg.train_roots[0]} "
+                f"(it has {list(probe.series)})"
+            )
+        self.channels = {m: probe[m].num_channels for m in cfg.modalities}
+        norm: Transform | None = None
+        if cfg.normalize == "zscore":
+            stats = _zscore_stats(
+                _IndexSubset(train_pool, train_idx, self._transform(train=False)),
+                cfg.modalities,
+                self.seed,
+            )
+            norm = functools.partial(T.normalize_zscore, stats=stats)
+        keep = functools.partial(_keep_modalities, modalities=tuple(cfg.modalities))
+        subsets = []
+        for (pool, idx), train in zip(pools, (True, False, False), strict=True):
+            steps = [keep, self._transform(train), norm]
+            subsets.append(_IndexSubset(pool, idx, T.Compose([s for s in steps if s])))
+        self.train, self.val, self.test = subsets
+        self.class_names = [str(c) for c in train_pool.class_names]
+        if self.target == "semantic":
+            counts = train_pool.label_counts(train_idx)
+        else:
+            counts = np.bincount(
+                np.asarray(train_pool.labels)[train_idx], minlength=self.num_classes
+            )
+        self.train_label_counts = torch.as_tensor(counts, dtype=torch.long)
+
     # ---- loaders ---------------------------------------------------------------------------
 
     def _loader(self, ds: Dataset[Sample] | None, shuffle: bool) -> DataLoader:
         if ds is None:
             raise RuntimeError("call setup() first")
+        # Training only: a last batch of one sample would break BatchNorm; drop it then.
+        # Evaluation never drops anything (the reference test loaders do).
+        lonely = shuffle and len(ds) % self.cfg.batch_size == 1 and len(ds) > 1
         return DataLoader(
             ds,
             batch_size=self.cfg.batch_size,
             shuffle=shuffle,
-            drop_last=False,
+            drop_last=lonely,
             num_workers=self.cfg.num_workers,
             collate_fn=collate,
             persistent_workers=self.cfg.num_workers > 0,
@@ -287,3 +432,72 @@ class SITSDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test, shuffle=False)
+
+
+class _IndexSubset(Dataset[Sample]):
+    """``dataset[indices[i]]`` passed through ``transform``."""
+
+    def __init__(
+        self, dataset: Dataset[Sample], indices: np.ndarray, transform: Transform | None
+    ) -> None:
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def __getitem__(self, i: int) -> Sample:
+        sample = self.dataset[int(self.indices[i])]
+        return sample if self.transform is None else self.transform(sample)
+
+
+class _Pool(ConcatDataset):
+    """Several readers of one format as one dataset, with their per-sample information."""
+
+    def __init__(self, parts: list[Dataset[Sample]]) -> None:
+        super().__init__(parts)
+        self.class_names = list(getattr(parts[0], "class_names", []))
+        for name in ("labels", "groups", "clusters"):
+            values = [getattr(p, name, None) for p in parts]
+            if all(v is not None for v in values):
+                setattr(self, name, np.concatenate([np.asarray(v) for v in values]))
+
+    def label_counts(self, indices: np.ndarray) -> np.ndarray:
+        """Pixels per class over the samples ``indices`` (semantic readers)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        part = np.searchsorted(self.cumulative_sizes, indices, side="right")
+        starts = np.r_[0, self.cumulative_sizes[:-1]]
+        counts = [
+            np.asarray(ds.label_counts(indices[part == k] - starts[k]))
+            for k, ds in enumerate(self.datasets)
+        ]
+        return np.sum(counts, axis=0)
+
+
+def _concat(parts: list[Dataset[Sample]]) -> Dataset[Sample]:
+    return parts[0] if len(parts) == 1 else _Pool(parts)
+
+
+def _zscore_stats(
+    ds: Dataset[Sample], modalities: Sequence[str], seed: int
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-channel mean / std over (up to ``_NORM_SAMPLES``) training samples, all dates and
+    pixels (padding and masked observations excluded)."""
+    rng = np.random.default_rng(seed)
+    n = len(ds)
+    picks = rng.permutation(n)[:_NORM_SAMPLES] if n > _NORM_SAMPLES else np.arange(n)
+    sums: dict[str, list[torch.Tensor]] = {}
+    for i in picks:
+        sample = ds[int(i)]
+        for m in modalities:
+            v = sample[m].values.double()  # [T, C, *]
+            x = v.transpose(0, 1).reshape(v.shape[1], -1)  # [C, T·pixels]
+            acc = sums.setdefault(m, [torch.zeros(v.shape[1], dtype=torch.float64)] * 3)
+            sums[m] = [acc[0] + x.shape[1], acc[1] + x.sum(1), acc[2] + x.square().sum(1)]
+    stats = {}
+    for m, (count, total, squares) in sums.items():
+        mean = total / count
+        std = (squares / count - mean.square()).clamp_min(0).sqrt()
+        stats[m] = (mean.float(), torch.where(std > 0, std, torch.ones_like(std)).float())
+    return stats

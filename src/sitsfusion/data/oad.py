@@ -165,7 +165,10 @@ def aggregate_sample(
         for name in names:
             arr = out[name].T.reshape(-1)  # [P, T*C] -> parcel-major rows
             frame[name] = arr.astype(np.int64 if name == "count" else np.float32)
-        frames.append(pd.DataFrame(frame, columns=columns))
+        table = pd.DataFrame(frame, columns=columns)
+        if meta.get("synthetic") is True:  # simulator output: the table says so too
+            table["synthetic"] = True
+        frames.append(table)
     return pd.concat(frames, ignore_index=True)
 
 
@@ -234,6 +237,7 @@ class OADDataset(Dataset[Sample]):
         modalities: Sequence[str] | None = None,
         stat: Literal["mean", "mean_std"] = "mean",
         classes: Sequence[int] | None = None,
+        nomenclature: str | None = None,
     ) -> None:
         if stat not in ("mean", "mean_std"):
             raise ValueError(f"stat must be 'mean' or 'mean_std', got {stat!r}")
@@ -261,6 +265,7 @@ class OADDataset(Dataset[Sample]):
         if classes is None:
             classes = sorted(int(c) for c in parcel_class.unique())
         self.classes = [int(c) for c in classes]
+        self.nomenclature = nomenclature
         lookup = {c: i for i, c in enumerate(self.classes)}
         keep = parcel_class[parcel_class.isin(self.classes)]
         if keep.empty:
@@ -303,6 +308,35 @@ class OADDataset(Dataset[Sample]):
 
     def __len__(self) -> int:
         return len(self.parcel_ids)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int64 ``[N]`` class index (``0..K-1``) of every parcel."""
+        return np.asarray(self._labels, dtype=np.int64)
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names of :attr:`classes` (from ``nomenclature`` when given, else the ids)."""
+        if self.nomenclature is None:
+            return [str(c) for c in self.classes]
+        from sitsfusion.data.taxonomy import load_nomenclature
+
+        nom = load_nomenclature(self.nomenclature)
+        return [nom.name_of(c) for c in self.classes]
+
+    @property
+    def groups(self) -> np.ndarray:
+        """``"<region>/<year>"`` of every parcel (seed 004 scenarios split on these)."""
+        from sitsfusion.data.splits import group_key
+
+        return np.array(
+            [group_key(self._meta[p]["region"], self._meta[p]["year"]) for p in self.parcel_ids]
+        )
+
+    @property
+    def clusters(self) -> np.ndarray:
+        """The patch of every parcel: splits keep a patch's parcels together."""
+        return np.array([str(self._meta[p]["patch_id"]) for p in self.parcel_ids])
 
     def __getitem__(self, index: int) -> Sample:
         pid = self.parcel_ids[index]

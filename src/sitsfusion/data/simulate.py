@@ -111,6 +111,8 @@ _VOID_PARCEL_RATE = 0.05
 
 # Appearance codes of units: 1..18 crops, then non-agricultural background covers.
 _FOREST, _URBAN, _WATER, _GRASS, _ROAD = 20, 21, 22, 23, 24
+# Extra crop appearances used by other simulators (Sen4AgriNet): field peas.
+_PEAS = 25
 
 
 def _d(day: str) -> int:
@@ -352,6 +354,16 @@ _PHENO: dict[int, _Pheno] = {
         r_down=9,
         dry=0.10,
     ),
+    _PEAS: _Pheno(  # spring field peas: sown in February-March, harvested early July
+        "annual",
+        sos=_d("2019-03-25"),
+        r_up=8,
+        gmax=0.85,
+        eos=_d("2019-06-05"),
+        r_down=6,
+        harvest=_d("2019-07-05"),
+        dry=0.70,
+    ),
     _URBAN: _Pheno("static", gmax=0.10),
     _WATER: _Pheno("static", gmax=0.0),
     _GRASS: _Pheno("meadow", sos=_d("2019-03-15"), eos=_d("2019-11-20"), gmax=0.80, winter=0.60),
@@ -424,6 +436,7 @@ _LEAF_NIR = {
     13: 1.02,
     14: 0.98,
     15: 1.02,
+    _PEAS: 1.04,
     8: 0.90,
     16: 0.95,
     _FOREST: 0.75,
@@ -590,9 +603,13 @@ def _season(year: int) -> tuple[dt.date, int, int]:
     return origin, start, end
 
 
-def _regional_weather(reg: _Region, seed: int, rh: int, year: int) -> _Weather:
+def _regional_weather(
+    reg: _Region, seed: int, rh: int, year: int, until: dt.date | None = None
+) -> _Weather:
+    """Rain, frost and acquisition days of a region's season (1 Sep ``year - 1`` onwards),
+    simulated at least until ``until`` (default: 40 days after 31 Oct ``year``)."""
     origin, start, end = _season(year)
-    n_days = end + 40
+    n_days = end + 40 if until is None else max(end + 40, (until - origin).days + 1)
     rng = _rng(seed, rh, year, 101)
     days = np.arange(n_days)
     month = np.array([(origin + dt.timedelta(days=int(k))).month for k in days])

@@ -27,9 +27,13 @@ from sitsfusion.models.fusion import (
     MidFusion,
 )
 from sitsfusion.models.heads.mlp import MLPDecoder
+from sitsfusion.models.spatial.mean import PixelStatistics
 from sitsfusion.models.spatial.pse import PixelSetEncoder
+from sitsfusion.models.temporal.lstm import LSTMEncoder
 from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
 from sitsfusion.models.temporal.tae import TemporalAttentionEncoder
+from sitsfusion.models.temporal.tempcnn import TempCNN
+from sitsfusion.models.temporal.transformer import TransformerEncoder
 
 __all__ = [
     "SPATIAL_ENCODERS",
@@ -40,10 +44,14 @@ __all__ = [
     "count_parameters",
 ]
 
-SPATIAL_ENCODERS: dict[str, type[nn.Module]] = {"pse": PixelSetEncoder}
+# "mean": per-date pixel statistics, the spatial part of the object-level (OAD) classifiers
+SPATIAL_ENCODERS: dict[str, type[nn.Module]] = {"pse": PixelSetEncoder, "mean": PixelStatistics}
 TEMPORAL_ENCODERS: dict[str, type[nn.Module]] = {
     "ltae": LightweightTemporalAttentionEncoder,
     "tae": TemporalAttentionEncoder,
+    "tempcnn": TempCNN,  # seed 004, Sec. VI-B (Pelletier et al. 2019)
+    "lstm": LSTMEncoder,  # seed 004, Sec. VI-B
+    "transformer": TransformerEncoder,  # seed 004, Sec. VI-B
 }
 
 
@@ -182,12 +190,14 @@ def _assemble(
 def _dense_encoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
     from sitsfusion.models.spatiotemporal.convlstm import ConvLSTM
     from sitsfusion.models.spatiotemporal.convstar import ConvSTAR
+    from sitsfusion.models.spatiotemporal.unet import TemporalStackUNet
     from sitsfusion.models.spatiotemporal.utae import UTAEEncoder
 
     registry: dict[str, type[nn.Module]] = {
         "utae": UTAEEncoder,
         "convlstm": ConvLSTM,
         "convstar": ConvSTAR,
+        "unet_stack": TemporalStackUNet,  # seed 004 Sec. VI-A: U-Net on T·C stacked channels
     }
     return _instantiate(cfg.encoder, registry, "encoder", in_channels=in_channels)
 
@@ -198,6 +208,8 @@ def _conv_decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
 
     if cfg.dense_decoder == "vgg16_unet":  # seed 003: features of the ConvLSTM into a U-Net
         return VGG16UNet(in_channels, cfg.num_classes, widths=tuple(cfg.unet_widths))
+    if cfg.dense_decoder == "linear":  # seed 004's PAD models: a 1x1 conv on the features
+        return MLPDecoder(in_channels, widths=tuple(cfg.head), num_classes=cfg.num_classes)
     return ConvDecoder(
         in_channels,
         widths=tuple(cfg.head),

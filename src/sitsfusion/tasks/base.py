@@ -146,6 +146,11 @@ class SupervisedTask(L.LightningModule):
                 "optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"},
             }
+        if train.scheduler == "step":  # seed 004 Sec. VI-B: x0.1 every 5 epochs
+            step = torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=train.step_size, gamma=train.step_gamma
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": step}}
         return optimizer
 
     def write_test_report(self, out_dir: str | Path, title: str) -> list[Path]:
@@ -156,13 +161,18 @@ class SupervisedTask(L.LightningModule):
             raise RuntimeError("run a test epoch first")
         out_dir = Path(out_dir)
         paths = write_metrics(self.test_scores, out_dir, prefix="test")
-        fig = plot_confusion_matrix(
-            self.test_scores["confusion_matrix"],
-            self.test_scores["class_names"],
-            normalize="true",
-            title=title,
-        )
-        paths.append(save_figure(fig, out_dir / "test_confusion.png"))
+        # rows sum to 1 (recall), and columns sum to 1 (precision: seed 004's figures, Sec. VI)
+        for normalize, name in (
+            ("true", "test_confusion.png"),
+            ("pred", "test_confusion_pred.png"),
+        ):
+            fig = plot_confusion_matrix(
+                self.test_scores["confusion_matrix"],
+                self.test_scores["class_names"],
+                normalize=normalize,
+                title=title,
+            )
+            paths.append(save_figure(fig, out_dir / name))
         return paths
 
 

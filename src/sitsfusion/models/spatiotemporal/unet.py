@@ -156,15 +156,15 @@ class TemporalStackUNet(nn.Module):
     ``values [B, T, C, H, W]`` is reshaped to ``[B, T·C, H, W]`` (date-major: all bands of the
     first date, then the second, ...), so every sample must have exactly ``num_dates`` real
     dates (e.g. 6 monthly medians, April-September) and no padding; anything else raises a
-    ``ValueError``. ``out_channels = num_classes`` (usable as an encoder with an ``nn.Identity``
-    decoder).
+    ``ValueError``. ``num_classes=None`` drops the 1×1 head: the module is then a dense encoder
+    with ``out_channels = widths[0]`` (the builder's ``unet_stack``, followed by a 1×1 head).
     """
 
     def __init__(
         self,
         in_channels: int,
         num_dates: int,
-        num_classes: int,
+        num_classes: int | None = None,
         widths: Sequence[int] = (64, 128, 256),
         batch_norm: bool = True,
     ) -> None:
@@ -174,8 +174,8 @@ class TemporalStackUNet(nn.Module):
         self.in_channels = int(in_channels)
         self.num_dates = int(num_dates)
         self.unet = UNet(in_channels * num_dates, num_classes, widths, batch_norm=batch_norm)
-        self.num_classes = int(num_classes)
-        self.out_channels: int = int(num_classes)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.out_channels: int = int(widths[0]) if num_classes is None else int(num_classes)
 
     def forward(self, series: PaddedSeries) -> Tensor:
         x = series.values

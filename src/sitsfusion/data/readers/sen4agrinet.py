@@ -1,0 +1,427 @@
+"""Sen4AgriNet patches (PAD, seed 004 Sec. V-B / VI-A) read lazily from their netCDF4 files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sitsfusion.data.sample import Sample, TimeSeries
+from sitsfusion.data.splits import group_key
+from sitsfusion.errors import DatasetError
+
+__all__ = ["ALL_BANDS", "COUNTRY_REGION", "Sen4AgriNet", "parse_patch_name"]
+
+ALL_BANDS: tuple[str, ...] = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+    "B8A",
+)
+"""The 13 Sentinel-2 band groups of a Sen4AgriNet file (their order in the files)."""
+
+COUNTRY_REGION: dict[str, str] = {"ES": "catalonia", "FR": "france"}
+"""Region name of each ``patch_country_code`` (seed 004: Catalonia and France)."""
+
+_NAME = re.compile(r"^(?P<year>\d{4})_(?P<tile>[0-9A-Z]{5})_patch_(?P<i>\d+)_(?P<j>\d+)$")
+_REFERENCE_BAND = "B02"  # a 10 m band: defines the patch grid and the dates
+
+
+def parse_patch_name(stem: str) -> tuple[int, str, int, int]:
+    """``"2019_31TCG_patch_10_14"`` → ``(2019, "31TCG", 10, 14)``; ValueError otherwise."""
+    m = _NAME.match(stem)
+    if m is None:
+        raise ValueError(f"{stem!r} is not a Sen4AgriNet patch name <year>_<tile>_patch_<i>_<j>")
+    return int(m["year"]), m["tile"], int(m["i"]), int(m["j"])
+
+
+@dataclass(frozen=True)
+class _PatchInfo:
+    path: Path
+    size: int  # pixels per side at 10 m
+    factors: dict[str, int]  # band -> 10 m pixels per native pixel (1, 2, 6)
+    days: np.ndarray  # int64 acquisition days since 1970-01-01
+    year: int
+    tile: str
+    region: str
+    synthetic: bool
+
+
+def _decode_time(path: Path, var: Any) -> np.ndarray:
+    """CF time values → int64 days since 1970-01-01 (via xarray's CF decoder)."""
+    from xarray.coding.times import decode_cf_datetime
+
+    units = var.attrs.get("units")
+    if units is None:
+        raise DatasetError(path, "the time coordinate has no 'units' attribute")
+    if isinstance(units, bytes):
+        units = units.decode()
+    calendar = var.attrs.get("calendar", "standard")
+    if isinstance(calendar, bytes):
+        calendar = calendar.decode()
+    try:
+        stamps = decode_cf_datetime(np.asarray(var[:]), units, calendar)
+    except Exception as exc:  # any undecodable encoding: name the file
+        raise DatasetError(path, f"cannot decode the time coordinate ({exc})") from None
+    days = np.asarray(stamps, dtype="datetime64[D]").astype(np.int64)
+    return days
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return str(value.item()) if value.size == 1 else str(value)
+    return str(value)
+
+
+class Sen4AgriNet(Dataset[Sample]):
+    """Sen4AgriNet PAD: 366 × 366 Sentinel-2 patches, or their 61 × 61 sub-patches.
+
+    On-disk layout (one netCDF4 / HDF5 file per patch, anywhere below ``root``)::
+
+        root/
+        ├── 2019_31TCG_patch_10_14.nc     <year>_<MGRS tile>_patch_<i>_<j>.nc
+        │   ├── attrs: patch_year, patch_country_code (ES | FR), patch_tile, ...
+        │   ├── B01/B01   uint16 (time, 61, 61)      60 m: B01, B09, B10
+        │   ├── B02/B02   uint16 (time, 366, 366)    10 m: B02, B03, B04, B08
+        │   ├── B05/B05   uint16 (time, 183, 183)    20 m: B05, B06, B07, B8A, B11, B12
+        │   ├── ...       each band group has its own ``time`` (CF-encoded), ``y``, ``x``
+        │   ├── labels/labels    (366, 366)  FAO-ICC crop code, 0 = background
+        │   └── parcels/parcels  (366, 366)  parcel id, 0 = no parcel
+        └── ...
+
+    Each item is a :class:`~sitsfusion.data.Sample` of one sub-patch (or whole patch):
+
+    * ``series["S2"]``: values float32 ``[T, C, s, s]`` = digital numbers × ``scale``
+      (reflectance; 20 m and 60 m bands resampled to 10 m by pixel repetition, as the
+      authors' loader), ``dates`` int64 days since the patch's 1 January (or
+      ``reference_date``);
+    * ``semantic``: int64 ``[s, s]`` class ids of ``nomenclature`` (default the 11 classes of
+      seed 004 + background 0): crop codes are mapped through the FAO-ICC hierarchy; codes of
+      the taxonomy that no class covers become the background, which training ignores
+      (``model.ignore_index: 0``: non-parcel and unknown pixels are masked in the loss and
+      the metrics);
+    * ``instances``: int64 ``[s, s]`` parcel ids;
+    * ``meta``: ``id`` (``<patch>`` or ``<patch>_<r>_<c>``), ``patch``, ``region``, ``year``,
+      ``tile``, ``window`` ``(row, col, size)``, ``reference_date``, ``synthetic``.
+
+    Reading is lazy: the constructor reads headers (band shapes, dates, attributes) only, and
+    an item reads the hyperslabs of its window from each band (no full-file load). File
+    handles are opened on first use in each process (safe with DataLoader workers).
+
+    Args:
+        root: folder searched recursively for ``*.nc``; or
+        files: explicit patch files (``root`` then only labels the dataset).
+        bands: band groups to read, in this channel order (default all 13).
+        subpatch: side of the non-overlapping square windows (seed 004 Sec. VI-A: 61); None =
+            whole patches. The patch side must be a multiple of it.
+        nomenclature: packaged nomenclature with FAO-ICC codes per class.
+        target: only ``"semantic"`` (parcel tables come from :mod:`sitsfusion.data.oad`).
+        reference_date: day 0 of every patch's dates; default 1 January of the patch year.
+        scale: multiplier of the digital numbers (seed 004's loader divides by 10,000).
+        modality: name of the series in ``Sample.series``.
+        transform: applied to every sample.
+
+    Raises:
+        DatasetError: no file, a file that is not a Sen4AgriNet patch (name, a missing band,
+            ``labels`` or ``parcels`` group), band sizes inconsistent with 10 / 20 / 60 m,
+            different dates in two bands, dates not increasing, NaN values, crop codes that
+            are not in the FAO-ICC taxonomy (when the item is read).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        files: Sequence[str | Path] | None = None,
+        bands: Sequence[str] = ALL_BANDS,
+        subpatch: int | None = 61,
+        nomenclature: str = "sen4agrinet",
+        target: str = "semantic",
+        reference_date: str | None = None,
+        scale: float = 1e-4,
+        modality: str = "S2",
+        transform: Callable[[Sample], Sample] | None = None,
+    ) -> None:
+        from sitsfusion.data.taxonomy import load_faoicc, load_nomenclature
+
+        if target != "semantic":
+            raise ValueError(
+                f"Sen4AgriNet serves semantic targets; got target={target!r} (for parcels, "
+                "aggregate the patches with sitsfusion.data.oad / `sitsfusion aggregate`)"
+            )
+        self.root = Path(root)
+        unknown = [b for b in bands if b not in ALL_BANDS]
+        if unknown or not bands:
+            raise ValueError(f"bands must be a non-empty subset of {ALL_BANDS}, got {bands}")
+        self.bands = tuple(bands)
+        self.nomenclature = load_nomenclature(nomenclature)
+        if self.nomenclature.faoicc is None:
+            raise ValueError(f"nomenclature {nomenclature!r} has no FAO-ICC codes per class")
+        self.taxonomy = load_faoicc()
+        self.subpatch = None if subpatch is None else int(subpatch)
+        self.reference_date = reference_date
+        self.scale = float(scale)
+        self.modality = modality
+        self.transform = transform
+        if files is None:
+            if not self.root.is_dir():
+                raise DatasetError(self.root, "not a folder")
+            paths = sorted(
+                p for p in self.root.rglob("*.nc") if not p.name.startswith(".")
+            )  # skip temporary files of an interrupted writer
+        else:
+            paths = [Path(f) for f in files]
+        if not paths:
+            raise DatasetError(self.root, "no Sen4AgriNet patch (*.nc) found")
+        self.patches = [self._read_header(p) for p in paths]
+        windows: list[tuple[int, int, int]] = []
+        for k, info in enumerate(self.patches):
+            side = info.size if self.subpatch is None else self.subpatch
+            if info.size % side:
+                raise DatasetError(
+                    info.path, f"patch side {info.size} is not a multiple of subpatch={side}"
+                )
+            n = info.size // side
+            windows += [(k, r * side, c * side) for r in range(n) for c in range(n)]
+        self._windows = np.asarray(windows, dtype=np.int64).reshape(-1, 3)
+        self._handles: dict[int, Any] = {}
+        self._pid = os.getpid()
+
+    # ---- headers --------------------------------------------------------------------------
+
+    def _read_header(self, path: Path) -> _PatchInfo:
+        import h5netcdf
+
+        if not path.is_file():
+            raise DatasetError(path, "missing")
+        try:
+            year, tile, _, _ = parse_patch_name(path.stem)
+        except ValueError as exc:
+            raise DatasetError(path, str(exc)) from None
+        try:
+            f = h5netcdf.File(path, "r")
+        except Exception as exc:  # not HDF5 / netCDF4
+            raise DatasetError(path, f"cannot open as netCDF4 ({exc})") from None
+        with f:
+            groups = set(f.groups)
+            need = [*dict.fromkeys([_REFERENCE_BAND, *self.bands]), "labels", "parcels"]
+            missing = [g for g in need if g not in groups]
+            if missing:
+                raise DatasetError(
+                    path, f"missing group(s) {missing}; the file has {sorted(groups)}"
+                )
+            for g in need:
+                if g not in f[g].variables:
+                    raise DatasetError(path, f"group {g!r} has no variable {g!r}")
+            ref = f[_REFERENCE_BAND][_REFERENCE_BAND]
+            if len(ref.shape) != 3 or ref.shape[1] != ref.shape[2]:
+                raise DatasetError(
+                    path, f"{_REFERENCE_BAND} must be (time, y, x) square, got {ref.shape}"
+                )
+            t_n, size = int(ref.shape[0]), int(ref.shape[1])
+            if "time" not in f[_REFERENCE_BAND].variables:
+                raise DatasetError(path, f"group {_REFERENCE_BAND!r} has no time coordinate")
+            ref_time = f[_REFERENCE_BAND]["time"]
+            raw_time = np.asarray(ref_time[:])
+            days = _decode_time(path, ref_time)
+            if days.size != t_n:
+                raise DatasetError(path, f"{t_n} images but {days.size} dates")
+            if np.any(np.diff(days) <= 0):
+                raise DatasetError(path, "dates are not strictly increasing")
+            factors: dict[str, int] = {}
+            for band in self.bands:
+                var = f[band][band]
+                shape = tuple(int(s) for s in var.shape)
+                if len(shape) != 3 or shape[0] != t_n or shape[1] != shape[2]:
+                    raise DatasetError(
+                        path, f"band {band} has shape {shape}; expected ({t_n}, n, n)"
+                    )
+                if size % shape[1] or (size // shape[1]) not in (1, 2, 6):
+                    raise DatasetError(
+                        path,
+                        f"band {band} is {shape[1]} px for a {size} px patch; expected 10 m "
+                        f"({size}), 20 m ({size // 2}) or 60 m ({size // 6})",
+                    )
+                if "time" in f[band].variables and band != _REFERENCE_BAND:
+                    tv = f[band]["time"]
+                    same = tv.attrs.get("units") == ref_time.attrs.get("units") and (
+                        np.array_equal(np.asarray(tv[:]), raw_time)
+                    )  # identical encodings: no need to decode
+                    if not same and not np.array_equal(_decode_time(path, tv), days):
+                        raise DatasetError(
+                            path, f"band {band} has other dates than {_REFERENCE_BAND}"
+                        )
+                factors[band] = size // shape[1]
+            for g in ("labels", "parcels"):
+                shape = tuple(int(s) for s in f[g][g].shape)
+                if shape != (size, size):
+                    raise DatasetError(path, f"{g} is {shape}; expected ({size}, {size})")
+            attrs = {k: _text(v) for k, v in f.attrs.items()}
+        country = attrs.get("patch_country_code", "")
+        region = COUNTRY_REGION.get(country.upper(), country.lower() or "unknown")
+        return _PatchInfo(
+            path,
+            size,
+            factors,
+            days,
+            int(attrs.get("patch_year", year)),
+            attrs.get("patch_tile", tile),
+            region,
+            attrs.get("synthetic", "false").lower() == "true",
+        )
+
+    # ---- lazy reads -----------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_handles"] = {}  # h5py handles do not cross processes
+        return state
+
+    def _file(self, k: int) -> Any:
+        import h5netcdf
+
+        if self._pid != os.getpid():  # a forked worker: never reuse the parent's handles
+            self._handles, self._pid = {}, os.getpid()
+        handle = self._handles.get(k)
+        if handle is None:
+            handle = h5netcdf.File(self.patches[k].path, "r")
+            self._handles[k] = handle
+        return handle
+
+    def close(self) -> None:
+        """Close the open file handles of this process."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def _read_band(self, k: int, band: str, r0: int, c0: int, side: int) -> np.ndarray:
+        """``[T, side, side]`` of ``band`` at 10 m over the window (native pixels repeated)."""
+        f = self.patches[k].factors[band]
+        var = self._file(k)[band][band]
+        if f == 1:
+            return np.asarray(var[:, r0 : r0 + side, c0 : c0 + side])
+        a, b = r0 // f, -(-(r0 + side) // f)
+        c, d = c0 // f, -(-(c0 + side) // f)
+        native = np.asarray(var[:, a:b, c:d])
+        up = native.repeat(f, axis=1).repeat(f, axis=2)
+        return up[:, r0 - a * f : r0 - a * f + side, c0 - c * f : c0 - c * f + side]
+
+    def _read_layer(self, k: int, name: str, r0: int, c0: int, side: int) -> np.ndarray:
+        return np.asarray(self._file(k)[name][name][r0 : r0 + side, c0 : c0 + side])
+
+    def _encode(self, k: int, codes: np.ndarray) -> np.ndarray:
+        from sitsfusion.data.taxonomy import encode_codes
+
+        try:
+            return encode_codes(codes.astype(np.int64), self.nomenclature, self.taxonomy)
+        except ValueError as exc:
+            raise DatasetError(self.patches[k].path, f"labels: {exc}") from None
+
+    def _window(self, index: int) -> tuple[int, int, int, int]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        k, r0, c0 = (int(v) for v in self._windows[index % len(self)])
+        side = self.patches[k].size if self.subpatch is None else self.subpatch
+        return k, r0, c0, side
+
+    def __len__(self) -> int:
+        return int(self._windows.shape[0])
+
+    def __getitem__(self, index: int) -> Sample:
+        k, r0, c0, side = self._window(index)
+        info = self.patches[k]
+        values = np.empty((info.days.size, len(self.bands), side, side), dtype=np.float32)
+        for ch, band in enumerate(self.bands):
+            raw = self._read_band(k, band, r0, c0, side)
+            if raw.dtype.kind == "f" and np.isnan(raw).any():
+                raise DatasetError(info.path, f"band {band} has NaN values in window {r0, c0}")
+            values[:, ch] = raw
+        values *= self.scale
+        codes = self._read_layer(k, "labels", r0, c0, side)
+        parcels = self._read_layer(k, "parcels", r0, c0, side).astype(np.int64)
+        ref = self._reference(info)
+        dates = info.days - (ref - dt.date(1970, 1, 1)).days
+        stem = info.path.stem
+        meta = {
+            "id": stem if self.subpatch is None else f"{stem}_{r0 // side}_{c0 // side}",
+            "patch": stem,
+            "region": info.region,
+            "year": info.year,
+            "tile": info.tile,
+            "window": (r0, c0, side),
+            "reference_date": ref.isoformat(),
+            "synthetic": info.synthetic,
+        }
+        series = TimeSeries(
+            torch.from_numpy(values), torch.from_numpy(dates), source=str(info.path)
+        )
+        sample = Sample(
+            {self.modality: series},
+            semantic=torch.from_numpy(self._encode(k, codes)),
+            instances=torch.from_numpy(parcels),
+            meta=meta,
+        )
+        return sample if self.transform is None else self.transform(sample)
+
+    def _reference(self, info: _PatchInfo) -> dt.date:
+        if self.reference_date is not None:
+            return dt.date.fromisoformat(str(self.reference_date))
+        return dt.date(info.year, 1, 1)
+
+    # ---- what the data module needs ------------------------------------------------------
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.nomenclature.names)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.nomenclature)
+
+    def num_channels(self, modality: str | None = None) -> int:
+        return len(self.bands)
+
+    @property
+    def groups(self) -> np.ndarray:
+        """``"<region>/<year>"`` of every item (seed 004 scenarios split on these)."""
+        keys = [group_key(p.region, p.year) for p in self.patches]
+        return np.array([keys[k] for k in self._windows[:, 0]])
+
+    @property
+    def clusters(self) -> np.ndarray:
+        """The patch of every item: the sub-patches of one patch stay in one split."""
+        return np.array([self.patches[k].path.stem for k in self._windows[:, 0]])
+
+    @property
+    def synthetic(self) -> bool:
+        """True when every file says it was written by the simulator."""
+        return all(p.synthetic for p in self.patches)
+
+    def label_counts(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+        """Pixels per class id over the items ``indices`` (default all): labels only read."""
+        k_n = len(self.nomenclature)
+        counts = np.zeros(k_n, dtype=np.int64)
+        chosen = range(len(self)) if indices is None else indices
+        for index in chosen:
+            k, r0, c0, side = self._window(int(index))
+            ids = self._encode(k, self._read_layer(k, "labels", r0, c0, side))
+            counts += np.bincount(ids.ravel(), minlength=k_n)[:k_n]
+        return counts
