@@ -100,3 +100,35 @@ def test_pastis_roundtrip(tmp_path):
     assert batch.label.shape == (4,) and batch["S2"].values.shape[0] == 4
     csv = aggregate_dataset(ds, tmp_path / "oad.csv", format="csv", progress=False)
     assert len(OADDataset(csv)) == len(OADDataset(out))
+
+
+def test_blocked_statistics_match_numpy_on_many_parcels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of rows, negative values, constant bands, even and odd parcel sizes."""
+    import sitsfusion.data.oad as oad
+
+    monkeypatch.setattr(oad, "_BLOCK_VALUES", 700)  # several blocks of (date, band) rows
+    rng = np.random.default_rng(3)
+    t, c, h, w = 5, 4, 20, 18
+    values = rng.normal(0.0, 2.0, (t, c, h, w)).astype(np.float32)
+    values[:, 2] = 0.25  # a constant band
+    inst = rng.integers(0, 23, (h, w))
+    sample = Sample(
+        {"S2": TimeSeries(torch.from_numpy(values), torch.arange(t) * 3)},
+        instances=torch.from_numpy(inst),
+        meta={"id": "p"},
+    )
+    df = aggregate_sample(sample, extra=("median", "skew", "count"))
+    x = values.astype(np.float64)
+    for pid in np.unique(inst[inst > 0]):
+        px = x[:, :, inst == pid]
+        sub = df[df["instance"] == pid].sort_values(["date", "band"])
+        np.testing.assert_allclose(sub["mean"], px.mean(-1).ravel(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sub["std"], px.std(-1).ravel(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(
+            sub["median"].to_numpy(), np.median(px, -1).ravel().astype(np.float32)
+        )
+        m2 = ((px - px.mean(-1, keepdims=True)) ** 2).mean(-1)
+        m3 = ((px - px.mean(-1, keepdims=True)) ** 3).mean(-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            skew = np.where(m2 > 1e-12, m3 / m2**1.5, 0.0)
+        np.testing.assert_allclose(sub["skew"], skew.ravel(), rtol=1e-4, atol=1e-4)

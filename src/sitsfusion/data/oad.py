@@ -43,6 +43,7 @@ IGNORED_CLASSES = (0, 19)
 """Semantic classes not voted for when choosing a parcel's class (background, void)."""
 
 _STATS = ("mean", "std")
+_BLOCK_VALUES = 1 << 21  # float32 values per block of rows (8 MB): see _parcel_statistics
 _EXTRA = ("median", "skew", "count")
 _KEY_COLUMNS = ["patch_id", "parcel_id", "instance", "class", "region", "year"]
 _ROW_COLUMNS = ["modality", "date", "band"]
@@ -125,31 +126,7 @@ def aggregate_sample(
     frames = []
     for modality, ts in sample.series.items():
         t, c = ts.num_dates, ts.num_channels
-        x = ts.values.detach().cpu().numpy().reshape(t * c, -1)[:, order].astype(np.float64)
-        mean = np.add.reduceat(x, starts, axis=1) / counts  # [T*C, P]
-        out: dict[str, np.ndarray] = {}
-        if "mean" in names:
-            out["mean"] = mean
-        if "std" in names or "skew" in names:
-            dev = x - mean[:, group]
-            dev2 = dev * dev
-            m2 = np.add.reduceat(dev2, starts, axis=1) / counts
-            if "std" in names:
-                out["std"] = np.sqrt(m2)
-            if "skew" in names:
-                m3 = np.add.reduceat(dev2 * dev, starts, axis=1) / counts
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    out["skew"] = np.where(m2 > 0, m3 / np.power(m2, 1.5), 0.0)
-        if "median" in names:
-            # Sort each row by value, then stably by parcel: rows sorted by (parcel, value).
-            by_value = np.argsort(x, axis=1)
-            small = group.astype(np.uint16) if n_parcels <= 65536 else group  # radix sort
-            by_parcel = np.argsort(small[by_value], axis=1, kind="stable")
-            srt = np.take_along_axis(x, np.take_along_axis(by_value, by_parcel, axis=1), axis=1)
-            lo, hi = starts + (counts - 1) // 2, starts + counts // 2
-            out["median"] = (srt[:, lo] + srt[:, hi]) / 2
-        if "count" in names:
-            out["count"] = np.broadcast_to(counts, (t * c, n_parcels))
+        out = _parcel_statistics(ts.values, order, starts, counts, group, names)
         rows = n_parcels * t * c
         frame = {
             "patch_id": np.full(rows, patch, dtype=object),
@@ -170,6 +147,68 @@ def aggregate_sample(
             table["synthetic"] = True
         frames.append(table)
     return pd.concat(frames, ignore_index=True)
+
+
+def _parcel_statistics(
+    values: Tensor,
+    order: np.ndarray,
+    starts: np.ndarray,
+    counts: np.ndarray,
+    group: np.ndarray,
+    names: Sequence[str],
+) -> dict[str, np.ndarray]:
+    """Per-parcel statistics ``{name: [T·C, P]}`` of ``values [T, C, H, W]``.
+
+    Works on blocks of (date, band) rows of a few MB (the temporaries stay in the allocator's
+    heap instead of being mapped and faulted in again for every patch): the parcel pixels of
+    each row are gathered in parcel order (each parcel a contiguous run) and reduced with
+    ``np.add.reduceat``, accumulating in float64; the standard deviation and skewness use the
+    deviations from the mean (two passes), not ``E[x²] − E[x]²``. The median sorts each row
+    once on the key ``parcel + value scaled into [0, 0.5]``: the values come back exactly
+    (float32 inside float64), already grouped by parcel.
+    """
+    tc = values.shape[0] * values.shape[1]
+    x = values.detach().cpu().numpy().reshape(tc, -1)
+    n_pix = max(1, order.size)
+    block = max(1, _BLOCK_VALUES // n_pix)
+    n_f = counts.astype(np.float64)
+    lo, hi = starts + (counts - 1) // 2, starts + counts // 2
+    out = {name: np.empty((tc, counts.size)) for name in names if name != "count"}
+    for r0 in range(0, tc, block):
+        rows = slice(r0, min(tc, r0 + block))
+        xs = np.take(x[rows], order, axis=1)  # [b, n] float32, grouped by parcel
+        mean = np.add.reduceat(xs, starts, axis=1, dtype=np.float64) / n_f
+        if "mean" in names:
+            out["mean"][rows] = mean
+        if "std" in names or "skew" in names:
+            dev = xs - mean.astype(np.float32)[:, group]
+            dev2 = dev * dev
+            m2 = np.add.reduceat(dev2, starts, axis=1, dtype=np.float64) / n_f
+            if "std" in names:
+                out["std"][rows] = np.sqrt(m2)
+            if "skew" in names:
+                dev2 *= dev
+                m3 = np.add.reduceat(dev2, starts, axis=1, dtype=np.float64) / n_f
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out["skew"][rows] = np.where(m2 > 0, m3 / np.power(m2, 1.5), 0.0)
+        if "median" in names:
+            xmin = xs.min(axis=1).astype(np.float64)[:, None]
+            spread = xs.max(axis=1).astype(np.float64)[:, None] - xmin
+            scale = np.divide(0.5, spread, out=np.zeros_like(spread), where=spread > 0)
+            key = xs.astype(np.float64)
+            key -= xmin
+            key *= scale
+            key += group
+            key.sort(axis=1)
+            key -= group  # sorted keys stay grouped: the same offsets apply
+            np.divide(key, scale, out=key, where=scale > 0)
+            key[np.broadcast_to(scale == 0, key.shape)] = 0.0
+            key += xmin
+            srt = key.astype(np.float32).astype(np.float64)  # exact float32 values again
+            out["median"][rows] = (srt[:, lo] + srt[:, hi]) / 2
+    if "count" in names:
+        out["count"] = np.broadcast_to(counts, (tc, counts.size))
+    return out
 
 
 def aggregate_dataset(
