@@ -214,3 +214,26 @@ def test_monthly_medians_of_a_patch(s4a: Path) -> None:
     ts = ds[0]["S2"]
     assert ts.values.shape == (6, 2, 12, 12)  # April..September (seed 004 Sec. VI)
     assert torch.isfinite(ts.values).all()
+
+
+def test_regions_shift_phenology(tmp_path: Path) -> None:
+    """Catalonia greens up and is harvested about two weeks before France (synthetic)."""
+
+    def peak_day(region: str) -> float:
+        files = simulate_sen4agrinet(
+            tmp_path / region, patches=2, size=60, seed=1, region=region, cloud_cover=0.0
+        )
+        days, ndvi = [], []
+        for path in files:
+            ds = Sen4AgriNet(path.parent, files=[path], bands=["B04", "B08"], subpatch=None)
+            s = ds[0]
+            wheat_barley = np.isin(s.semantic.numpy(), [1, 4])  # wheat, barley (winter cereals)
+            red, nir = s["S2"].values[:, 0].numpy(), s["S2"].values[:, 1].numpy()
+            v = ((nir - red) / (nir + red + 1e-6))[:, wheat_barley].mean(axis=1)
+            days.append(s["S2"].dates.numpy())
+            ndvi.append(v)
+        d, v = np.concatenate(days), np.concatenate(ndvi)
+        senesced = d[(d > 120) & (v < 0.5 * v.max())]  # after the spring peak
+        return float(senesced.min())
+
+    assert peak_day("catalonia") + 7 < peak_day("france")
