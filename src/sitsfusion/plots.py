@@ -149,11 +149,13 @@ def plot_predictions(
     class_names: list[str],
     nomenclature: Nomenclature | None = None,
     title: str | None = None,
+    ignore_index: int | None = None,
 ) -> Figure:
     """One row per sample: input (mid-season date, RGB), truth, prediction.
 
     ``samples``: ``(image [C, H, W], truth [H, W], prediction [H, W])`` tensors or arrays with
-    class indices into ``class_names``.
+    class indices into ``class_names``. Truth pixels of ``ignore_index`` (not scored) are
+    drawn white.
     """
     k = len(class_names)
     if nomenclature is not None and len(nomenclature) == k:
@@ -161,12 +163,14 @@ def plot_predictions(
     else:
         colors = [plt.get_cmap("tab20")(i % 20) for i in range(k)]
     cmap = ListedColormap(colors)
+    cmap.set_bad("white")
     fig, axes = plt.subplots(len(samples), 3, figsize=(7.5, 2.5 * len(samples)), squeeze=False)
     present: set[int] = set()
     for row, (image, truth, pred) in enumerate(samples):
         truth, pred = np.asarray(truth), np.asarray(pred)
-        present |= set(np.unique(truth).tolist()) | set(np.unique(pred).tolist())
-        panels = (_display_rgb(np.asarray(image)), truth, pred)
+        shown = truth if ignore_index is None else np.ma.masked_equal(truth, ignore_index)
+        present |= set(np.unique(np.ma.compressed(shown)).tolist()) | set(np.unique(pred).tolist())
+        panels = (_display_rgb(np.asarray(image)), shown, pred)
         for col, (panel, label) in enumerate(
             zip(panels, ("input", "truth", "prediction"), strict=True)
         ):
@@ -183,6 +187,9 @@ def plot_predictions(
         Patch(facecolor=colors[c], edgecolor="k", linewidth=0.3) for c in sorted(present) if c < k
     ]
     labels = [class_names[c] for c in sorted(present) if c < k]
+    if ignore_index is not None:
+        handles.append(Patch(facecolor="white", edgecolor="k", linewidth=0.3))
+        labels.append("not scored")
     fig.legend(handles, labels, loc="center right", fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)

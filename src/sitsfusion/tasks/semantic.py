@@ -57,10 +57,13 @@ class SemanticSegmentationTask(SupervisedTask):
         samples = getattr(self, "_figure_samples", [])
         if samples:
             names = self.hparams["class_names"]
+            chosen = self.cfg.data.nomenclature or ("pastis" if len(names) == 20 else None)
             try:
-                nomenclature = load_nomenclature("pastis") if len(names) == 20 else None
+                nomenclature = load_nomenclature(chosen) if chosen else None
             except KeyError:
                 nomenclature = None
-            fig = plot_predictions(samples, names, nomenclature, title=title)
+            fig = plot_predictions(
+                samples, names, nomenclature, title=title, ignore_index=self.cfg.model.ignore_index
+            )
             paths.append(save_figure(fig, Path(out_dir) / "test_predictions.png"))
         return paths
