@@ -55,51 +55,27 @@ def simulate(
     fmt: str,
     cloud_cover: float | None,
 ) -> None:
-    """Write a synthetic dataset in the exact PASTIS-R (or MultiSenGE) on-disk format."""
-    from sitsfusion.data.simulate import simulate_pastis
-
-    t0 = time.perf_counter()
-    if fmt == "sen4agrinet":
-        from sitsfusion.data.simulate_sen4agrinet import simulate_sen4agrinet
-
-        kwargs = {} if cloud_cover is None else {"cloud_cover": cloud_cover}
-        files = simulate_sen4agrinet(
-            out,
-            patches=patches,
-            size=size,
-            seed=seed,
-            region=region,
-            year=year,
-            progress=True,
-            **kwargs,
-        )
-        console.print(
-            f"wrote {len(files)} Sen4AgriNet-format patches ({region}, {year}) of {size}x{size} "
-            f"to [bold]{out}[/] in {time.perf_counter() - t0:.1f} s ({SYNTHETIC_NOTE})"
-        )
-        return
+    """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format."""
+    common = {"patches": patches, "size": size, "seed": seed}
+    clouds = {} if cloud_cover is None else {"cloud_cover": cloud_cover}
     if fmt == "multisenge":
-        from sitsfusion.data.simulate_multisenge import simulate_multisenge
+        from sitsfusion.data.simulate_multisenge import simulate_multisenge as writer
 
-        root = simulate_multisenge(out, patches=patches, size=size, seed=seed)
-        console.print(
-            f"wrote {patches} MultiSenGE-format patches of {size}x{size} to [bold]{root}[/] in "
-            f"{time.perf_counter() - t0:.1f} s ({SYNTHETIC_NOTE})"
-        )
-        return
-    kwargs = {} if cloud_cover is None else {"cloud_cover": cloud_cover}
-    root = simulate_pastis(
-        out,
-        patches=patches,
-        size=size,
-        seed=seed,
-        region=region,
-        year=year,
-        progress=True,
-        **kwargs,
-    )
+        kwargs, label = common, "MultiSenGE-format patches"
+    elif fmt == "sen4agrinet":
+        from sitsfusion.data.simulate_sen4agrinet import simulate_sen4agrinet as writer
+
+        kwargs = {**common, **clouds, "region": region, "year": year, "progress": True}
+        label = f"Sen4AgriNet-format patches ({region}, {year})"
+    else:
+        from sitsfusion.data.simulate import simulate_pastis as writer
+
+        kwargs = {**common, **clouds, "region": region, "year": year, "progress": True}
+        label = "PASTIS-R-format patches"
+    t0 = time.perf_counter()
+    writer(out, **kwargs)
     console.print(
-        f"wrote {patches} patches of {size}x{size} to [bold]{root}[/] in "
+        f"wrote {patches} {label} of {size}x{size} to [bold]{out}[/] in "
         f"{time.perf_counter() - t0:.1f} s ({SYNTHETIC_NOTE})"
     )
 

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from sitsfusion.data.readers.sen4agrinet import ALL_BANDS as BANDS
+from sitsfusion.data.readers.sen4agrinet import RESOLUTION
 from sitsfusion.data.simulate import (
     _GRASS,
     _PEAS,
@@ -56,40 +58,6 @@ from sitsfusion.data.simulate import (
 from sitsfusion.io import atomic_path
 
 __all__ = ["BANDS", "REGIONS", "RESOLUTION", "patch_file_name", "simulate_sen4agrinet"]
-
-BANDS: tuple[str, ...] = (
-    "B01",
-    "B02",
-    "B03",
-    "B04",
-    "B05",
-    "B06",
-    "B07",
-    "B08",
-    "B09",
-    "B10",
-    "B11",
-    "B12",
-    "B8A",
-)
-"""The 13 Sentinel-2 bands, in the (sorted) group order of the Sen4AgriNet files."""
-
-RESOLUTION: dict[str, int] = {
-    "B01": 60,
-    "B02": 10,
-    "B03": 10,
-    "B04": 10,
-    "B05": 20,
-    "B06": 20,
-    "B07": 20,
-    "B08": 10,
-    "B09": 60,
-    "B10": 60,
-    "B11": 20,
-    "B12": 20,
-    "B8A": 20,
-}
-"""Native ground sampling distance (m) of every band (Sentinel-2 MSI)."""
 
 # Index of the simulator's 10 bands (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12).
 _SIM_INDEX = {"B02": 0, "B03": 1, "B04": 2, "B05": 3, "B06": 4, "B07": 5, "B08": 6, "B8A": 7}

@@ -18,7 +18,7 @@ from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.splits import group_key
 from sitsfusion.errors import DatasetError
 
-__all__ = ["ALL_BANDS", "COUNTRY_REGION", "Sen4AgriNet", "parse_patch_name"]
+__all__ = ["ALL_BANDS", "COUNTRY_REGION", "RESOLUTION", "Sen4AgriNet", "parse_patch_name"]
 
 ALL_BANDS: tuple[str, ...] = (
     "B01",
@@ -36,6 +36,11 @@ ALL_BANDS: tuple[str, ...] = (
     "B8A",
 )
 """The 13 Sentinel-2 band groups of a Sen4AgriNet file (their order in the files)."""
+
+RESOLUTION: dict[str, int] = {b: 10 for b in ("B02", "B03", "B04", "B08")}
+RESOLUTION |= {b: 20 for b in ("B05", "B06", "B07", "B8A", "B11", "B12")}
+RESOLUTION |= {b: 60 for b in ("B01", "B09", "B10")}
+"""Native ground sampling distance (m) of every band (Sentinel-2 MSI; 366 / 183 / 61 px)."""
 
 COUNTRY_REGION: dict[str, str] = {"ES": "catalonia", "FR": "france"}
 """Region name of each ``patch_country_code`` (seed 004: Catalonia and France)."""
