@@ -19,6 +19,7 @@ from rich.console import Console
 from sitsfusion.config import load_config
 from sitsfusion.experiments.real_sequences import (
     CONFIG_DIR,
+    DEFAULT_MODELS,
     MODELS,
     RANDOM_FOREST,
     SplitData,
@@ -47,10 +48,12 @@ TINY = {
 }
 
 needs_formosat2 = pytest.mark.skipif(
-    not FORMOSAT2.is_dir(), reason=f"real data folder absent: {FORMOSAT2} (local only, GPL-3)"
+    not FORMOSAT2.is_dir(),
+    reason=f"real data folder absent: {FORMOSAT2} (local only, GPL-3)",
 )
 needs_rondonia = pytest.mark.skipif(
-    not RONDONIA.is_dir(), reason=f"real data folder absent: {RONDONIA} (local only, GPL-2)"
+    not RONDONIA.is_dir(),
+    reason=f"real data folder absent: {RONDONIA} (local only, GPL-2)",
 )
 
 
@@ -133,7 +136,7 @@ def test_tiny_run_uses_one_split_for_every_model(tmp_path: Path) -> None:
         n_estimators=20,
         console=console,
     )
-    models = [*MODELS, RANDOM_FOREST]
+    models = [*DEFAULT_MODELS, RANDOM_FOREST]
     assert table["model"].tolist() == models
     assert list(table.columns[:7]) == [
         "dataset",
@@ -161,25 +164,32 @@ def test_tiny_run_uses_one_split_for_every_model(tmp_path: Path) -> None:
     }
     support = runs[RANDOM_FOREST]["test_support"]
     assert sum(support) == 260
-    for model, key in MODELS.items():
+    for model in DEFAULT_MODELS:
+        key = MODELS[model]
         report = json.loads((out / key / "rep_0" / "test" / "test_metrics.json").read_text())
         assert np.asarray(report["confusion_matrix"]).sum(axis=1).tolist() == support, model
     summary = pd.read_csv(out / "summary.csv")
-    assert summary["params"].notna().sum() == len(MODELS)
-    # resumable: a second call trains nothing and gives the same table
+    assert summary["params"].notna().sum() == len(DEFAULT_MODELS)
+    # resumable: a second call trains only the model it adds, and the tables show all of them
     lines = (out / "runs.jsonl").read_text()
+    extra = "Transformer (d_model 64)"
     again = run_real_sequences(
         "formosat2",
         FORMOSAT2,
         out,
         repetitions=[0],
+        models=[extra],
         epochs=1,
-        model_overrides=TINY,
+        model_overrides={extra: ["model.temporal={name: transformer, d_model: 8, layers: 1}"]},
         n_estimators=20,
         console=console,
     )
-    assert (out / "runs.jsonl").read_text() == lines
-    pd.testing.assert_frame_equal(again, table)
+    new_lines = (out / "runs.jsonl").read_text()
+    assert new_lines.startswith(lines) and new_lines.count("\n") == lines.count("\n") + 1
+    assert again["model"].tolist() == [*DEFAULT_MODELS, extra, RANDOM_FOREST]
+    pd.testing.assert_frame_equal(
+        again[again["model"] != extra].reset_index(drop=True), table, check_dtype=False
+    )
 
     # the k-fold protocol on the long table: one fold, one network
     ro = tmp_path / "ro"

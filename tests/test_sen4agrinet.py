@@ -103,6 +103,13 @@ def test_reader_windows_values_and_targets(s4a: Path) -> None:
     assert int(ts.dates[0]) == first
     assert torch.all(ts.dates[1:] > ts.dates[:-1])
     assert sample.meta["region"] == "catalonia" and sample.meta["synthetic"] is True
+    # georeferencing: the window's affine from the x / y coordinates, the tile's UTM zone
+    with h5py.File(path, "r") as f:
+        x, y = f["B02"]["x"][:], f["B02"]["y"][:]
+    a, b, c_, d, e, f_ = sample.meta["transform"]
+    assert (a, b, d, e) == (10.0, 0.0, 0.0, -10.0)
+    assert c_ == x[c0] - 5.0 and f_ == y[r0] + 5.0
+    assert sample.meta["crs"] == f"EPSG:326{sample.meta['tile'][:2]}"
 
 
 def test_band_selection_whole_patches_and_groups(s4a: Path) -> None:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from sitsfusion.data.readers.sen4agrinet import ALL_BANDS as BANDS
-from sitsfusion.data.readers.sen4agrinet import RESOLUTION
+from sitsfusion.data.readers.sen4agrinet import RESOLUTION, utm_crs
 from sitsfusion.data.simulate import (
     _GRASS,
     _PEAS,
@@ -95,7 +95,6 @@ class RegionSpec:
 
     country: str
     tiles: tuple[str, ...]
-    epsg: int
     base: str  # the sitsfusion.data.simulate region giving weather and soil
     shift: float  # phenology shift (days) relative to the simulator's reference season
     crops: Mapping[int, float]  # FAO-ICC code -> share of parcels
@@ -105,7 +104,6 @@ REGIONS: dict[str, RegionSpec] = {
     "catalonia": RegionSpec(
         "ES",
         ("31TBF", "31TCF", "31TCG", "31TDF", "31TDG"),
-        32631,
         "south",
         -14.0,
         {
@@ -132,7 +130,6 @@ REGIONS: dict[str, RegionSpec] = {
     "france": RegionSpec(
         "FR",
         ("31TCJ", "31TDJ", "31TCH", "30TYN"),
-        32631,
         "west",
         2.0,
         {
@@ -337,7 +334,7 @@ def simulate_sen4agrinet(
             "institution": "sitsfusion",
             "version": "21.03",
             "synthetic": "true",
-            "crs": f"EPSG:{spec.epsg}",
+            "crs": utm_crs(tile),
         }
         path = out / name
         _write_patch(path, _bands(img), labels, parcels, times, corner, attrs)

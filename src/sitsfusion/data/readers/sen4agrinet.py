@@ -18,7 +18,14 @@ from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.splits import group_key
 from sitsfusion.errors import DatasetError
 
-__all__ = ["ALL_BANDS", "COUNTRY_REGION", "RESOLUTION", "Sen4AgriNet", "parse_patch_name"]
+__all__ = [
+    "ALL_BANDS",
+    "COUNTRY_REGION",
+    "RESOLUTION",
+    "Sen4AgriNet",
+    "parse_patch_name",
+    "utm_crs",
+]
 
 ALL_BANDS: tuple[str, ...] = (
     "B01",
@@ -67,6 +74,8 @@ class _PatchInfo:
     tile: str
     region: str
     synthetic: bool
+    crs: str  # "EPSG:326zz" / "EPSG:327zz": the file's crs attribute, else the tile's UTM zone
+    origin: tuple[float, float, float, float] | None  # x0, y0 (outer corner), dx, dy (m)
 
 
 def _decode_time(path: Path, var: Any) -> np.ndarray:
@@ -87,6 +96,24 @@ def _decode_time(path: Path, var: Any) -> np.ndarray:
         raise DatasetError(path, f"cannot decode the time coordinate ({exc})") from None
     days = np.asarray(stamps, dtype="datetime64[D]").astype(np.int64)
     return days
+
+
+def utm_crs(tile: str) -> str:
+    """The UTM CRS of an MGRS tile (``"31TCG"`` → ``"EPSG:32631"``; bands C–M are south)."""
+    zone, band = int(tile[:2]), tile[2].upper()
+    return f"EPSG:{(32700 if band < 'N' else 32600) + zone}"
+
+
+def _grid(f: Any) -> tuple[float, float, float, float] | None:
+    """Outer corner and pixel size of the 10 m grid from B02's x / y coordinates, if any."""
+    group = f[_REFERENCE_BAND]
+    if "x" not in group.variables or "y" not in group.variables:
+        return None
+    x, y = np.asarray(group["x"][:2], np.float64), np.asarray(group["y"][:2], np.float64)
+    if x.size < 2 or y.size < 2:
+        return None
+    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    return float(x[0] - dx / 2), float(y[0] - dy / 2), dx, dy
 
 
 def _text(value: Any) -> str:
@@ -126,7 +153,9 @@ class Sen4AgriNet(Dataset[Sample]):
       the metrics);
     * ``instances``: int64 ``[s, s]`` parcel ids;
     * ``meta``: ``id`` (``<patch>`` or ``<patch>_<r>_<c>``), ``patch``, ``region``, ``year``,
-      ``tile``, ``window`` ``(row, col, size)``, ``reference_date``, ``synthetic``.
+      ``tile``, ``window`` ``(row, col, size)``, ``reference_date``, ``synthetic``, ``crs``
+      (the file's ``crs`` attribute, else the tile's UTM zone) and ``transform`` (the window's
+      affine ``a, b, c, d, e, f`` as in rasterio, from the ``x`` / ``y`` coordinates).
 
     Reading is lazy: the constructor reads headers (band shapes, dates, attributes) only, and
     an item reads the hyperslabs of its window from each band (no full-file load). File
@@ -280,6 +309,7 @@ class Sen4AgriNet(Dataset[Sample]):
                 if shape != (size, size):
                     raise DatasetError(path, f"{g} is {shape}; expected ({size}, {size})")
             attrs = {k: _text(v) for k, v in f.attrs.items()}
+            grid = _grid(f)
         country = attrs.get("patch_country_code", "")
         region = COUNTRY_REGION.get(country.upper(), country.lower() or "unknown")
         return _PatchInfo(
@@ -291,6 +321,8 @@ class Sen4AgriNet(Dataset[Sample]):
             attrs.get("patch_tile", tile),
             region,
             attrs.get("synthetic", "false").lower() == "true",
+            attrs.get("crs") or utm_crs(attrs.get("patch_tile", tile)),
+            grid,
         )
 
     # ---- lazy reads -----------------------------------------------------------------------
@@ -374,7 +406,11 @@ class Sen4AgriNet(Dataset[Sample]):
             "window": (r0, c0, side),
             "reference_date": ref.isoformat(),
             "synthetic": info.synthetic,
+            "crs": info.crs,
         }
+        if info.origin is not None:  # rasterio's affine (a, b, c, d, e, f) of the window
+            x0, y0, dx, dy = info.origin
+            meta["transform"] = (dx, 0.0, x0 + c0 * dx, 0.0, dy, y0 + r0 * dy)
         series = TimeSeries(
             torch.from_numpy(values), torch.from_numpy(dates), source=str(info.path)
         )
