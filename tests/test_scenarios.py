@@ -140,3 +140,11 @@ def test_groups_on_a_dataset_without_groups_is_a_clear_error() -> None:
         SITSDataModule(cfg.data, target="parcel").setup()
     with pytest.raises(ConfigError, match="does not serve"):
         SITSDataModule(cfg.data, target="semantic")
+
+
+def test_unknown_reader_option_is_a_config_error(s4a: Path) -> None:
+    cfg = load_config(
+        CONFIGS / "pad" / "unet_scenario1.yaml", [f"data.root={s4a}", "data.reader.sub_patch=12"]
+    )
+    with pytest.raises(ConfigError, match=r"data\.reader: .*sub_patch"):
+        SITSDataModule(cfg.data, target="semantic").setup()

@@ -19,7 +19,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from sitsfusion.config import ConfigError, DataConfig
 from sitsfusion.data import transforms as T
 from sitsfusion.data.sample import Sample, collate
-from sitsfusion.data.splits import group_split, kfold_split, stratified_split
+from sitsfusion.data.splits import group_split, kfold_split, match_groups, stratified_split
 
 __all__ = ["SITSDataModule", "stratified_split"]
 
@@ -286,7 +286,9 @@ class SITSDataModule(L.LightningDataModule):
             if cfg.nomenclature is not None:
                 options.setdefault("nomenclature", cfg.nomenclature)
             return Sen4AgriNet(root, target=self.target, **options)
-        except TypeError as exc:
+        except TypeError as exc:  # an unknown or duplicated data.reader option
+            if "keyword argument" not in str(exc) and "multiple values" not in str(exc):
+                raise
             raise ConfigError(f"data.reader: {exc}") from None
 
     @staticmethod
@@ -308,8 +310,6 @@ class SITSDataModule(L.LightningDataModule):
                     f"{cfg.format!r}); use split: stratified or kfold"
                 )
             if cfg.groups is not None:
-                from sitsfusion.data.splits import match_groups
-
                 keep = keep[match_groups(groups, cfg.groups)]
                 if keep.size == 0:
                     raise ConfigError(
