@@ -148,3 +148,10 @@ def test_unknown_reader_option_is_a_config_error(s4a: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"data\.reader: .*sub_patch"):
         SITSDataModule(cfg.data, target="semantic").setup()
+
+
+def test_info_summarises_a_sen4agrinet_folder(s4a: Path) -> None:
+    result = CliRunner().invoke(cli, ["info", str(s4a)])
+    assert result.exit_code == 0, result.output
+    for word in ("9 Sen4AgriNet patches", "france/2019", "Wheat", "Peas", "synthetic"):
+        assert word in result.output, word

@@ -132,6 +132,39 @@ def aggregate(root: Path, out: Path, fmt: str, months: str, extra: str, as_csv: 
     )
 
 
+def _sen4agrinet_summary(root: Path) -> tuple[Table, Table, bool]:
+    """Two rich tables (region × year groups, classes) for a folder of Sen4AgriNet patches."""
+    from sitsfusion.data.readers.sen4agrinet import ALL_BANDS, Sen4AgriNet
+
+    ds = Sen4AgriNet(root, subpatch=None)
+    groups = ds.groups
+    table = Table(title=f"{root}: {len(ds)} Sen4AgriNet patches, {len(ALL_BANDS)} S2 bands")
+    for col in ("region/year", "patches", "T min", "T median", "T max", "first date", "last"):
+        table.add_column(col, justify="left" if col[0] in "rfl" else "right")
+    for group in sorted(set(groups.tolist())):
+        infos = [p for p, g in zip(ds.patches, groups, strict=True) if g == group]
+        lengths = [p.days.size for p in infos]
+        first = min(int(p.days[0]) for p in infos)
+        last = max(int(p.days[-1]) for p in infos)
+        table.add_row(
+            group,
+            str(len(infos)),
+            str(min(lengths)),
+            f"{np.median(lengths):g}",
+            str(max(lengths)),
+            str(np.datetime64(first, "D")),
+            str(np.datetime64(last, "D")),
+        )
+    counts = ds.label_counts()
+    total = max(int(counts.sum()), 1)
+    classes = Table(title="class histogram (pixels; 0 = background and other FAO-ICC codes)")
+    for col in ("id", "class", "pixels", "%"):
+        classes.add_column(col, justify="left" if col == "class" else "right")
+    for cid, name in enumerate(ds.class_names):
+        classes.add_row(str(cid), name, f"{counts[cid]:,}", f"{100 * counts[cid] / total:.2f}")
+    return table, classes, ds.synthetic
+
+
 def _dataset_summary(root: Path) -> tuple[Table, Table, bool]:
     """Two rich tables (modalities, classes) for the PASTIS-format dataset at ``root``."""
     from sitsfusion.data.readers.pastis import PASTIS, available_modalities, load_target
@@ -179,8 +212,10 @@ def _dataset_summary(root: Path) -> tuple[Table, Table, bool]:
 @cli.command()
 @click.argument("root", type=click.Path(path_type=Path))
 def info(root: Path) -> None:
-    """Summarise a PASTIS / PASTIS-R-format dataset: modalities, dates, classes."""
-    mod_table, cls_table, synthetic = _dataset_summary(root)
+    """Summarise a PASTIS / PASTIS-R or Sen4AgriNet dataset: modalities, dates, classes."""
+    sen4agrinet = not (root / "metadata.geojson").exists() and any(root.rglob("*.nc"))
+    summary = _sen4agrinet_summary if sen4agrinet else _dataset_summary
+    mod_table, cls_table, synthetic = summary(root)
     console.print(mod_table)
     console.print(cls_table)
     if synthetic:
