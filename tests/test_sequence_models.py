@@ -105,3 +105,36 @@ def test_s4a_oad_sizes() -> None:
     assert n_params(transformer) + 26 * 11 + 11 == 171_927
     lstm = LSTMEncoder(26, hidden=64)  # the 1024-wide default is ~60M; checked by formula only
     assert lstm.out_channels == 128
+
+
+@pytest.mark.parametrize(
+    "temporal",
+    [
+        {"name": "tempcnn", "max_len": 9, "kernels": [8, 8], "hidden": 16},
+        {"name": "lstm", "hidden": 8, "layers": 1},
+        {"name": "transformer", "n_head": 1, "layers": 1, "dim_feedforward": 16},
+    ],
+    ids=lambda t: t["name"],
+)
+@pytest.mark.parametrize("fusion", ["early", "late", "decision"])
+def test_sequence_classifiers_at_every_applicable_fusion_level(temporal: dict, fusion: str) -> None:
+    """Built from a config like PSE + L-TAE: spatial 'mean', two sensors on their own dates."""
+    from sitsfusion.config import ModelConfig
+    from sitsfusion.data.sample import Sample, TimeSeries, collate
+    from sitsfusion.models.builder import build_parcel_model
+
+    cfg = ModelConfig(
+        fusion=fusion, num_classes=4, spatial={"name": "mean"}, temporal=temporal, decoder=[]
+    )
+    gen = torch.Generator().manual_seed(0)
+    samples = []
+    for t2, t1 in ((5, 7), (4, 7)):
+        s2 = TimeSeries(torch.randn(t2, 3, 1, generator=gen), torch.arange(t2) * 5)
+        s1 = TimeSeries(torch.randn(t1, 2, 1, generator=gen), torch.arange(t1) * 3)
+        if fusion == "early":  # early fusion: both on the same dates (resampled beforehand)
+            s1 = TimeSeries(torch.randn(t2, 2, 1, generator=gen), s2.dates)
+        samples.append(Sample({"S2": s2, "S1": s1}, label=1))
+    model = build_parcel_model(cfg, {"S2": 3, "S1": 2})
+    out = model(collate(samples))
+    assert out.logits.shape == (2, 4)
+    out.logits.sum().backward()
