@@ -385,6 +385,51 @@ def test(config_path: Path, overrides: tuple[str, ...], ckpt: Path, out: Path) -
     _evaluate("test", config_path, overrides, ckpt, out)
 
 
+@cli.command()
+@_config_option
+@_set_option
+@click.option("--ckpt", type=click.Path(path_type=Path), required=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option(
+    "--split",
+    type=click.Choice(["test", "val", "train", "all"]),
+    default="test",
+    show_default=True,
+    help="Which samples to map ('all': the whole dataset).",
+)
+@click.option("--batch-size", type=int, default=None, help="Default: the config's.")
+def predict(
+    config_path: Path,
+    overrides: tuple[str, ...],
+    ckpt: Path,
+    out: Path,
+    split: str,
+    batch_size: int | None,
+) -> None:
+    """Map a dataset with a segmentation checkpoint: COG GeoTIFFs per patch, parcels GeoPackage."""
+    from sitsfusion.inference import predict_maps
+    from sitsfusion.training import is_synthetic
+
+    cfg = _load(config_path, overrides)
+    t0 = time.perf_counter()
+    result = predict_maps(cfg, ckpt, out, split=split, batch_size=batch_size)
+    table = Table(title=f"{cfg.name}: maps of the {split} split")
+    for col in ("samples", "patch maps", "parcels", "seconds"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(result.n_samples),
+        str(len(result.maps)),
+        str(result.n_parcels),
+        f"{time.perf_counter() - t0:.1f}",
+    )
+    console.print(table)
+    console.print(
+        f"maps: {out / 'maps'}" + (f"\nparcels: {result.parcels}" if result.parcels else "")
+    )
+    if is_synthetic(cfg.data.root):
+        console.print(f"[yellow]note:[/] {SYNTHETIC_NOTE}")
+
+
 # C per modality when no dataset is at hand: PASTIS-R (S2 10 bands, S1 VV/VH/ratio) and
 # seed 000's S1 with VV, VH only.
 DEFAULT_CHANNELS = {"S2": 10, "S1A": 3, "S1D": 3, "S1": 2}

@@ -162,8 +162,7 @@ def plot_predictions(
         colors = list(nomenclature.colors)
     else:
         colors = [plt.get_cmap("tab20")(i % 20) for i in range(k)]
-    cmap = ListedColormap(colors)
-    cmap.set_bad("white")
+    cmap = ListedColormap(colors).with_extremes(bad="white")
     fig, axes = plt.subplots(len(samples), 3, figsize=(7.5, 2.5 * len(samples)), squeeze=False)
     present: set[int] = set()
     for row, (image, truth, pred) in enumerate(samples):

@@ -67,6 +67,7 @@ class SITSDataModule(L.LightningDataModule):
         self.channels: dict[str, int] = {}
         self.class_names: list[str] = []
         self.train_label_counts: torch.Tensor | None = None
+        self._eval_parts: dict[str, Dataset[Sample]] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -397,6 +398,11 @@ class SITSDataModule(L.LightningDataModule):
             steps = [keep, self._transform(train), norm]
             subsets.append(_IndexSubset(pool, idx, T.Compose([s for s in steps if s])))
         self.train, self.val, self.test = subsets
+        evaluation = T.Compose([s for s in (keep, self._transform(False), norm) if s])
+        self._eval_parts = {
+            name: _IndexSubset(pool, idx, evaluation)
+            for (pool, idx), name in zip(pools, ("train", "val", "test"), strict=True)
+        }
         self.class_names = [str(c) for c in train_pool.class_names]
         if self.target == "semantic":
             counts = train_pool.label_counts(train_idx)
@@ -405,6 +411,23 @@ class SITSDataModule(L.LightningDataModule):
                 np.asarray(train_pool.labels)[train_idx], minlength=self.num_classes
             )
         self.train_label_counts = torch.as_tensor(counts, dtype=torch.long)
+
+    def predict_dataset(self, split: str) -> Dataset[Sample]:
+        """The samples of ``split`` (``"train"``, ``"val"``, ``"test"`` or ``"all"``) with the
+        evaluation transforms only (no augmentation, no temporal dropout)."""
+        self.setup()
+        if split in ("val", "test"):
+            return getattr(self, split)
+        if split not in ("train", "all"):
+            raise ConfigError(f"split: {split!r} is not one of train, val, test, all")
+        if self._eval_parts is None:
+            raise ConfigError(
+                f"split: {split!r} is available for the table, OAD and Sen4AgriNet formats; "
+                f"for {self.cfg.format!r} use val or test (or point the test folds at the data)"
+            )
+        if split == "train":
+            return self._eval_parts["train"]
+        return ConcatDataset([self._eval_parts[k] for k in ("train", "val", "test")])
 
     # ---- loaders ---------------------------------------------------------------------------
 

@@ -404,6 +404,7 @@ class Sen4AgriNet(Dataset[Sample]):
             "year": info.year,
             "tile": info.tile,
             "window": (r0, c0, side),
+            "patch_shape": (info.size, info.size),
             "reference_date": ref.isoformat(),
             "synthetic": info.synthetic,
             "crs": info.crs,

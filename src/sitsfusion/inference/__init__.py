@@ -1,0 +1,13 @@
+"""Inference: trained models over whole datasets → GeoTIFF maps and GeoPackage parcels."""
+
+from sitsfusion.inference.maps import parcel_polygons, write_cog, write_parcels
+from sitsfusion.inference.predict import NODATA, PredictionResult, predict_maps
+
+__all__ = [
+    "NODATA",
+    "PredictionResult",
+    "parcel_polygons",
+    "predict_maps",
+    "write_cog",
+    "write_parcels",
+]

@@ -1,0 +1,243 @@
+"""Inference over whole datasets: a trained segmentation model → maps and parcel tables.
+
+:func:`predict_maps` runs a checkpoint over every sample of a split (or of the whole
+dataset), stitches the windows of a patch back together (e.g. the 36 sub-patches of a
+Sen4AgriNet patch) and writes, per patch, a Cloud-Optimized GeoTIFF with two uint8 bands —
+``class`` (255 = no data) and ``confidence`` (the winning class's probability in percent) — and,
+when the samples carry parcel ids, one GeoPackage of parcels with their majority predicted
+class (and the reference class when labels are known), one layer per CRS. Georeferencing
+comes from the samples
+(``meta["crs"]``, ``meta["transform"]``); a dataset without it is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sitsfusion.config import ConfigError, ExperimentConfig
+from sitsfusion.data.sample import Sample, collate
+from sitsfusion.inference.maps import parcel_polygons, window_origin, write_cog, write_parcels
+
+__all__ = ["NODATA", "PredictionResult", "predict_maps"]
+
+NODATA = 255
+"""Class value of pixels without a prediction (outside the predicted windows)."""
+
+
+@dataclass
+class PredictionResult:
+    """What :func:`predict_maps` wrote."""
+
+    maps: list[Path] = field(default_factory=list)
+    parcels: Path | None = None
+    layers: list[str] = field(default_factory=list)  # GeoPackage layers (one per CRS)
+    n_samples: int = 0
+    n_parcels: int = 0
+
+
+@dataclass
+class _Canvas:
+    """One patch being assembled from its windows."""
+
+    shape: tuple[int, int]
+    crs: str
+    transform: tuple[float, ...]
+    expected: int  # windows to wait for
+    cls: np.ndarray = field(init=False)
+    conf: np.ndarray = field(init=False)
+    parcels: np.ndarray = field(init=False)
+    truth: np.ndarray = field(init=False)
+    seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.cls = np.full(self.shape, NODATA, dtype=np.uint8)
+        self.conf = np.zeros(self.shape, dtype=np.uint8)
+        self.parcels = np.zeros(self.shape, dtype=np.int64)
+        self.truth = np.full(self.shape, -1, dtype=np.int64)
+
+
+def _georeference(meta: Mapping[str, Any]) -> tuple[str, tuple[float, ...]]:
+    crs, transform = meta.get("crs"), meta.get("transform")
+    if crs is None or transform is None:
+        raise ConfigError(
+            f"sample {meta.get('id')!r} has no georeferencing (meta 'crs' and 'transform'); "
+            "maps can be written for readers that provide it (Sen4AgriNet, MultiSenGE)"
+        )
+    return str(crs), tuple(float(v) for v in transform)
+
+
+def _batches(
+    task: Any, dataset: Dataset[Sample], batch_size: int, device: torch.device
+) -> Iterator[tuple[Any, torch.Tensor]]:
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
+    with torch.inference_mode():
+        for batch in loader:
+            out = task(batch.to(device))
+            yield batch, out.logits.float().softmax(dim=1).cpu()  # [B, K, H, W]
+
+
+def _parcel_rows(canvas: _Canvas, patch: str, class_names: list[str]) -> Any:
+    """The parcels of one patch: polygons, majority predicted / reference class, confidence."""
+    frame = parcel_polygons(canvas.parcels, canvas.crs, canvas.transform)
+    if frame.empty:
+        return frame
+    ids = canvas.parcels.ravel()
+    keep = (ids > 0) & (canvas.cls.ravel() != NODATA)
+    uniq, index = np.unique(ids[keep], return_inverse=True)
+    k = len(class_names)
+    pred = np.bincount(index * k + canvas.cls.ravel()[keep], minlength=uniq.size * k)
+    pred = pred.reshape(uniq.size, k)
+    pixels = pred.sum(axis=1)
+    conf = np.bincount(index, weights=canvas.conf.ravel()[keep], minlength=uniq.size)
+    truth = canvas.truth.ravel()[keep]
+    known = truth >= 0
+    ref = np.bincount(index[known] * k + truth[known], minlength=uniq.size * k).reshape(-1, k)
+    rows = {int(p): i for i, p in enumerate(uniq)}
+    at = np.array([rows.get(int(p), -1) for p in frame["parcel"]])
+    frame = frame[at >= 0].copy()
+    at = at[at >= 0]
+    best = pred.argmax(axis=1)[at]
+    frame.insert(0, "patch", patch)
+    frame["pred_class"] = best
+    frame["pred_name"] = [class_names[c] for c in best]
+    frame["confidence"] = conf[at] / np.maximum(pixels[at], 1) / 100.0
+    frame["pixels"] = pixels[at]
+    has_ref = ref.sum(axis=1)[at] > 0
+    ref_class = np.where(has_ref, ref.argmax(axis=1)[at], -1)
+    frame["ref_class"] = ref_class
+    frame["ref_name"] = [class_names[c] if c >= 0 else "" for c in ref_class]
+    return frame
+
+
+def predict_maps(
+    cfg: ExperimentConfig,
+    checkpoint: str | Path,
+    out: str | Path,
+    split: str = "test",
+    batch_size: int | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> PredictionResult:
+    """Predict every sample of ``split`` with ``checkpoint`` and write maps and parcels.
+
+    Args:
+        cfg: the experiment config (its data section says what to read; the model comes
+            from the checkpoint, which must be a semantic segmentation checkpoint).
+        checkpoint: a ``best.ckpt`` written by ``sitsfusion fit``.
+        out: output folder: ``maps/<patch>.tif`` and ``parcels.gpkg``.
+        split: ``"test"``, ``"val"``, ``"train"`` or ``"all"`` (every sample of the dataset;
+            table, OAD and Sen4AgriNet formats).
+        batch_size: default the config's.
+        device: default CUDA when available, else CPU.
+        progress: show a progress bar.
+
+    Raises:
+        ConfigError: a parcel-classification checkpoint, an unknown split, samples without
+            georeferencing.
+    """
+    from sitsfusion.tasks.base import load_task
+    from sitsfusion.training import datamodule, is_synthetic
+
+    dev = torch.device(device) if device is not None else None
+    if dev is None:
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    task = load_task(checkpoint, map_location=dev)
+    if task.task_name != "semantic":
+        raise ConfigError(
+            f"{checkpoint}: a {task.task_name!r} checkpoint; maps are written by semantic "
+            "segmentation models"
+        )
+    task.eval().to(dev)
+    class_names = list(task.hparams["class_names"])
+    dm = datamodule(cfg)
+    dataset = dm.predict_dataset(split)
+    out = Path(out)
+    result = PredictionResult()
+    canvases: dict[str, _Canvas] = {}
+    frames: list[Any] = []
+    tags = {
+        "classes": json.dumps(dict(enumerate(class_names))),
+        "nodata_class": NODATA,
+        "config": cfg.name,
+        "checkpoint": str(checkpoint),
+        "synthetic": str(is_synthetic(cfg.data.root)).lower(),
+    }
+
+    def flush(patch: str) -> None:
+        canvas = canvases.pop(patch)
+        path = out / "maps" / f"{patch}.tif"
+        write_cog(
+            path,
+            np.stack([canvas.cls, canvas.conf]),
+            canvas.crs,
+            canvas.transform,
+            nodata=NODATA,
+            band_names=("class", "confidence"),
+            tags=tags,
+        )
+        result.maps.append(path)
+        if canvas.parcels.any():
+            frames.append(_parcel_rows(canvas, patch, class_names))
+
+    batches: Any = _batches(task, dataset, batch_size or cfg.data.batch_size, dev)
+    if progress:
+        from rich.progress import track
+
+        n_batches = -(-len(dataset) // (batch_size or cfg.data.batch_size))
+        batches = track(batches, description="predicting", total=n_batches)
+    for batch, probs in batches:
+        conf, cls = probs.max(dim=1)
+        for i, meta in enumerate(batch.meta):
+            crs, transform = _georeference(meta)
+            patch = str(meta.get("patch", meta.get("id")))
+            h, w = cls.shape[-2:]
+            r0, c0, _ = meta.get("window", (0, 0, h))
+            shape = tuple(meta.get("patch_shape", (h, w)))
+            if patch not in canvases:
+                n_windows = (shape[0] // h) * (shape[1] // w)
+                origin = window_origin(transform, r0, c0)
+                canvases[patch] = _Canvas(shape, crs, origin, n_windows)
+            canvas = canvases[patch]
+            rows, cols = slice(r0, r0 + h), slice(c0, c0 + w)
+            canvas.cls[rows, cols] = cls[i].numpy().astype(np.uint8)
+            canvas.conf[rows, cols] = np.rint(100.0 * conf[i].numpy()).astype(np.uint8)
+            if batch.instances is not None:
+                canvas.parcels[rows, cols] = batch.instances[i].cpu().numpy()
+            if batch.semantic is not None:
+                truth = batch.semantic[i].cpu().numpy().astype(np.int64)
+                if task.cfg.model.ignore_index is not None:
+                    truth = np.where(truth == task.cfg.model.ignore_index, -1, truth)
+                canvas.truth[rows, cols] = truth
+            canvas.seen += 1
+            result.n_samples += 1
+            if canvas.seen >= canvas.expected:
+                flush(patch)
+    for patch in list(canvases):  # patches of which the split holds only some windows
+        flush(patch)
+    frames = [f for f in frames if not f.empty]
+    if frames:
+        import pandas as pd
+
+        # One layer per CRS (patches of several UTM zones are never reprojected: areas and
+        # shapes stay exact): "parcels", or "parcels_<EPSG code>" when there are several.
+        by_crs: dict[str, list[Any]] = {}
+        for frame in frames:
+            by_crs.setdefault(frame.crs.to_string(), []).append(frame)
+        layers = {
+            "parcels" if len(by_crs) == 1 else f"parcels_{crs.replace(':', '_')}": pd.concat(
+                group, ignore_index=True
+            )
+            for crs, group in by_crs.items()
+        }
+        result.parcels = write_parcels(out / "parcels.gpkg", layers)
+        result.layers = list(layers)
+        result.n_parcels = sum(len(f) for f in layers.values())
+    return result
