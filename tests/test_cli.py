@@ -122,3 +122,11 @@ def test_simulate_multisenge_format(tmp_path: Path) -> None:
 
     ds = MultiSenGE(out)
     assert len(ds) == 2 and ds[0]["S2"].num_dates == 4
+
+
+def test_missing_optional_dependency_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sitsfusion.optional import require
+
+    monkeypatch.setitem(sys.modules, "h5netcdf", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"pip install 'sitsfusion\[netcdf\]'"):
+        require("h5netcdf", "netcdf", "reading Sen4AgriNet netCDF files")

@@ -492,6 +492,13 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except (DatasetError, FileExistsError, FileNotFoundError, ValueError, KeyError) as exc:
+    except (
+        DatasetError,
+        FileExistsError,
+        FileNotFoundError,
+        ValueError,
+        KeyError,
+        ImportError,
+    ) as exc:
         console.print(f"[red]error:[/] {exc}")
         sys.exit(2)

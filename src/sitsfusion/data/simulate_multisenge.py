@@ -48,6 +48,7 @@ from sitsfusion.data.simulate import (
     _rng,
     _smooth_field,
 )
+from sitsfusion.optional import require
 
 __all__ = ["TILES", "simulate_multisenge"]
 
@@ -164,7 +165,7 @@ def _dates(rng: np.random.Generator) -> tuple[list[dt.date], list[dt.date]]:
 
 
 def _write_tif(path: Path, arr: np.ndarray, crs: Any, transform: Any) -> None:
-    import rasterio
+    rasterio = require("rasterio", "raster", "writing MultiSenGE GeoTIFFs")
 
     profile = {
         "driver": "GTiff",

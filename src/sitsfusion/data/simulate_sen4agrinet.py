@@ -56,6 +56,7 @@ from sitsfusion.data.simulate import (
     _unit_state,
 )
 from sitsfusion.io import atomic_path
+from sitsfusion.optional import require
 
 __all__ = ["BANDS", "REGIONS", "RESOLUTION", "patch_file_name", "simulate_sen4agrinet"]
 
@@ -218,7 +219,7 @@ def _write_patch(
     origin_xy: tuple[float, float],
     attrs: Mapping[str, Any],
 ) -> None:
-    import xarray as xr
+    xr = require("xarray", "netcdf", "writing Sen4AgriNet netCDF files")
 
     size = labels.shape[0]
     x0, y0 = origin_xy

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from sitsfusion.io import atomic_path
+from sitsfusion.optional import require
 
 __all__ = ["AffineTuple", "parcel_polygons", "window_origin", "write_cog", "write_parcels"]
 
@@ -48,7 +49,7 @@ def write_cog(
         band_names: band descriptions (e.g. ``["class", "confidence"]``).
         tags: dataset metadata written as GeoTIFF tags (e.g. the class names, "synthetic").
     """
-    import rasterio
+    rasterio = require("rasterio", "raster", "writing GeoTIFF maps")
     from affine import Affine
 
     bands = np.asarray(bands)
@@ -85,8 +86,9 @@ def parcel_polygons(
     GeoDataFrame with a ``parcel`` column, in ``crs``."""
     import geopandas as gpd
     from affine import Affine
-    from rasterio import features
     from shapely.geometry import shape
+
+    features = require("rasterio.features", "raster", "polygonising parcels")
 
     ids = np.asarray(parcels)
     if ids.dtype.kind not in "iu":

@@ -35,6 +35,7 @@ from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.transforms import ChannelStats, normalize_zscore
 from sitsfusion.errors import DatasetError
 from sitsfusion.io import read_json
+from sitsfusion.optional import require
 
 __all__ = [
     "BANDS",
@@ -434,13 +435,7 @@ def class_names(classes: int = 14) -> list[str]:
 
 
 def _rasterio() -> Any:
-    try:
-        import rasterio
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "reading MultiSenGE GeoTIFFs needs rasterio: pip install 'sitsfusion[raster]'"
-        ) from None
-    return rasterio
+    return require("rasterio", "raster", "reading MultiSenGE GeoTIFFs")
 
 
 def _read_tif(path: Path) -> tuple[np.ndarray, Any, str | None]:

@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.splits import group_key
 from sitsfusion.errors import DatasetError
+from sitsfusion.optional import require
 
 __all__ = [
     "ALL_BANDS",
@@ -80,7 +81,7 @@ class _PatchInfo:
 
 def _decode_time(path: Path, var: Any) -> np.ndarray:
     """CF time values → int64 days since 1970-01-01 (via xarray's CF decoder)."""
-    from xarray.coding.times import decode_cf_datetime
+    times = require("xarray.coding.times", "netcdf", "decoding Sen4AgriNet dates")
 
     units = var.attrs.get("units")
     if units is None:
@@ -91,7 +92,7 @@ def _decode_time(path: Path, var: Any) -> np.ndarray:
     if isinstance(calendar, bytes):
         calendar = calendar.decode()
     try:
-        stamps = decode_cf_datetime(np.asarray(var[:]), units, calendar)
+        stamps = times.decode_cf_datetime(np.asarray(var[:]), units, calendar)
     except Exception as exc:  # any undecodable encoding: name the file
         raise DatasetError(path, f"cannot decode the time coordinate ({exc})") from None
     days = np.asarray(stamps, dtype="datetime64[D]").astype(np.int64)
@@ -242,8 +243,7 @@ class Sen4AgriNet(Dataset[Sample]):
     # ---- headers --------------------------------------------------------------------------
 
     def _read_header(self, path: Path) -> _PatchInfo:
-        import h5netcdf
-
+        h5netcdf = require("h5netcdf", "netcdf", "reading Sen4AgriNet netCDF files")
         if not path.is_file():
             raise DatasetError(path, "missing")
         try:
@@ -333,8 +333,7 @@ class Sen4AgriNet(Dataset[Sample]):
         return state
 
     def _file(self, k: int) -> Any:
-        import h5netcdf
-
+        h5netcdf = require("h5netcdf", "netcdf", "reading Sen4AgriNet netCDF files")
         if self._pid != os.getpid():  # a forked worker: never reuse the parent's handles
             self._handles, self._pid = {}, os.getpid()
         handle = self._handles.get(k)
