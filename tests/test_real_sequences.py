@@ -26,7 +26,6 @@ from sitsfusion.experiments.real_sequences import (
     config_for,
     random_forest_scores,
     run_real_sequences,
-    safe_batch_size,
     split_data,
 )
 
@@ -72,12 +71,6 @@ def test_configs_exist_and_agree_on_their_data() -> None:
     cfg = config_for("formosat2", "LSTM", 2, root="/y")
     assert (cfg.data.split_seed, cfg.train.seed) == (2, 2)
     assert cfg.data.test_roots == ["/y/test_dataset.csv"]
-
-
-def test_batch_size_avoids_a_last_batch_of_one() -> None:
-    cfg = load_config(CONFIG_DIR / "rondonia_tempcnn.yaml")
-    assert safe_batch_size(cfg, 289) == 33  # 289 = 9 x 32 + 1
-    assert safe_batch_size(cfg, 288) == 32
 
 
 def test_random_forest_scores_a_separable_problem() -> None:

@@ -155,3 +155,38 @@ def test_info_summarises_a_sen4agrinet_folder(s4a: Path) -> None:
     assert result.exit_code == 0, result.output
     for word in ("9 Sen4AgriNet patches", "france/2019", "Wheat", "Peas", "synthetic"):
         assert word in result.output, word
+
+
+def test_training_loader_drops_only_a_lone_last_sample(tmp_path: Path) -> None:
+    """BatchNorm cannot train on a batch of one: such a last training batch is dropped;
+    evaluation loaders never drop anything."""
+    rows = ["sample_id,label,date,B1"]
+    for i in range(50):
+        for day in ("2020-01-01", "2020-02-01"):
+            rows.append(f"{i},{'ab'[i % 2]},{day},{i * 0.1}")
+    path = tmp_path / "t.csv"
+    path.write_text("\n".join(rows) + "\n")
+    cfg = load_config(
+        None, ["data.format=long_table", f"data.root={path}", "data.batch_size=29"]
+    ).data
+    dm = SITSDataModule(cfg, target="parcel")
+    dm.setup()
+    n_train = len(dm.train)
+    assert n_train == 30  # 60 % of 50 (stratified)
+    assert sum(len(b.label) for b in dm.train_dataloader()) == 29  # 29 + a lone 1: dropped
+    assert sum(len(b.label) for b in dm.test_dataloader()) == len(dm.test)
+    assert sum(len(b.label) for b in dm.val_dataloader()) == len(dm.val)
+
+
+def test_roots_and_splits_do_not_mix(tmp_path: Path) -> None:
+    cfg = load_config(
+        None,
+        [
+            "data.format=long_table",
+            "data.train_roots=[a.csv]",
+            "data.test_roots=[b.csv]",
+            "data.split=kfold",
+        ],
+    )
+    with pytest.raises(ConfigError, match="the roots already split the data"):
+        SITSDataModule(cfg.data, target="parcel").setup()

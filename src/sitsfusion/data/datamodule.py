@@ -346,6 +346,11 @@ class SITSDataModule(L.LightningDataModule):
         if cfg.train_roots:  # given files: the test file(s) as they are, val from training
             if not cfg.test_roots:
                 raise ConfigError("data.train_roots: give test_roots too")
+            if cfg.split != "stratified" or cfg.groups is not None:
+                raise ConfigError(
+                    "data.train_roots: the roots already split the data; data.split "
+                    f"{cfg.split!r} / data.groups apply to a single data.root"
+                )
             train_pool = _concat([self._reader(r) for r in cfg.train_roots])
             test_pool = _concat([self._reader(r) for r in cfg.test_roots])
             if cfg.val_roots:
@@ -372,9 +377,10 @@ class SITSDataModule(L.LightningDataModule):
             pool = self._reader(cfg.root)
             parts = self._split(pool, len(pool))
             pools = [(pool, idx) for idx in parts]
+        where = cfg.train_roots + cfg.test_roots if cfg.train_roots else cfg.root
         for (_, idx), name in zip(pools, ("train", "val", "test"), strict=True):
             if len(idx) == 0:
-                raise ConfigError(f"data: the {name} split of {cfg.root} is empty")
+                raise ConfigError(f"data: the {name} split of {where} is empty")
         train_pool, train_idx = pools[0]
         probe = _IndexSubset(train_pool, train_idx[:1], self._transform(train=False))[0]
         missing = [m for m in cfg.modalities if m not in probe.series]

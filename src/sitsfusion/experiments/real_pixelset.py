@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +34,14 @@ from sitsfusion.config import DataConfig, ExperimentConfig, load_config
 from sitsfusion.data.datamodule import SITSDataModule, stratified_split
 from sitsfusion.data.sample import TimeSeries
 from sitsfusion.data.transforms import resample_to_dates
-from sitsfusion.metrics import ClassificationMetrics, format_table
+from sitsfusion.experiments.reporting import (
+    forest_scores,
+    markdown_table,
+    mean_std,
+    per_class_rows,
+    plus_minus,
+)
+from sitsfusion.metrics import format_table
 from sitsfusion.training import fit
 
 __all__ = [
@@ -202,18 +208,14 @@ def random_forest_scores(
     Returns the scores of :class:`~sitsfusion.metrics.ClassificationMetrics` on the test
     parcels, the metrics code of the networks' test loop.
     """
-    from sklearn.ensemble import RandomForestClassifier
-
     train_idx, val_idx, test_idx = split
     fit_idx = np.concatenate([train_idx, val_idx]) if fit_on_val else train_idx
     x, y = features.features, features.labels
-    forest = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
-    forest.fit(x[fit_idx], y[fit_idx])
-    predicted = forest.predict(x[test_idx])
-    k = len(features.class_codes)
-    metrics = ClassificationMetrics(k, class_names=[str(c) for c in features.class_codes])
-    metrics.update(torch.as_tensor(predicted, dtype=torch.long), torch.as_tensor(y[test_idx]))
-    return metrics.compute()
+    names = [str(c) for c in features.class_codes]
+    scores, _ = forest_scores(
+        x[fit_idx], y[fit_idx], x[test_idx], y[test_idx], names, seed, n_estimators
+    )
+    return scores
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,49 +230,20 @@ def _row(model: str, seed: int, scores: dict[str, Any], seconds: float) -> dict[
     return row
 
 
-def _per_class(model: str, seed: int, scores: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "model": model,
-            "seed": seed,
-            "class": name,
-            "support": int(scores["support"][i]),
-            "precision": float(scores["precision"][i]),
-            "recall": float(scores["recall"][i]),
-            "f1": float(scores["f1"][i]),
-            "iou": float(scores["iou"][i]),
-        }
-        for i, name in enumerate(scores["class_names"])
-    ]
-
-
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std (ddof 1) over seeds, one row per model (first-seen order)."""
-    groups = results.groupby("model", sort=False)
-    summary = groups[list(METRICS)].agg(["mean", "std"])
-    summary.columns = [f"{col}_{stat}" for col, stat in summary.columns]
-    summary.insert(0, "n_seeds", groups["seed"].nunique())
+    summary = mean_std(results, ["model"], list(METRICS))
+    summary.insert(0, "n_seeds", results.groupby("model", sort=False)["seed"].nunique())
     return summary.reset_index()
-
-
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
 
 
 def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for rec in summary.to_dict("records"):
         row = {"model": rec["model"], "seeds": int(rec["n_seeds"])}
-        row.update({col: _pm(rec[f"{col}_mean"], rec[f"{col}_std"]) for col in METRICS})
+        row.update({col: plus_minus(rec[f"{col}_mean"], rec[f"{col}_std"]) for col in METRICS})
         rows.append(row)
     return rows
-
-
-def _markdown(rows: Sequence[dict[str, Any]]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def run_real_pixelset(
@@ -348,12 +321,12 @@ def run_real_pixelset(
             if not result.scores:
                 raise RuntimeError(f"seed {seed}: PSE + L-TAE produced no checkpoint to test")
             rows.append(_row(PSE_LTAE, seed, result.scores, time.perf_counter() - t0))
-            per_class += _per_class(PSE_LTAE, seed, result.scores)
+            per_class += per_class_rows(result.scores, model=PSE_LTAE, seed=seed)
 
             t0 = time.perf_counter()
             scores = random_forest_scores(features, split, seed, n_estimators, rf_fit_on_val)
             rows.append(_row(RANDOM_FOREST, seed, scores, time.perf_counter() - t0))
-            per_class += _per_class(RANDOM_FOREST, seed, scores)
+            per_class += per_class_rows(scores, model=RANDOM_FOREST, seed=seed)
     finally:
         torch.set_num_threads(threads)
 
@@ -365,7 +338,7 @@ def run_real_pixelset(
     pd.DataFrame(per_class).to_csv(out / "per_class.csv", index=False)
     summary.to_csv(out / "summary.csv", index=False)
     title = f"Test scores, mean ± std over {len(seeds)} seed(s) — {DATASET_LABEL}"
-    (out / "summary.md").write_text(f"{title}\n\n{_markdown(_summary_rows(summary))}")
+    (out / "summary.md").write_text(f"{title}\n\n{markdown_table(_summary_rows(summary))}")
     run = {
         "dataset": DATASET_LABEL,
         "root": str(root),

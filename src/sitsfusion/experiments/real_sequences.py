@@ -15,7 +15,8 @@ Datasets (never copied into the repository; see ``docs/real-data.md``):
 Models, each trained through :func:`sitsfusion.training.fit` with its config
 ``configs/real/<dataset>_<model>.yaml`` (best checkpoint by validation mIoU): TempCNN, LSTM,
 Transformer (seed 004 Sec. VI-B) and PSE + L-TAE (seed 001; PSE on the one-pixel "sets" of the
-tables). The baseline is a random forest (scikit-learn, 500 trees) on the flattened raw series
+tables); on request (``--models``) also a Transformer projected to d_model 64, not a seed-004
+configuration. The baseline is a random forest (scikit-learn, 500 trees) on the flattened raw series
 ``[T·C]`` (date-major), fitted on the training part only. Every model of a repetition is scored
 on the same test samples — the indices the data module of each network's config yields, checked
 to be identical to the forest's — with the same metrics code
@@ -31,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +46,14 @@ from rich.console import Console
 
 from sitsfusion.config import ExperimentConfig, load_config
 from sitsfusion.data.datamodule import SITSDataModule
-from sitsfusion.metrics import ClassificationMetrics, format_table
+from sitsfusion.experiments.reporting import (
+    forest_scores,
+    markdown_table,
+    mean_std,
+    per_class_rows,
+    plus_minus,
+)
+from sitsfusion.metrics import format_table
 from sitsfusion.models.builder import count_parameters
 from sitsfusion.training import build_task, fit
 
@@ -63,7 +70,6 @@ __all__ = [
     "main",
     "random_forest_scores",
     "run_real_sequences",
-    "safe_batch_size",
     "split_data",
     "summarize",
 ]
@@ -250,14 +256,15 @@ def random_forest_scores(
     Returns the scores of :class:`~sitsfusion.metrics.ClassificationMetrics` (the networks'
     test-loop metrics) and the predicted labels ``[N_test]``.
     """
-    from sklearn.ensemble import RandomForestClassifier
-
-    forest = RandomForestClassifier(n_estimators=n_estimators, random_state=seed, n_jobs=1)
-    forest.fit(data.x_train, data.y_train)
-    predicted = forest.predict(data.x_test)
-    metrics = ClassificationMetrics(len(data.class_names), class_names=list(data.class_names))
-    metrics.update(torch.as_tensor(predicted, dtype=torch.long), torch.as_tensor(data.y_test))
-    return metrics.compute(), predicted
+    return forest_scores(
+        data.x_train,
+        data.y_train,
+        data.x_test,
+        data.y_test,
+        list(data.class_names),
+        seed,
+        n_estimators,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,54 +272,26 @@ def random_forest_scores(
 # --------------------------------------------------------------------------------------------
 
 
-def _per_class(row: dict[str, Any], scores: dict[str, Any]) -> list[dict[str, Any]]:
-    keys = {k: row[k] for k in ("dataset", "model", "repetition")}
-    return [
-        {
-            **keys,
-            "class": name,
-            "support": int(scores["support"][i]),
-            "precision": float(scores["precision"][i]),
-            "recall": float(scores["recall"][i]),
-            "f1": float(scores["f1"][i]),
-            "iou": float(scores["iou"][i]),
-        }
-        for i, name in enumerate(scores["class_names"])
-    ]
-
-
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample std (ddof 1) over repetitions, one row per dataset and model."""
     groups = results.groupby(["dataset", "model"], sort=False)
-    summary = groups[list(METRICS)].agg(["mean", "std"])
-    summary.columns = [f"{col}_{stat}" for col, stat in summary.columns]
+    summary = mean_std(results, ["dataset", "model"], list(METRICS))
     summary.insert(0, "repetitions", groups["repetition"].nunique())
     summary["params"] = groups["params"].first()
     summary["seconds_mean"] = groups["seconds"].mean()
     return summary.reset_index()
 
 
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.3f}" if math.isnan(std) else f"{mean:.3f} ± {std:.3f}"
-
-
 def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     rows = []
     for rec in summary.to_dict("records"):
         row: dict[str, Any] = {"model": rec["model"], "runs": int(rec["repetitions"])}
-        row.update({col: _pm(rec[f"{col}_mean"], rec[f"{col}_std"]) for col in METRICS})
+        row.update({col: plus_minus(rec[f"{col}_mean"], rec[f"{col}_std"]) for col in METRICS})
         params = rec["params"]
         row["params"] = "–" if pd.isna(params) else f"{int(params):,}"
         row["s / run"] = f"{rec['seconds_mean']:.0f}"
         rows.append(row)
     return rows
-
-
-def _markdown(rows: Sequence[dict[str, Any]]) -> str:
-    columns = list(rows[0])
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,19 +331,11 @@ def _record(
     row["split"] = split.fingerprint()
     row["test_index"] = [int(i) for i in split.test_index]
     row["test_support"] = [int(s) for s in scores["support"]]
-    row["per_class"] = _per_class(row, scores)
+    row["per_class"] = per_class_rows(
+        scores, **{k: row[k] for k in ("dataset", "model", "repetition")}
+    )
     row.update(extra)
     return row
-
-
-def safe_batch_size(cfg: ExperimentConfig, n_train: int) -> int:
-    """``data.batch_size``, plus one when the last training batch would hold one sample.
-
-    The data module keeps the last training batch (``drop_last=False``) and the BatchNorm
-    layers of TempCNN, PSE and the L-TAE's MLP refuse a batch of one in training mode.
-    """
-    size = cfg.data.batch_size
-    return size + 1 if n_train % size == 1 else size
 
 
 def run_real_sequences(
@@ -431,11 +402,8 @@ def run_real_sequences(
     ]
     per_model = model_overrides or {}
 
-    def cfg_of(model: str, rep: int, batch_size: int | None = None) -> ExperimentConfig:
-        cfg = config_for(dataset, model, rep, root, [*extra_overrides, *per_model.get(model, [])])
-        if batch_size is not None:
-            cfg.data.batch_size = batch_size
-        return cfg
+    def cfg_of(model: str, rep: int) -> ExperimentConfig:
+        return config_for(dataset, model, rep, root, [*extra_overrides, *per_model.get(model, [])])
 
     threads = torch.get_num_threads()
     if num_threads is not None:
@@ -464,7 +432,6 @@ def run_real_sequences(
                 if (model, rep) in done:
                     continue
                 cfg = cfg_of(model, rep)
-                cfg = cfg_of(model, rep, safe_batch_size(cfg, split.train_index.size))
                 dm = SITSDataModule(cfg.data, seed=cfg.train.seed, target=cfg.task)
                 mine = split_data(cfg, dm)  # the split this network's data module yields
                 if mine.fingerprint() != split.fingerprint():
@@ -525,7 +492,7 @@ def run_real_sequences(
     )
     unit = "seed" if spec.protocol == "files" else "fold"
     title = f"Test scores, mean ± std over {len(repetitions)} {unit}(s) — {spec.label}"
-    (out / "summary.md").write_text(f"{title}\n\n{_markdown(_summary_rows(summary))}")
+    (out / "summary.md").write_text(f"{title}\n\n{markdown_table(_summary_rows(summary))}")
     first = cfg_of(models[0] if models else "TempCNN", repetitions[0])
     run = {
         "dataset": dataset,
