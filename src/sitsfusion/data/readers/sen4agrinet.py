@@ -55,6 +55,7 @@ COUNTRY_REGION: dict[str, str] = {"ES": "catalonia", "FR": "france"}
 
 _NAME = re.compile(r"^(?P<year>\d{4})_(?P<tile>[0-9A-Z]{5})_patch_(?P<i>\d+)_(?P<j>\d+)$")
 _REFERENCE_BAND = "B02"  # a 10 m band: defines the patch grid and the dates
+_PROGRESS_FILES = 500  # show a progress bar when reading more headers than this
 
 
 def parse_patch_name(stem: str) -> tuple[int, str, int, int]:
@@ -226,7 +227,12 @@ class Sen4AgriNet(Dataset[Sample]):
             paths = [Path(f) for f in files]
         if not paths:
             raise DatasetError(self.root, "no Sen4AgriNet patch (*.nc) found")
-        self.patches = [self._read_header(p) for p in paths]
+        listed: Any = paths
+        if len(paths) > _PROGRESS_FILES:  # thousands of files: ~50 ms of headers each
+            from rich.progress import track
+
+            listed = track(paths, description="reading Sen4AgriNet headers")
+        self.patches = [self._read_header(p) for p in listed]
         windows: list[tuple[int, int, int]] = []
         for k, info in enumerate(self.patches):
             side = info.size if self.subpatch is None else self.subpatch
