@@ -130,3 +130,18 @@ def test_missing_optional_dependency_names_the_extra(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "h5netcdf", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"pip install 'sitsfusion\[netcdf\]'"):
         require("h5netcdf", "netcdf", "reading Sen4AgriNet netCDF files")
+
+
+def test_aggregate_a_pastis_r_folder_keeps_every_modality(simulated: Path, tmp_path: Path) -> None:
+    from sitsfusion.data.oad import OADDataset
+
+    out = tmp_path / "oad.parquet"
+    result = CliRunner().invoke(
+        cli, ["aggregate", str(simulated), "--format", "pastis-r", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    ds = OADDataset(out, stat="mean_std")
+    assert ds.modalities == ["S1A", "S1D", "S2"]
+    sample = ds[0]
+    assert sample["S2"].values.shape == (6, 20, 1)  # 6 months x (10 bands x mean, std)
+    assert sample["S1A"].values.shape == (6, 6, 1)

@@ -119,9 +119,15 @@ def aggregate(root: Path, out: Path, fmt: str, months: str, extra: str, as_csv: 
 
         dataset = Sen4AgriNet(root, subpatch=None, transform=transform)
     else:
-        from sitsfusion.data.readers.pastis import PASTIS
+        from sitsfusion.data.readers.pastis import PASTIS, available_modalities
 
-        dataset = PASTIS(root, target="instance", norm=False, transform=transform)
+        dataset = PASTIS(
+            root,
+            modalities=available_modalities(root),
+            target="instance",
+            norm=False,
+            transform=transform,
+        )
     extras = tuple(e.strip() for e in extra.split(",") if e.strip())
     t0 = time.perf_counter()
     path = aggregate_dataset(
