@@ -634,3 +634,132 @@ def test_resample_on_load_equals_resample_after_normalisation(
 def test_resample_on_load_needs_loaded_modalities(pastis_root: Path) -> None:
     with pytest.raises(ValueError, match="S1A"):
         PASTIS(pastis_root, modalities=("S2",), resample={"S1A": "S2"})
+
+
+# ---- panoptic target --------------------------------------------------------------------------
+
+
+def write_centerness(root: Path, pid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Replace a patch's HEATMAP / ZONES by the ground truth computed from its annotations."""
+    from sitsfusion.data.centerness import centerness_targets
+
+    semantic = raw(root, "ANNOTATIONS", f"TARGET_{pid}.npy")[0]
+    instances = raw(root, "INSTANCE_ANNOTATIONS", f"INSTANCES_{pid}.npy") * (semantic != 0)
+    heat, zones = centerness_targets(torch.from_numpy(instances.astype(np.int64)))
+    np.save(root / "INSTANCE_ANNOTATIONS" / f"HEATMAP_{pid}.npy", heat.numpy().astype(np.float64))
+    np.save(root / "INSTANCE_ANNOTATIONS" / f"ZONES_{pid}.npy", zones.numpy())
+    return heat.numpy(), zones.numpy()
+
+
+def test_panoptic_mode(fresh_root: Path) -> None:
+    pid = FIRST_ID + 1
+    target_path = fresh_root / "ANNOTATIONS" / f"TARGET_{pid}.npy"
+    target = np.load(target_path)
+    r0, r1, c0, _ = parcel_boxes(16)[1]
+    target[0, r1 - 1, c0] = 0  # a background pixel inside parcel 1
+    np.save(target_path, target)
+    heat, zones = write_centerness(fresh_root, pid)
+    ds = PASTIS(fresh_root, modalities=("S2",), target="panoptic", norm=False)
+    s = ds[1]
+    semantic = target[0]
+    expected = raw(fresh_root, "INSTANCE_ANNOTATIONS", f"INSTANCES_{pid}.npy") * (semantic != 0)
+    assert s.instances is not None and s.instances.dtype == torch.long
+    np.testing.assert_array_equal(s.instances.numpy(), expected)
+    assert int(s.instances[r1 - 1, c0]) == 0 and int(s.instances[r0, c0]) == 1
+    assert int(s.instances[parcel_boxes(16)[4][0], parcel_boxes(16)[4][2]]) == 4  # void kept
+    assert s.heatmap is not None and s.heatmap.dtype == torch.float32
+    np.testing.assert_array_equal(s.heatmap.numpy(), heat)
+    assert s.zones is not None and s.zones.dtype == torch.long
+    np.testing.assert_array_equal(s.zones.numpy(), zones)
+    np.testing.assert_array_equal(s.semantic.numpy(), semantic)
+    batch = collate([ds[0], ds[1], ds[2]])
+    assert batch.heatmap is not None and batch.heatmap.shape == (3, 16, 16)
+    assert batch.zones is not None and batch.instances is not None
+    # the instance mode is unchanged (background pixels keep their instance id)
+    inst_mode = PASTIS(fresh_root, modalities=("S2",), target="instance", norm=False)[1]
+    assert inst_mode.heatmap is None and int(inst_mode.instances[r1 - 1, c0]) == 1
+    cached = PASTIS(fresh_root, modalities=("S2",), target="panoptic", norm=False, cache=True)
+    for _ in range(2):
+        again = cached[1]
+        assert torch.equal(again.heatmap, s.heatmap) and torch.equal(again.zones, s.zones)
+
+
+def test_panoptic_mode_with_flips(fresh_root: Path) -> None:
+    from functools import partial
+
+    from sitsfusion.data.transforms import flip
+
+    heat, zones = write_centerness(fresh_root, FIRST_ID)
+    ds = PASTIS(
+        fresh_root,
+        target="panoptic",
+        modalities=("S2",),
+        norm=False,
+        transform=partial(flip, axis=1),
+    )
+    s = ds[0]
+    np.testing.assert_array_equal(s.heatmap.numpy(), heat[:, ::-1])
+    np.testing.assert_array_equal(s.zones.numpy(), zones[:, ::-1])
+
+
+def test_error_panoptic_files(fresh_root: Path) -> None:
+    ann = fresh_root / "INSTANCE_ANNOTATIONS"
+    (ann / "HEATMAP_10002.npy").unlink()
+    expect_error(
+        "HEATMAP_10002.npy",
+        "missing (patch 10002 is in metadata.geojson)",
+        lambda: PASTIS(fresh_root, target="panoptic"),
+    )
+    PASTIS(fresh_root, target="instance")  # the other targets do not need it
+    (ann / "ZONES_10003.npy").unlink()
+    expect_error(
+        "ZONES_10003.npy",
+        "missing (patch 10003",
+        lambda: PASTIS(fresh_root, folds=[4], target="panoptic"),
+    )
+    PASTIS(fresh_root, folds=[4])  # semantic target: not needed
+
+
+@pytest.mark.parametrize(
+    ("name", "array", "problem"),
+    [
+        ("HEATMAP", np.zeros((12, 16)), "spatial size mismatch: (12, 16)"),
+        ("HEATMAP", np.zeros((1, 16, 16)), "wrong rank: expected 2-D"),
+        ("HEATMAP", np.full((16, 16), np.nan), "holds NaN/inf values (256 NaN, 0 inf)"),
+        ("HEATMAP", np.full((16, 16), 1.5), "centerness values must lie in [0, 1]"),
+        ("HEATMAP", np.array(["a"] * 256).reshape(16, 16), "wrong dtype"),
+        ("ZONES", np.zeros((16, 15), dtype=np.int64), "spatial size mismatch"),
+        ("ZONES", np.full((16, 16), 0.5), "zone ids must be integers"),
+        ("ZONES", np.full((16, 16), -1), "zone ids must be >= 0"),
+    ],
+)
+def test_error_panoptic_arrays(
+    fresh_root: Path, name: str, array: np.ndarray, problem: str
+) -> None:
+    np.save(fresh_root / "INSTANCE_ANNOTATIONS" / f"{name}_10001.npy", array)
+    ds = PASTIS(fresh_root, target="panoptic", norm=False)
+    ds[0]  # other patches are fine
+    expect_error(f"{name}_10001.npy", problem, lambda: ds[1])
+
+
+def test_error_unknown_target(pastis_root: Path) -> None:
+    with pytest.raises(ValueError, match="'panoptic'"):
+        PASTIS(pastis_root, target="heatmap")  # type: ignore[arg-type]
+
+
+def test_real_heatmap_file() -> None:
+    from sitsfusion.data.readers.pastis import load_heatmap
+
+    path = REAL / "INSTANCE_ANNOTATIONS" / "HEATMAP_10000.npy"
+    if not path.is_file():
+        pytest.skip(f"real PASTIS heatmap not available at {path}")
+    heat = load_heatmap(path, spatial=(128, 128))
+    assert heat.dtype == np.float32 and heat.shape == (128, 128)
+    assert heat.max() == 1.0 and heat.min() >= 0.0
+    ids = load_annotation(REAL / "ANNOTATIONS" / "ParcelIDs_10000.npy")
+    # one peak (value 1) per parcel, up to the few parcels whose centres coincide or that the
+    # file drops as background
+    n_parcels = len(np.unique(ids[ids > 0]))
+    assert 0.9 * n_parcels <= int((heat == 1.0).sum()) <= n_parcels
+    with pytest.raises(DatasetError, match="spatial size mismatch"):
+        load_heatmap(path, spatial=(64, 64))

@@ -240,3 +240,70 @@ def test_select_and_replace():
         series.replace(values=torch.zeros(3, 2, 4, 4))
     s = Sample({"S2": series})
     assert s.with_series("S1A", ts(2)).modalities == ["S2", "S1A"] and s.modalities == ["S2"]
+
+
+# --------------------------------------------------------------------------------------------
+# panoptic targets: heatmap and zones
+# --------------------------------------------------------------------------------------------
+
+
+def panoptic(i: int = 0, hw: tuple[int, int] = (4, 4), **kw) -> Sample:
+    g = torch.Generator().manual_seed(i)
+    return Sample(
+        {"S2": ts(3 + i, spatial=hw)},
+        semantic=torch.randint(0, 20, hw, generator=g),
+        instances=torch.randint(0, 5, hw, generator=g),
+        heatmap=torch.rand(hw, generator=g),
+        zones=torch.randint(0, 5, hw, generator=g, dtype=torch.int32),
+        meta={"id": f"s{i}"},
+        **kw,
+    )
+
+
+def test_heatmap_and_zones_collate_to_unpad():
+    samples = [panoptic(0), panoptic(1)]
+    batch = collate(samples)
+    assert batch.heatmap is not None and batch.heatmap.shape == (2, 4, 4)
+    assert batch.heatmap.dtype == torch.float32
+    assert batch.zones is not None and batch.zones.shape == (2, 4, 4)
+    assert batch.zones.dtype == torch.long
+    assert torch.equal(batch.heatmap[1], samples[1].heatmap)
+    assert torch.equal(batch.zones[1], samples[1].zones.long())
+    moved = batch.to("cpu")
+    assert torch.equal(moved.heatmap, batch.heatmap) and torch.equal(moved.zones, batch.zones)
+    back = unpad(batch)
+    for got, want in zip(back, samples, strict=True):
+        assert torch.equal(got.heatmap, want.heatmap)
+        assert torch.equal(got.zones, want.zones.long())
+        assert torch.equal(got.instances, want.instances)
+    plain = collate([Sample({"S2": ts()})])
+    assert plain.heatmap is None and plain.zones is None
+
+
+def test_heatmap_and_zones_validation():
+    good = panoptic()
+    with pytest.raises(SampleError, match=r"s0: heatmap map is \(3, 4\) but the images are"):
+        good.replace(heatmap=torch.zeros(3, 4))
+    with pytest.raises(SampleError, match=r"s0: zones map is \(4, 5\) but the images are"):
+        good.replace(zones=torch.zeros(4, 5, dtype=torch.long))
+    with pytest.raises(SampleError, match="heatmap must be a floating-point"):
+        good.replace(heatmap=torch.zeros(4, 4, dtype=torch.long))
+    with pytest.raises(SampleError, match="heatmap must be a floating-point"):
+        good.replace(heatmap=torch.zeros(1, 4, 4))
+    with pytest.raises(SampleError, match="zones must be an integer"):
+        good.replace(zones=torch.zeros(4, 4))
+    with pytest.raises(SampleError, match="heatmap must be a torch tensor"):
+        good.replace(heatmap=[[0.0] * 4] * 4)
+    with pytest.raises(SampleError, match="target maps differ in H x W"):  # no patch to compare
+        Sample({"S1A": ts(spatial=(6,))}, heatmap=torch.zeros(3, 3), zones=torch.zeros(2, 2).long())
+    # replace keeps the new fields
+    again = good.replace(label=3)
+    assert again.heatmap is good.heatmap and again.zones is good.zones and again.label == 3
+
+
+def test_collate_errors_heatmap_and_zones():
+    a, b = panoptic(0), panoptic(1)
+    with pytest.raises(SampleError, match=r"target 'heatmap' missing in samples \['s1'\]"):
+        collate([a, b.replace(heatmap=None)])
+    with pytest.raises(SampleError, match=r"target 'zones' missing in samples \['s0'\]"):
+        collate([a.replace(zones=None), b])

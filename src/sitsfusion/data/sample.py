@@ -29,6 +29,10 @@ def _where(source: str | None) -> str:
     return f"{source}: " if source else ""
 
 
+#: Dense per-pixel targets of a :class:`Sample` (``[H, W]``) / :class:`Batch` (``[B, H, W]``).
+_MAP_TARGETS = ("semantic", "instances", "heatmap", "zones")
+
+
 @dataclass(frozen=True, eq=False)
 class TimeSeries:
     """One sensor's observations of one sample.
@@ -127,6 +131,12 @@ class Sample:
         instances: long ``[H, W]`` instance id per pixel, 0 = no instance (panoptic), or None.
         meta: free metadata: ``id``, ``fold``, ``region``, ``year``, ``reference_date``,
             ``transform`` / ``crs`` when known.
+        heatmap: float32 ``[H, W]`` centerness ground truth in [0, 1] (panoptic, PaPs), or
+            None: 1 at each parcel's centre, one Gaussian per parcel, pixel-wise maximum.
+        zones: long ``[H, W]`` id of the instance whose Gaussian dominates each pixel, 0 =
+            none (panoptic, PaPs supervision zones), or None.
+
+    ``heatmap`` and ``zones`` come after ``meta`` so that positional construction keeps working.
     """
 
     series: Mapping[str, TimeSeries]
@@ -134,6 +144,8 @@ class Sample:
     semantic: Tensor | None = None
     instances: Tensor | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    heatmap: Tensor | None = None
+    zones: Tensor | None = None
 
     def __post_init__(self) -> None:
         where = _where(str(self.meta.get("id"))) if self.meta.get("id") is not None else ""
@@ -143,11 +155,22 @@ class Sample:
         if len(set(spatial.values())) > 1:
             raise SampleError(f"{where}patch modalities differ in H x W: {spatial}")
         hw = next(iter(spatial.values()), None)
-        for name in ("semantic", "instances"):
+        maps: dict[str, tuple[int, ...]] = {}
+        for name in _MAP_TARGETS:
             target = getattr(self, name)
             if target is None:
                 continue
-            if target.ndim != 2 or target.is_floating_point():
+            if not isinstance(target, Tensor):
+                raise SampleError(
+                    f"{where}{name} must be a torch tensor, got {type(target).__name__}"
+                )
+            if name == "heatmap":
+                if target.ndim != 2 or not target.is_floating_point():
+                    raise SampleError(
+                        f"{where}heatmap must be a floating-point [H, W] map, got "
+                        f"{target.dtype} {tuple(target.shape)}"
+                    )
+            elif target.ndim != 2 or target.is_floating_point():
                 raise SampleError(
                     f"{where}{name} must be an integer [H, W] map, got "
                     f"{target.dtype} {tuple(target.shape)}"
@@ -156,6 +179,9 @@ class Sample:
                 raise SampleError(
                     f"{where}{name} map is {tuple(target.shape)} but the images are {hw}"
                 )
+            maps[name] = tuple(target.shape)
+        if len(set(maps.values())) > 1:
+            raise SampleError(f"{where}target maps differ in H x W: {maps}")
 
     def __getitem__(self, modality: str) -> TimeSeries:
         try:
@@ -233,6 +259,8 @@ class Batch:
         semantic: long ``[B, H, W]`` or None.
         instances: long ``[B, H, W]`` or None.
         meta: list of the B samples' meta dicts.
+        heatmap: float32 ``[B, H, W]`` centerness ground truth or None.
+        zones: long ``[B, H, W]`` or None.
     """
 
     series: Mapping[str, PaddedSeries]
@@ -240,6 +268,8 @@ class Batch:
     semantic: Tensor | None = None
     instances: Tensor | None = None
     meta: Sequence[Mapping[str, Any]] = ()
+    heatmap: Tensor | None = None
+    zones: Tensor | None = None
 
     def __getitem__(self, modality: str) -> PaddedSeries:
         return self.series[modality]
@@ -263,6 +293,8 @@ class Batch:
             move(self.semantic),
             move(self.instances),
             self.meta,
+            move(self.heatmap),
+            move(self.zones),
         )
 
 
@@ -283,6 +315,8 @@ def _stack_target(samples: Sequence[Sample], name: str) -> Tensor | None:
     shapes = {tuple(m.shape) for m in maps}
     if len(shapes) > 1:
         raise SampleError(f"cannot collate: {name} maps of different sizes {sorted(shapes)}")
+    if name == "heatmap":
+        return torch.stack([m.float() for m in maps])
     return torch.stack([m.long() for m in maps])
 
 
@@ -345,6 +379,8 @@ def collate(samples: Sequence[Sample]) -> Batch:
         _stack_target(samples, "semantic"),
         _stack_target(samples, "instances"),
         [dict(s.meta) for s in samples],
+        _stack_target(samples, "heatmap"),
+        _stack_target(samples, "zones"),
     )
 
 
@@ -370,6 +406,8 @@ def unpad(batch: Batch) -> list[Sample]:
                 semantic=None if batch.semantic is None else batch.semantic[i],
                 instances=None if batch.instances is None else batch.instances[i],
                 meta=dict(batch.meta[i]) if batch.meta else {},
+                heatmap=None if batch.heatmap is None else batch.heatmap[i],
+                zones=None if batch.zones is None else batch.zones[i],
             )
         )
     return out

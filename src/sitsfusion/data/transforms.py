@@ -587,7 +587,8 @@ def sample_pixels(
 
 
 def _spatial(sample: Sample, op: str, fn: Callable[[Tensor], Tensor]) -> Sample:
-    """Apply ``fn`` (acting on the last two dims) to every image, dense mask and target map."""
+    """Apply ``fn`` (acting on the last two dims) to every image, dense mask and target map
+    (``semantic``, ``instances``, ``heatmap``, ``zones``)."""
     for name, ts in sample.series.items():
         if not ts.is_patch:
             raise SampleError(
@@ -604,12 +605,17 @@ def _spatial(sample: Sample, op: str, fn: Callable[[Tensor], Tensor]) -> Sample:
         mask = ts.mask if ts.mask is None or ts.mask.ndim == 1 else apply(ts.mask)
         series[name] = ts.replace(values=apply(ts.values), mask=mask)
     return sample.replace(
-        series=series, semantic=apply(sample.semantic), instances=apply(sample.instances)
+        series=series,
+        semantic=apply(sample.semantic),
+        instances=apply(sample.instances),
+        heatmap=apply(sample.heatmap),
+        zones=apply(sample.zones),
     )
 
 
 def flip(sample: Sample, axis: int) -> Sample:
-    """Mirror every patch ``[T, C, H, W]``, dense mask and ``semantic`` / ``instances`` map.
+    """Mirror every patch ``[T, C, H, W]``, dense mask and target map (``semantic``,
+    ``instances``, ``heatmap``, ``zones``).
 
     ``axis=0`` flips up/down (reverses H), ``axis=1`` flips left/right (reverses W). Spatial
     augmentation of seed 003, Sec. 3.4. Georeferencing in ``meta`` is not updated.

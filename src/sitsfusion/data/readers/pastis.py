@@ -46,8 +46,10 @@ __all__ = [
     "compute_norm",
     "dates_to_days",
     "load_annotation",
+    "load_heatmap",
     "load_series_array",
     "load_target",
+    "load_zones",
     "pool_norm",
     "read_metadata",
     "read_norm",
@@ -65,7 +67,8 @@ _CORE_PROPERTIES = {"ID_PATCH", "Fold", "TILE", "id", "geometry"}
 _SERIES = "an image time series"
 _ANNOTATION = "an annotation"
 
-Target = Literal["semantic", "instance", "parcel"]
+Target = Literal["semantic", "instance", "parcel", "panoptic"]
+_TARGETS = ("semantic", "instance", "parcel", "panoptic")
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,6 +434,62 @@ def load_target(root: str | Path, patch_id: int) -> np.ndarray:
     return sem
 
 
+def _check_map(path: Path, arr: np.ndarray, spatial: tuple[int, int] | None) -> None:
+    if arr.ndim != 2:
+        raise DatasetError(path, f"wrong rank: expected 2-D (H, W), got {arr.shape}")
+    if spatial is not None and arr.shape != tuple(spatial):
+        raise DatasetError(
+            path,
+            f"spatial size mismatch: {arr.shape} but the semantic target of this patch is "
+            f"{tuple(spatial)}",
+        )
+
+
+def load_heatmap(path: str | Path, spatial: tuple[int, int] | None = None) -> np.ndarray:
+    """Load and check one centerness heatmap (``INSTANCE_ANNOTATIONS/HEATMAP_<id>.npy``).
+
+    Args:
+        path: the ``.npy`` file.
+        spatial: expected ``(H, W)``.
+
+    Returns:
+        float32 ``[H, W]`` with values in [0, 1] (stored as float64 in PASTIS).
+
+    Raises:
+        DatasetError: missing, corrupt or truncated file, non-numeric dtype, not 2-D, H × W
+            different from ``spatial``, NaN/inf values, values outside [0, 1].
+    """
+    path = Path(path)
+    arr = load_annotation(path)
+    _check_map(path, arr, spatial)
+    low, high = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if low < 0.0 or high > 1.0:
+        raise DatasetError(
+            path, f"centerness values must lie in [0, 1], got values in [{low:g}, {high:g}]"
+        )
+    return arr.astype(np.float32)
+
+
+def load_zones(path: str | Path, spatial: tuple[int, int] | None = None) -> np.ndarray:
+    """Load and check one zone map (``INSTANCE_ANNOTATIONS/ZONES_<id>.npy``).
+
+    Returns:
+        int64 ``[H, W]``: the instance id whose Gaussian dominates each pixel.
+
+    Raises:
+        DatasetError: missing, corrupt or truncated file, non-numeric dtype, not 2-D, H × W
+            different from ``spatial``, NaN/inf or non-integer values, negative ids.
+    """
+    path = Path(path)
+    arr = load_annotation(path)
+    _check_map(path, arr, spatial)
+    if arr.dtype.kind == "f" and (arr != np.round(arr)).any():
+        raise DatasetError(path, "zone ids must be integers")
+    if arr.size and arr.min() < 0:
+        raise DatasetError(path, f"zone ids must be >= 0, got {arr.min()}")
+    return arr.astype(np.int64)
+
+
 def available_modalities(root: str | Path) -> list[str]:
     """Modalities with both a ``dates-<m>`` property in the metadata and a ``DATA_<m>`` folder.
 
@@ -619,13 +678,19 @@ class PASTIS(Dataset[Sample]):
           ANNOTATIONS/TARGET_<ID>.npy        [3, H, W]; channel 0 = semantic class 0..19
           ANNOTATIONS/ParcelIDs_<ID>.npy     [H, W] raw parcel ids (0 = none)
           INSTANCE_ANNOTATIONS/INSTANCES_<ID>.npy  [H, W] instance ids (0 = none)
-          INSTANCE_ANNOTATIONS/HEATMAP_<ID>.npy, ZONES_<ID>.npy   (not read here)
+          INSTANCE_ANNOTATIONS/HEATMAP_<ID>.npy    [H, W] float centerness ground truth
+          INSTANCE_ANNOTATIONS/ZONES_<ID>.npy      [H, W] instance id dominating each pixel
 
     Targets:
 
     * ``"semantic"``: one :class:`Sample` per patch, ``series[m].values`` float32
       ``[T, C, H, W]``, ``semantic`` long ``[H, W]`` (TARGET channel 0).
     * ``"instance"``: as ``"semantic"`` plus ``instances`` long ``[H, W]`` (INSTANCES).
+    * ``"panoptic"``: as ``"semantic"`` plus the PaPs targets: ``instances`` long ``[H, W]``
+      with the background removed (INSTANCES × (semantic ≠ 0), reference/anchors-code.md
+      §2.6; void parcels keep their ids), ``heatmap`` float32 ``[H, W]`` (HEATMAP, values in
+      [0, 1]) and ``zones`` long ``[H, W]`` (ZONES), both as stored (see
+      :mod:`sitsfusion.data.centerness` to compute them instead).
     * ``"parcel"``: one sample per parcel (an instance id of a patch; the raw ParcelIDs when a
       patch has no INSTANCES file) whose majority class over its pixels, ignoring background
       and void pixels, is a crop 1..18. ``label`` = class − 1 (0..17, the K = 18 nomenclature;
@@ -650,7 +715,7 @@ class PASTIS(Dataset[Sample]):
         root: dataset root.
         folds: folds to load (None = all).
         modalities: any of ``"S2"``, ``"S1A"``, ``"S1D"`` (the ``DATA_<m>`` folders).
-        target: ``"semantic"``, ``"instance"`` or ``"parcel"``.
+        target: ``"semantic"``, ``"instance"``, ``"parcel"`` or ``"panoptic"``.
         norm: apply the z-score normalisation.
         norm_folds: folds whose statistics normalise the data (None = ``folds``).
         n_pixels: parcel mode: pixels sampled per parcel (S = 64 in the reference); None keeps
@@ -695,8 +760,10 @@ class PASTIS(Dataset[Sample]):
         resample: Mapping[str, str] | None = None,
         resample_method: ResampleMethod = "linear",
     ) -> None:
-        if target not in ("semantic", "instance", "parcel"):
-            raise ValueError(f"target must be 'semantic', 'instance' or 'parcel', got {target!r}")
+        if target not in _TARGETS:
+            raise ValueError(
+                f"target must be 'semantic', 'instance', 'parcel' or 'panoptic', got {target!r}"
+            )
         if sample_pixels not in ("random", "fixed"):
             raise ValueError(f"sample_pixels must be 'random' or 'fixed', got {sample_pixels!r}")
         if n_pixels is not None and n_pixels < 1:
@@ -841,9 +908,19 @@ class PASTIS(Dataset[Sample]):
                 self._instance_files[pid] = parcel_ids
             else:
                 raise missing(instances, pid)
+            if self.target == "panoptic":
+                for path in (self._heatmap_path(pid), self._zones_path(pid)):
+                    if path.name not in inst:
+                        raise missing(path, pid)
 
     def _target_path(self, pid: int) -> Path:
         return self.root / "ANNOTATIONS" / f"TARGET_{pid}.npy"
+
+    def _heatmap_path(self, pid: int) -> Path:
+        return self.root / "INSTANCE_ANNOTATIONS" / f"HEATMAP_{pid}.npy"
+
+    def _zones_path(self, pid: int) -> Path:
+        return self.root / "INSTANCE_ANNOTATIONS" / f"ZONES_{pid}.npy"
 
     def _header_channels(self, modality: str) -> int:
         if not self.patch_ids:
@@ -1024,15 +1101,29 @@ class PASTIS(Dataset[Sample]):
         pid = self.patch_ids[index]
         semantic = self._semantic(pid)
         spatial = (int(semantic.shape[0]), int(semantic.shape[1]))
-        instances = None
-        if self.target == "instance":
+        instances = heatmap = zones = None
+        if self.target in ("instance", "panoptic"):
             inst = self._instances(pid)
             if inst.shape != semantic.shape:
                 raise DatasetError(
                     self._instance_files[pid],
                     f"spatial size mismatch: {inst.shape} but TARGET_{pid}.npy is {semantic.shape}",
                 )
-            instances = torch.from_numpy(inst.astype(np.int64))
+            inst = inst.astype(np.int64)
+            if self.target == "panoptic":
+                inst = inst * (semantic != 0)  # background removed (reference §2.6)
+                heat_path, zones_path = self._heatmap_path(pid), self._zones_path(pid)
+                heatmap = torch.from_numpy(
+                    self._cached(
+                        heat_path, lambda _: load_heatmap(heat_path, spatial), False
+                    ).astype(np.float32, copy=True)
+                )
+                zones = torch.from_numpy(
+                    self._cached(
+                        zones_path, lambda _: load_zones(zones_path, spatial), False
+                    ).astype(np.int64, copy=True)
+                )
+            instances = torch.from_numpy(inst)
         series = {}
         for m in self.modalities:
             arr, path = self._series(m, pid, spatial, mmap=False)
@@ -1043,6 +1134,8 @@ class PASTIS(Dataset[Sample]):
             semantic=torch.from_numpy(semantic.astype(np.int64)),
             instances=instances,
             meta=dict(self._patch_meta[pid]),
+            heatmap=heatmap,
+            zones=zones,
         )
 
     def _parcel_index(self) -> _ParcelIndex:
