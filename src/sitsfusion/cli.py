@@ -482,10 +482,13 @@ def params(config_path: Path, overrides: tuple[str, ...], channels: str | None) 
 
 def _print_scores(title: str, scores: dict, synthetic: bool) -> None:
     table = Table(title=title + (" (synthetic data)" if synthetic else ""))
-    for col in ("OA", "mIoU", "macro F1", "kappa", "weighted F1"):
+    columns = {"OA": "overall_accuracy", "mIoU": "miou", "macro F1": "macro_f1"}
+    columns |= {"kappa": "kappa", "weighted F1": "weighted_f1"}
+    if "PQ" in scores:  # panoptic segmentation (seed 001 Sec. 4.5)
+        columns |= {"SQ": "SQ", "RQ": "RQ", "PQ": "PQ"}
+    for col in columns:
         table.add_column(col, justify="right")
-    keys = ("overall_accuracy", "miou", "macro_f1", "kappa", "weighted_f1")
-    table.add_row(*(f"{100 * float(scores[k]):.1f}" for k in keys))
+    table.add_row(*(f"{100 * float(scores[k]):.1f}" for k in columns.values()))
     console.print(table)
 
 

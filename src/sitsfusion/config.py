@@ -136,6 +136,9 @@ class ModelConfig:
     # late / decision fusion: modalities whose encoders share one temporal encoder (e.g.
     # [S1A, S1D]); [] = one per modality, as seed 001's text describes
     shared_temporal: list[str] = field(default_factory=list)
+    # panoptic segmentation: options of the PaPs head (models/heads/paps.py; its defaults are
+    # the reference's: shape 16, mask conv, min_confidence 0.2, min_remain 0.5, threshold 0.4)
+    paps: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -147,12 +150,15 @@ class TrainConfig:
     loss: Literal["cross_entropy", "focal", "weighted_cross_entropy"] = "cross_entropy"
     focal_gamma: float = 2.0  # seed 000, Sec. 4.3
     monitor: str = "val_miou"  # best checkpoint by validation mIoU (seed 000, Sec. 4.3)
-    scheduler: Literal["none", "plateau", "step"] = "none"
+    scheduler: Literal["none", "plateau", "step", "multistep"] = "none"
+    milestones: list[int] = field(default_factory=list)  # "multistep": epochs of the LR steps
     plateau_factor: float = 0.5  # seed 003 training code: ReduceLROnPlateau(0.5, patience 5)
     plateau_patience: int = 5
     step_size: int = 5  # seed 004 Sec. VI-B: step scheduler, x0.1 every 5 epochs
     step_gamma: float = 0.1
     early_stopping_patience: int | None = None  # seed 003: 20 epochs on the monitored metric
+    # panoptic: epochs training the centerness heatmap only (reference §4: 5 warm-up epochs)
+    warmup_epochs: int = 0
     seed: int = 0
     accelerator: str = "auto"
     devices: int | str = 1
@@ -166,7 +172,7 @@ class TrainConfig:
 class ExperimentConfig:
     """One experiment: ``task`` plus the three sections; ``name`` labels the run."""
 
-    task: Literal["parcel", "semantic"] = "parcel"
+    task: Literal["parcel", "semantic", "panoptic"] = "parcel"
     name: str = "experiment"
     description: str = ""
     data: DataConfig = field(default_factory=DataConfig)

@@ -25,6 +25,7 @@ __all__ = ["SITSDataModule", "stratified_split"]
 
 _SEMANTIC_FORMATS = ("pastis", "multisenge", "sen4agrinet")
 _PARCEL_FORMATS = ("pastis", "pixelset", "long_table", "wide_table", "oad")
+_PANOPTIC_FORMATS = ("pastis",)
 _NORM_SAMPLES = 2000  # training samples read to estimate z-score statistics
 
 Transform = Callable[[Sample], Sample]
@@ -50,13 +51,18 @@ class SITSDataModule(L.LightningDataModule):
 
     def __init__(self, cfg: DataConfig, seed: int = 0, target: str = "parcel") -> None:
         super().__init__()
-        if target not in ("parcel", "semantic"):
-            raise ConfigError(f"task: {target!r} is not 'parcel' or 'semantic'")
-        allowed = _SEMANTIC_FORMATS if target == "semantic" else _PARCEL_FORMATS
+        if target not in ("parcel", "semantic", "panoptic"):
+            raise ConfigError(f"task: {target!r} is not 'parcel', 'semantic' or 'panoptic'")
+        allowed = {
+            "semantic": _SEMANTIC_FORMATS,
+            "parcel": _PARCEL_FORMATS,
+            "panoptic": _PANOPTIC_FORMATS,
+        }[target]
         if cfg.format not in allowed:
             raise ConfigError(
                 f"data.format: {cfg.format!r} does not serve the {target!r} task "
-                f"(semantic: {', '.join(_SEMANTIC_FORMATS)}; parcel: {', '.join(_PARCEL_FORMATS)})"
+                f"(semantic: {', '.join(_SEMANTIC_FORMATS)}; parcel: {', '.join(_PARCEL_FORMATS)}; "
+                f"panoptic: {', '.join(_PANOPTIC_FORMATS)})"
             )
         self.cfg = cfg
         self.seed = seed

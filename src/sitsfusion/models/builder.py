@@ -39,6 +39,7 @@ __all__ = [
     "SPATIAL_ENCODERS",
     "TEMPORAL_ENCODERS",
     "build_model",
+    "build_panoptic_model",
     "build_parcel_model",
     "build_semantic_model",
     "count_parameters",
@@ -278,8 +279,51 @@ def build_semantic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Mo
     )
 
 
+def build_panoptic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
+    """U-TAE + PaPs (seed 001 Sec. 3.4 / 4.5): ``batch -> PaPsOutput``.
+
+    ``model.fusion``: ``none`` (one modality), ``early`` or ``late``; ``model.encoder`` must be
+    a U-TAE (PaPs reads its decoder maps); ``model.paps`` holds the head's options.
+    """
+    from sitsfusion.models.heads.paps import PaPs
+    from sitsfusion.models.panoptic import PanopticNetwork
+
+    mods, fusion = list(channels), cfg.fusion
+    if fusion in ("decision", "mid", "pse", "feature"):
+        raise ConfigError(
+            f"model.fusion: {fusion!r} is not available for panoptic segmentation (seed 001 "
+            "Sec. 3.4: averaging instance masks of several heads is not straightforward and "
+            "costly; U-TAE has no separable spatial / temporal parts); use none, early or late"
+        )
+    if cfg.encoder.get("name") != "utae":
+        raise ConfigError("model.encoder.name: PaPs reads U-TAE's decoder maps; use utae")
+    if cfg.auxiliary > 0:
+        raise ConfigError(
+            "model.auxiliary: not for panoptic segmentation (seed 001 Sec. 4.5: auxiliary PaPs "
+            "heads are prohibitively costly)"
+        )
+    if fusion == "none" and len(mods) != 1:
+        raise ConfigError(f"model.fusion: 'none' takes one modality, got {mods}")
+    if fusion in ("early", "late") and len(mods) < 2:
+        raise ConfigError(f"model.fusion: {fusion!r} fusion needs two or more modalities")
+    if fusion == "late":
+        encoders = {m: _dense_encoder(cfg, c) for m, c in channels.items()}
+    else:
+        encoders = {mods[0]: _dense_encoder(cfg, sum(channels.values()))}
+    enc_dim = sum(int(e.decoder_widths[0]) for e in encoders.values())
+    stack_dim = sum(sum(int(w) for w in e.decoder_widths) for e in encoders.values())
+    try:
+        head = PaPs(enc_dim=enc_dim, stack_dim=stack_dim, num_classes=cfg.num_classes, **cfg.paps)
+    except TypeError as exc:
+        raise ConfigError(f"model.paps: {exc}") from None
+    return PanopticNetwork(encoders, head, "none" if fusion == "none" else fusion, mods)
+
+
 def build_model(cfg: ExperimentConfig, channels: Mapping[str, int]) -> nn.Module:
-    """The model of an experiment: parcel classifier or semantic segmenter by ``cfg.task``."""
+    """The model of an experiment: parcel classifier, semantic or panoptic segmenter by
+    ``cfg.task``."""
     if cfg.task == "semantic":
         return build_semantic_model(cfg.model, channels)
+    if cfg.task == "panoptic":
+        return build_panoptic_model(cfg.model, channels)
     return build_parcel_model(cfg.model, channels)

@@ -146,6 +146,11 @@ class SupervisedTask(L.LightningModule):
                 "optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": "val_loss"},
             }
+        if train.scheduler == "multistep":  # seed 001 panoptic: 0.01, then 0.001 after 50
+            steps = torch.optim.lr_scheduler.MultiStepLR(
+                optimizer, milestones=list(train.milestones), gamma=train.step_gamma
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": steps}}
         if train.scheduler == "step":  # seed 004 Sec. VI-B: x0.1 every 5 epochs
             step = torch.optim.lr_scheduler.StepLR(
                 optimizer, step_size=train.step_size, gamma=train.step_gamma
@@ -177,10 +182,12 @@ class SupervisedTask(L.LightningModule):
 
 
 def task_class(name: str) -> type[SupervisedTask]:
+    from sitsfusion.tasks.panoptic import PanopticSegmentationTask
     from sitsfusion.tasks.parcel import ParcelClassificationTask
     from sitsfusion.tasks.semantic import SemanticSegmentationTask
 
-    classes = {c.task_name: c for c in (ParcelClassificationTask, SemanticSegmentationTask)}
+    tasks = (ParcelClassificationTask, SemanticSegmentationTask, PanopticSegmentationTask)
+    classes = {c.task_name: c for c in tasks}
     if name not in classes:
         raise CheckpointError(f"unknown task {name!r}; known: {sorted(classes)}")
     return classes[name]
