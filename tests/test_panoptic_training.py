@@ -54,6 +54,14 @@ def test_unavailable_fusion_levels_are_refused() -> None:
         build_model(cfg, {"S2": 10})
 
 
+def test_plateau_scheduler_is_refused(sim: Path) -> None:
+    from sitsfusion.training import build_task
+
+    cfg = load_config(CONFIGS / "s2.yaml", [*SMALL, f"data.root={sim}", "train.scheduler=plateau"])
+    with pytest.raises(ConfigError, match="val_loss"):
+        build_task(cfg, datamodule(cfg))
+
+
 @pytest.mark.parametrize("name", ["s2", "early_td", "late_td"])
 def test_panoptic_trains_and_reloads(sim: Path, tmp_path: Path, name: str) -> None:
     cfg = load_config(CONFIGS / f"{name}.yaml", [*SMALL, f"data.root={sim}"])

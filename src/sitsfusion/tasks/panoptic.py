@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sitsfusion.config import ConfigError
 from sitsfusion.data.sample import Batch
 from sitsfusion.models.builder import build_panoptic_model
 from sitsfusion.models.heads.paps import PaPsOutput
@@ -42,6 +43,11 @@ class PanopticSegmentationTask(SupervisedTask):
         class_weights: list[float] | None = None,
     ) -> None:
         super().__init__(config, channels, class_names, class_weights)
+        if self.cfg.train.scheduler == "plateau":
+            raise ConfigError(
+                "train.scheduler: 'plateau' watches val_loss, which panoptic validation does not "
+                "compute (it scores the inference path); use multistep (seed 001) or step"
+            )
         void = self.cfg.model.ignore_index if self.cfg.model.ignore_index is not None else _VOID
         k = self.cfg.model.num_classes
         self.paps_loss = PaPsLoss(void_label=void)
