@@ -70,7 +70,13 @@ def test_panoptic_trains_and_reloads(sim: Path, tmp_path: Path, name: str) -> No
     report = json.loads((result.out_dir / "test" / "test_panoptic.json").read_text())
     for key in ("SQ", "RQ", "PQ"):
         assert key in result.scores and key in report
+    # the pseudo-NMS threshold was tuned on validation and travels with the checkpoint
+    state = torch.load(result.checkpoint, weights_only=True)
+    tuned = state["tuned_min_confidence"]["value"]
+    assert 0.0 <= tuned < 1.0 and 0.0 <= state["tuned_min_confidence"]["val_f1"] <= 1.0
+    assert report["min_confidence"] == pytest.approx(tuned)
     task = load_task(result.checkpoint).eval()
+    assert task.model.head.min_confidence == pytest.approx(tuned)
     dm = datamodule(cfg)
     dm.setup()
     metric = PanopticQuality(20, background_index=0, void_index=19)
@@ -85,3 +91,42 @@ def test_panoptic_trains_and_reloads(sim: Path, tmp_path: Path, name: str) -> No
     expected = result.scores["PQ"]
     assert 0.0 <= expected <= 1.0  # parcels exist in the test fold: PQ is defined
     assert pq == pytest.approx(expected)
+
+
+def test_threshold_tuning_maximises_detection_f1() -> None:
+    """A hand-built case: the head's output is replaced by known instances and confidences."""
+    from types import SimpleNamespace
+
+    from sitsfusion.tasks.panoptic import tune_min_confidence
+
+    true = torch.zeros(1, 8, 8, dtype=torch.long)
+    true[0, :4, :4], true[0, 4:, 4:] = 1, 2
+    pred = torch.zeros(1, 8, 8, dtype=torch.long)
+    pred[0, :4, :4] = 1  # right, confidence 0.9
+    pred[0, 4:, :4] = 2  # wrong (no parcel there), confidence 0.5
+    pred[0, 4:, 4:] = 3  # right, confidence 0.3
+    pred[0, :4, 4:] = 4  # wrong, confidence 0.105
+    out = SimpleNamespace(
+        panoptic_instance=pred,
+        kept_ids=torch.tensor([1, 2, 3, 4]),
+        centre_batch=torch.zeros(4, dtype=torch.long),
+        confidence=torch.tensor([0.9, 0.5, 0.3, 0.105]),
+    )
+    head = SimpleNamespace(min_confidence=0.2)
+
+    class Stub:
+        device = torch.device("cpu")
+        model = SimpleNamespace(head=head)
+
+        def eval(self):
+            return self
+
+        def __call__(self, batch):
+            return out
+
+    batch = SimpleNamespace(instances=true, to=lambda device: batch)
+    threshold, f1 = tune_min_confidence(Stub(), [batch])  # type: ignore[arg-type]
+    # t <= 0.10: TP 2, FP 2 -> F1 2/3; 0.11 <= t <= 0.3: TP 2, FP 1 -> 0.8 (best, first at
+    # 0.11); 0.3 < t <= 0.5: TP 1, FP 1, FN 1 -> 0.5; above: 2/3
+    assert threshold == pytest.approx(0.11) and f1 == pytest.approx(0.8)
+    assert head.min_confidence == 0.2  # restored

@@ -135,6 +135,10 @@ def fit(
     trainer = _trainer(cfg, out, callbacks)
     trainer.fit(task, datamodule=dm)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
+    if best is not None and cfg.task == "panoptic":  # the reference tunes it on validation
+        from sitsfusion.tasks.panoptic import tune_checkpoint
+
+        tune_checkpoint(best, dm.val_dataloader())
     scores = evaluate(cfg, best, out, dm=dm) if best else {}
     return RunResult(out, best, scores)
 
