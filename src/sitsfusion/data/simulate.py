@@ -46,9 +46,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from sitsfusion.data.centerness import centerness_targets
 from sitsfusion.io import atomic_path, write_json_atomic
 
 __all__ = ["CLASS_NAMES", "S1_CHANNELS", "S2_BANDS", "simulate_pastis"]
@@ -752,7 +754,7 @@ def _make_layout(rng: np.random.Generator, size: int, reg: _Region, probs: np.nd
 
 
 def _annotations(lay: _Layout, first_id: int):
-    """TARGET, ParcelIDs, INSTANCES, HEATMAP from a layout."""
+    """TARGET, ParcelIDs, INSTANCES, HEATMAP, ZONES from a layout."""
     size = lay.unit_map.shape[0]
     parcel_units = np.flatnonzero(lay.is_parcel)
     inst_of_unit = np.zeros(lay.is_parcel.size, dtype=np.int64)
@@ -775,23 +777,12 @@ def _annotations(lay: _Layout, first_id: int):
             border |= (touch_bg | touch_other) & ~edge
     sem[border] = VOID
     target = np.stack([sem, sem, sem])
-    heat = np.zeros(sem.shape, dtype=np.float64)
-    yy = np.arange(size, dtype=np.float64)
-    ys, xs = np.nonzero(instances)
-    ids = instances[ys, xs]
-    order = np.argsort(ids, kind="stable")
-    ys, xs, ids = ys[order], xs[order], ids[order]
-    bounds = np.searchsorted(ids, np.arange(1, parcel_units.size + 2))
-    for k in range(parcel_units.size):
-        py, px = ys[bounds[k] : bounds[k + 1]], xs[bounds[k] : bounds[k + 1]]
-        cy, cx = py.mean(), px.mean()
-        j = int(np.argmin((py - cy) ** 2 + (px - cx) ** 2))
-        sy = max((py.max() - py.min() + 1) / 16.0, 0.5)
-        sx = max((px.max() - px.min() + 1) / 16.0, 0.5)
-        gy = np.exp(-0.5 * ((yy - py[j]) / sy) ** 2)
-        gx = np.exp(-0.5 * ((yy - px[j]) / sx) ** 2)
-        np.maximum(heat, np.outer(gy, gx), out=heat)
-    return target, parcel_ids, instances, heat, int(parcel_units.size)
+    # Centerness (PaPs) ground truth as the PASTIS script makes it: Eq. 6 Gaussians on the
+    # bounding-box centres of the instances (background removed), zones = dominating parcel.
+    heat_t, zones_t = centerness_targets(torch.from_numpy(instances * (sem != 0)))
+    heat = heat_t.numpy().astype(np.float64)
+    zones = zones_t.numpy().astype(np.int64)
+    return target, parcel_ids, instances, heat, zones, int(parcel_units.size)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1289,7 +1280,7 @@ def _simulate(
         probs[base > 0] = _rng(*key, 0).dirichlet(base[base > 0] * 40.0)
         lay = _make_layout(_rng(*key, 1), size, reg, probs)
         st = _unit_state(lay, _rng(*key, 2), wx.days, reg, shift)
-        target, parcel_ids, inst, heat, n_parcel = _annotations(lay, next_id)
+        target, parcel_ids, inst, heat, zones, n_parcel = _annotations(lay, next_id)
         next_id += n_parcel
         ann = out / "ANNOTATIONS"
         _save_npy(ann / f"TARGET_{pid}.npy", target)
@@ -1297,7 +1288,7 @@ def _simulate(
         ins = out / "INSTANCE_ANNOTATIONS"
         _save_npy(ins / f"INSTANCES_{pid}.npy", inst)
         _save_npy(ins / f"HEATMAP_{pid}.npy", heat)
-        _save_npy(ins / f"ZONES_{pid}.npy", inst.copy())
+        _save_npy(ins / f"ZONES_{pid}.npy", zones)
         dates: dict[str, dict[str, int]] = {}
         for m in mods:
             if m == "S2":
