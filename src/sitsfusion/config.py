@@ -59,6 +59,9 @@ class DataConfig:
     resample_method: Literal["linear", "nearest", "nearest_unique"] = "linear"
     # seed 003, Sec. 3.4: random flips / 90° rotations of training patches
     augment: bool = False
+    # evaluation only: share of each modality's observations removed at random (seed 001
+    # Sec. 4.4 / Fig. 8: cloud cover simulated on the test set, radar unchanged); {} = off
+    eval_drop: dict[str, float] = field(default_factory=dict)
     # seed 000, Sec. 4.2: a random sub-sequence of 27 S2 observations per parcel; {} = off
     subsequence: dict[str, int] = field(default_factory=dict)
     # MultiSenGE only: 14, 10 or 6 classes (seed 003 Table 3) and the tile split (Sec. 2.2;

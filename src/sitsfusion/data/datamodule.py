@@ -106,6 +106,9 @@ class SITSDataModule(L.LightningDataModule):
         for m, length in cfg.subsequence.items():  # evaluation: seeded, reproducible runs
             seed = None if train else self.seed
             steps.append(T.RandomSubsequence(modality=m, length=length, seed=seed))
+        if not train:  # simulated cloud cover on the evaluated sets (seeded: reproducible)
+            for m, fraction in cfg.eval_drop.items():
+                steps.append(T.DropObservations(modality=m, fraction=fraction, seed=self.seed))
         # resampling after the date transforms, so that every modality ends on the same dates
         for src, tgt in self._resample_map().items():
             steps.append(

@@ -1,0 +1,82 @@
+"""Varying cloud cover (seed 001 Fig. 8): tiny parcel models, simulated (synthetic) PASTIS-R."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sitsfusion.cli import cli
+from sitsfusion.config import ConfigError, load_config
+from sitsfusion.data.datamodule import SITSDataModule
+from sitsfusion.data.simulate import simulate_pastis
+from sitsfusion.experiments.cloud_robustness import run_cloud_robustness
+from sitsfusion.training import fit
+
+CONFIGS = Path(__file__).parents[1] / "configs" / "garnot2021" / "parcel"
+SMALL = [
+    "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
+    "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
+    "model.decoder=[8]",
+    "data.batch_size=32",
+    "data.n_pixels=8",
+    "train.epochs=1",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    base = tmp_path_factory.mktemp("clouds")
+    root = simulate_pastis(base / "sim", patches=6, size=32, seed=3)
+    runs = {}
+    for name in ("s2", "late", "s1a"):
+        cfg = load_config(CONFIGS / f"{name}.yaml", [*SMALL, f"data.root={root}"])
+        result = fit(cfg, base / name)
+        runs[name] = (cfg, result.checkpoint, result.scores)
+    return runs
+
+
+def test_eval_drop_removes_optical_dates_only(trained: dict[str, tuple]) -> None:
+    cfg = trained["late"][0]
+    plain = SITSDataModule(cfg.data, target="parcel")
+    plain.setup()
+    clouded_cfg = cfg.data.__class__(**{**cfg.data.__dict__, "eval_drop": {"S2": 0.7}})
+    clouded = SITSDataModule(clouded_cfg, target="parcel")
+    clouded.setup()
+    a, b = plain.test[0], clouded.test[0]
+    assert b["S2"].num_dates == a["S2"].num_dates - round(0.7 * a["S2"].num_dates)
+    assert b["S1A"].num_dates == a["S1A"].num_dates  # radar unchanged
+    assert len(clouded.train[0]["S2"].dates) == len(plain.train[0]["S2"].dates)  # not training
+
+
+def test_robustness_table_figure_and_cli(trained: dict[str, tuple], tmp_path: Path) -> None:
+    runs = [(trained[n][0], trained[n][1]) for n in ("s2", "late")]
+    table = run_cloud_robustness(runs, tmp_path / "api", kept=(1.0, 0.5, 0.2))
+    assert len(table) == 6 and set(table["kept"]) == {1.0, 0.5, 0.2}
+    assert table[["OA", "mIoU"]].stack().between(0, 1).all()
+    full = table[(table["model"] == trained["s2"][0].name) & (table["kept"] == 1.0)]
+    assert float(full["mIoU"].iloc[0]) == pytest.approx(trained["s2"][2]["miou"])  # = plain test
+    assert (tmp_path / "api" / "robustness.png").is_file()
+
+    args = ["robustness", "--out", str(tmp_path / "cli"), "--kept", "1,0.3"]
+    for name in ("s2", "late"):
+        ckpt = trained[name][1]
+        args += ["--config", str(CONFIGS / f"{name}.yaml"), "--ckpt", str(ckpt)]
+    for item in [*SMALL, f"data.root={trained['s2'][0].data.root}"]:
+        args += ["--set", item]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "30 %" in result.output
+    assert len(pd.read_csv(tmp_path / "cli" / "robustness.csv")) == 4
+
+
+def test_a_model_without_the_clouded_modality_is_refused(
+    trained: dict[str, tuple], tmp_path: Path
+) -> None:
+    cfg, ckpt, _ = trained["s1a"]
+    with pytest.raises(ConfigError, match="nothing to remove"):
+        run_cloud_robustness([(cfg, ckpt)], tmp_path, kept=(0.5,))
+    with pytest.raises(ConfigError, match="in \\(0, 1\\]"):
+        run_cloud_robustness([(trained["s2"][0], trained["s2"][1])], tmp_path, kept=(0.0,))
