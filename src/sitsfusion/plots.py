@@ -144,18 +144,28 @@ def _display_rgb(image: np.ndarray) -> np.ndarray:
     return np.clip((rgb - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
 
 
+def _outlines(ids: np.ndarray) -> np.ndarray:
+    """Bool ``[H, W]``: pixels of an instance whose right or lower neighbour is another one."""
+    edges = np.zeros(ids.shape, dtype=bool)
+    edges[:, :-1] |= ids[:, :-1] != ids[:, 1:]
+    edges[:-1, :] |= ids[:-1, :] != ids[1:, :]
+    return edges & (ids > 0)
+
+
 def plot_predictions(
     samples: list[tuple],
     class_names: list[str],
     nomenclature: Nomenclature | None = None,
     title: str | None = None,
     ignore_index: int | None = None,
+    instances: list[tuple] | None = None,
 ) -> Figure:
     """One row per sample: input (mid-season date, RGB), truth, prediction.
 
     ``samples``: ``(image [C, H, W], truth [H, W], prediction [H, W])`` tensors or arrays with
     class indices into ``class_names``. Truth pixels of ``ignore_index`` (not scored) are
-    drawn white.
+    drawn white. ``instances`` (panoptic): per sample ``(true [H, W], predicted [H, W])``
+    instance ids, whose outlines are drawn in black over the truth and the prediction.
     """
     k = len(class_names)
     if nomenclature is not None and len(nomenclature) == k:
@@ -178,6 +188,9 @@ def plot_predictions(
                 ax.imshow(panel, interpolation="nearest")
             else:
                 ax.imshow(panel, cmap=cmap, vmin=0, vmax=k - 1, interpolation="nearest")
+                if instances is not None:
+                    edges = _outlines(np.asarray(instances[row][col - 1]))
+                    ax.imshow(np.ma.masked_where(~edges, edges), cmap="gray_r", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:

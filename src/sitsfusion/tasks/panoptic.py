@@ -26,6 +26,7 @@ from sitsfusion.tasks.base import SupervisedTask
 
 __all__ = ["PanopticSegmentationTask", "tune_checkpoint", "tune_min_confidence"]
 
+N_FIGURE_SAMPLES = 4
 _VOID = 19  # PASTIS void label, ignored by the class loss and PQ (reference §2.6)
 
 
@@ -88,11 +89,12 @@ class PanopticSegmentationTask(SupervisedTask):
 
     # ---- evaluation --------------------------------------------------------------------------
 
-    def _score(self, batch: Batch, pq: PanopticQuality, pixels: Any) -> None:
+    def _score(self, batch: Batch, pq: PanopticQuality, pixels: Any) -> PaPsOutput:
         target = self.target(batch)
         out = self.model(batch)  # inference path: local maxima + pseudo-NMS
         pq.update(out.panoptic_instance, out.panoptic_semantic, batch.instances, target)
         pixels.update(out.panoptic_semantic, target)
+        return out
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._score(batch, self.val_pq, self.val_metrics)
@@ -107,8 +109,24 @@ class PanopticSegmentationTask(SupervisedTask):
         self.log("val_rq", _finite(panoptic["RQ"]))
         self.log("val_miou", semantic["miou"])
 
+    def on_test_epoch_start(self) -> None:
+        self._figure: list[tuple[Tensor, ...]] = []
+
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._score(batch, self.test_pq, self.test_metrics)
+        out = self._score(batch, self.test_pq, self.test_metrics)
+        series = batch.series[next(iter(batch.series))]
+        for i in range(min(N_FIGURE_SAMPLES - len(self._figure), len(batch))):
+            image = series.values[i, int(series.lengths[i]) // 2].detach().float().cpu()
+            pred_sem = out.panoptic_semantic[i].argmax(0).cpu()
+            self._figure.append(
+                (
+                    image,
+                    batch.semantic[i].cpu(),
+                    pred_sem,
+                    batch.instances[i].cpu(),
+                    out.panoptic_instance[i].cpu(),
+                )
+            )
 
     def on_test_epoch_end(self) -> None:
         panoptic = self.test_pq.compute()
@@ -136,7 +154,31 @@ class PanopticSegmentationTask(SupervisedTask):
             report["class_names"] = names
             report["min_confidence"] = float(self.model.head.min_confidence)
             paths.append(write_json_atomic(Path(out_dir) / "test_panoptic.json", report))
+        figure = getattr(self, "_figure", [])
+        if figure:
+            from sitsfusion.plots import plot_predictions, save_figure
+
+            fig = plot_predictions(
+                [s[:3] for s in figure],
+                list(self.hparams["class_names"]),
+                _nomenclature(self.cfg.data.nomenclature, len(self.hparams["class_names"])),
+                title=f"{title}: parcels outlined",
+                ignore_index=self.cfg.model.ignore_index,
+                instances=[s[3:] for s in figure],
+            )
+            paths.append(save_figure(fig, Path(out_dir) / "test_panoptic.png"))
         return paths
+
+
+def _nomenclature(name: str | None, k: int) -> Any:
+    """The colours of the config's nomenclature (PASTIS for 20 classes), or None."""
+    from sitsfusion.data.taxonomy import load_nomenclature
+
+    chosen = name or ("pastis" if k == 20 else None)
+    try:
+        return load_nomenclature(chosen) if chosen else None
+    except KeyError:
+        return None
 
 
 def _finite(value: Any) -> float:
