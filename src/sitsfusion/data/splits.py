@@ -35,9 +35,9 @@ def group_key(region: object, year: object) -> str:
 def match_groups(groups: Sequence[str] | np.ndarray, patterns: Sequence[str]) -> np.ndarray:
     """Bool ``[N]``: which ``groups`` match any of ``patterns`` (shell wildcards)."""
     pats = [p.strip().lower() if "/" in p else f"{p.strip().lower()}/*" for p in patterns]
-    return np.array(
-        [any(fnmatch.fnmatchcase(str(g).lower(), p) for p in pats) for g in groups], dtype=bool
-    )
+    uniq, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    hit = np.array([any(fnmatch.fnmatchcase(g.lower(), p) for p in pats) for g in uniq], bool)
+    return hit[inverse.reshape(-1)] if uniq.size else np.zeros(0, dtype=bool)
 
 
 def _cluster_view(labels: np.ndarray, clusters: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -100,10 +100,11 @@ def _parcel_rows(canvas: _Canvas, patch: str, class_names: list[str]) -> Any:
     truth = canvas.truth.ravel()[keep]
     known = truth >= 0
     ref = np.bincount(index[known] * k + truth[known], minlength=uniq.size * k).reshape(-1, k)
-    rows = {int(p): i for i, p in enumerate(uniq)}
-    at = np.array([rows.get(int(p), -1) for p in frame["parcel"]])
-    frame = frame[at >= 0].copy()
-    at = at[at >= 0]
+    polygons = frame["parcel"].to_numpy(np.int64)
+    at = np.minimum(np.searchsorted(uniq, polygons), max(uniq.size - 1, 0))
+    found = uniq[at] == polygons if uniq.size else np.zeros(polygons.size, dtype=bool)
+    frame = frame[found].copy()
+    at = at[found]
     best = pred.argmax(axis=1)[at]
     frame.insert(0, "patch", patch)
     frame["pred_class"] = best

@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sitsfusion.data.dates import DateLike, reference_day
+from sitsfusion.data.readers.tables import LabelledSamples
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
 
@@ -140,7 +141,7 @@ class _Modality:
     sources: list[str]  # per parcel, the first file read
 
 
-class JRCParcelStatistics(Dataset[Sample]):
+class JRCParcelStatistics(LabelledSamples, Dataset[Sample]):
     """Per-parcel Sentinel-1 / Sentinel-2 statistics of the JRC SALMS layout, for fusion.
 
     On-disk layout (the SALMS example data, 10 grassland parcels, 2020)::
@@ -627,21 +628,6 @@ class JRCParcelStatistics(Dataset[Sample]):
         meta["dataset"] = "jrc_salms"
         sample = Sample(series, label=int(self._labels[index]), meta=meta)
         return sample if self.transform is None else self.transform(sample)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """int64 ``[len(self)]``: -1 each (``label="none"``) or the number of events."""
-        return self._labels.copy()
-
-    @property
-    def class_names(self) -> list[str]:
-        """``[]`` for ``label="none"``, ``["0", "1", ...]`` event counts otherwise."""
-        return list(self._class_names)
-
-    @property
-    def ids(self) -> list[str]:
-        """Parcel ids in dataset order (numeric ids in numeric order)."""
-        return list(self._ids)
 
     @property
     def modalities(self) -> list[str]:

@@ -463,12 +463,17 @@ class Sen4AgriNet(Dataset[Sample]):
         return all(p.synthetic for p in self.patches)
 
     def label_counts(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
-        """Pixels per class id over the items ``indices`` (default all): labels only read."""
+        """Pixels per class id over the items ``indices`` (default all): only the labels are
+        read, once per patch whatever the number of its windows."""
         k_n = len(self.nomenclature)
         counts = np.zeros(k_n, dtype=np.int64)
-        chosen = range(len(self)) if indices is None else indices
-        for index in chosen:
-            k, r0, c0, side = self._window(int(index))
-            ids = self._encode(k, self._read_layer(k, "labels", r0, c0, side))
-            counts += np.bincount(ids.ravel(), minlength=k_n)[:k_n]
+        chosen = np.arange(len(self)) if indices is None else np.asarray(indices, np.int64)
+        windows = self._windows[chosen % max(len(self), 1)]
+        for k in np.unique(windows[:, 0]):
+            info = self.patches[int(k)]
+            ids = self._encode(int(k), self._read_layer(int(k), "labels", 0, 0, info.size))
+            side = info.size if self.subpatch is None else self.subpatch
+            for _, r0, c0 in windows[windows[:, 0] == k]:
+                window = ids[r0 : r0 + side, c0 : c0 + side]
+                counts += np.bincount(window.ravel(), minlength=k_n)[:k_n]
         return counts

@@ -60,7 +60,30 @@ def _parse_dates(path: Path, column: pd.Series, name: str) -> np.ndarray:
     return parsed.to_numpy().astype("datetime64[D]")
 
 
-class LongTableDataset(Dataset[Sample]):
+class LabelledSamples:
+    """The accessors every per-sample table reader shares: ``labels``, ``class_names``,
+    ``ids`` (from the ``_labels``, ``_class_names``, ``_ids`` the reader fills)."""
+
+    _labels: np.ndarray
+    _class_names: list[str]
+    _ids: list[Any]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """int64 ``[len(self)]`` label of every sample (a copy)."""
+        return self._labels.copy()
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._class_names)
+
+    @property
+    def ids(self) -> list[Any]:
+        """Sample ids in dataset order."""
+        return list(self._ids)
+
+
+class LongTableDataset(LabelledSamples, Dataset[Sample]):
     """Labelled time series stored as a long table: one row per (sample, date).
 
     File layout (CSV, or Parquet for a ``.parquet`` / ``.pq`` suffix)::
@@ -229,20 +252,6 @@ class LongTableDataset(Dataset[Sample]):
         sample = Sample({self.modality: ts}, label=int(self._labels[index]), meta=meta)
         return sample if self.transform is None else self.transform(sample)
 
-    @property
-    def labels(self) -> np.ndarray:
-        """int64 ``[len(self)]`` class index of every sample."""
-        return self._labels.copy()
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self._class_names)
-
-    @property
-    def ids(self) -> list[Any]:
-        """Sample ids in dataset order (sorted)."""
-        return list(self._ids)
-
 
 # --------------------------------------------------------------------------------------------
 # Wide tables: one row per sample
@@ -288,7 +297,7 @@ def _as_keys(values: Sequence[Any] | np.ndarray) -> np.ndarray:
         return np.array(keys, dtype=object)
 
 
-class WideTableDataset(Dataset[Sample]):
+class WideTableDataset(LabelledSamples, Dataset[Sample]):
     """Labelled time series stored as a wide table: one row per sample.
 
     File layout (CSV with or without a header row, or Parquet for a ``.parquet`` / ``.pq``
@@ -587,21 +596,6 @@ class WideTableDataset(Dataset[Sample]):
         ts = TimeSeries(values, self._days.clone(), source=str(self.path))
         sample = Sample({self.modality: ts}, label=int(self._labels[index]), meta=meta)
         return sample if self.transform is None else self.transform(sample)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """int64 ``[len(self)]`` class index of every sample."""
-        return self._labels.copy()
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self._class_names)
-
-    @property
-    def ids(self) -> list[Any]:
-        """Sample ids in file order: ints when they all are, else strings; the row numbers
-        without an id column."""
-        return list(self._ids)
 
     @property
     def clusters(self) -> np.ndarray | None:
