@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from paths import CONFIGS
 from sitsfusion.config import ConfigError, load_config
 from sitsfusion.models.builder import build_model, build_parcel_model, count_parameters
 
-CONFIGS = Path(__file__).parents[1] / "configs"
 PASTIS_R = {"S2": 10, "S1A": 3, "S1D": 3}
 
 

@@ -16,6 +16,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pastis_fixture import FIRST_ID, parcel_boxes, write_pastis
+
+from paths import SHARED_DATA
 from sitsfusion.data import collate
 from sitsfusion.data.readers.pastis import (
     PASTIS,
@@ -28,7 +30,7 @@ from sitsfusion.data.readers.pastis import (
 )
 from sitsfusion.errors import DatasetError
 
-REAL = Path(__file__).parents[1] / ".." / "shared" / "data" / "pastis_metadata_real"
+REAL = SHARED_DATA / "pastis_metadata_real"
 ALL = ("S2", "S1A", "S1D")
 
 

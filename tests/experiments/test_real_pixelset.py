@@ -15,6 +15,7 @@ import pytest
 import torch
 from rich.console import Console
 
+from paths import REPO
 from sitsfusion.config import ExperimentConfig, load_config
 from sitsfusion.data.readers.pixelset import PixelSetDataset
 from sitsfusion.data.sample import TimeSeries
@@ -28,7 +29,6 @@ from sitsfusion.experiments.real_pixelset import (
     split_for,
 )
 
-REPO = Path(__file__).parents[1]
 ROOT = REPO / ".." / "shared" / "data" / "pixelset_karnataka_hls"
 COUNTS = {2: 169, 3: 49, 5: 53, 6: 17, 8: 81}
 SMALL = [

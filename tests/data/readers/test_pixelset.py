@@ -24,11 +24,13 @@ from pixelset_fixture import (
     write_per_parcel,
     write_two_sensor,
 )
+
+from paths import SHARED_DATA
 from sitsfusion.data import Sample, TimeSeries, collate
 from sitsfusion.data.readers.pixelset import PixelSetDataset, export_pixelsets, read_meanstd
 from sitsfusion.errors import DatasetError
 
-KARNATAKA = Path(__file__).parents[1] / ".." / "shared" / "data" / "pixelset_karnataka_hls"
+KARNATAKA = SHARED_DATA / "pixelset_karnataka_hls"
 
 
 def days(dates: list[date], reference: date) -> list[int]:

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
+from paths import SHARED_DATA
 from sitsfusion.data import collate
 from sitsfusion.data.readers.jrc import JRCParcelStatistics, event_targets
 from sitsfusion.errors import DatasetError
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "jrc_salms_s1s2_parcels"
+REAL = SHARED_DATA / "jrc_salms_s1s2_parcels"
 
 
 def day(iso: str, ref: str = "2020-01-04") -> int:

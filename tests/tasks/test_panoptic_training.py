@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from paths import CONFIGS as ALL_CONFIGS
 from sitsfusion.config import ConfigError, load_config
-from sitsfusion.data.simulate import simulate_pastis
 from sitsfusion.models.builder import build_model, count_parameters
 from sitsfusion.panoptic_metrics import PanopticQuality
 from sitsfusion.tasks.base import load_task
 from sitsfusion.training import datamodule, fit
 
-CONFIGS = Path(__file__).parents[1] / "configs" / "garnot2021" / "panoptic"
+CONFIGS = ALL_CONFIGS / "garnot2021" / "panoptic"
 SMALL = [
     "model.encoder={name: utae, encoder_widths: [8, 8, 8, 16], decoder_widths: [8, 8, 8, 16],"
     " n_head: 4, d_model: 16, d_k: 4}",
@@ -34,8 +34,8 @@ PASTIS_R = {"S2": 10, "S1A": 3, "S1D": 3}
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate_pastis(tmp_path_factory.mktemp("pan") / "sim", patches=6, size=32, seed=7)
+def sim(pastis_r: Path) -> Path:
+    return pastis_r
 
 
 def test_parameter_count_matches_the_reference() -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from paths import CONFIGS as ALL_CONFIGS
 from sitsfusion.config import load_config
-from sitsfusion.data.simulate import simulate_pastis
 from sitsfusion.metrics import ClassificationMetrics
 from sitsfusion.tasks.base import load_task
 from sitsfusion.training import datamodule, fit
 
-CONFIGS = Path(__file__).parents[1] / "configs" / "garnot2021" / "semantic"
+CONFIGS = ALL_CONFIGS / "garnot2021" / "semantic"
 SMALL = [
     "model.encoder={name: utae, encoder_widths: [8, 8, 8, 16], decoder_widths: [8, 8, 8, 16],"
     " n_head: 4, d_model: 16, d_k: 4}",
@@ -29,8 +29,8 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate_pastis(tmp_path_factory.mktemp("sem") / "sim", patches=6, size=32, seed=4)
+def sim(pastis_r: Path) -> Path:
+    return pastis_r
 
 
 @pytest.mark.parametrize("name", ["s2", "early_td", "late_aux_td", "decision_td"])
@@ -53,7 +53,7 @@ def test_semantic_fusion_levels_train_and_reload(sim: Path, tmp_path: Path, name
     assert metric.compute()["miou"] == pytest.approx(result.scores["miou"])
 
 
-WENGER = Path(__file__).parents[1] / "configs" / "wenger2022"
+WENGER = ALL_CONFIGS / "wenger2022"
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import pytest
 import rasterio
 import torch
 
+from paths import CONFIGS
 from sitsfusion.config import ConfigError, load_config
 from sitsfusion.data.readers.sen4agrinet import Sen4AgriNet
 from sitsfusion.data.sample import collate
@@ -21,7 +22,7 @@ from sitsfusion.inference.predict import _georeference
 from sitsfusion.tasks.base import load_task
 from sitsfusion.training import fit
 
-CONFIG = Path(__file__).parents[1] / "configs" / "sykas2022" / "pad" / "convstar_scenario1.yaml"
+CONFIG = CONFIGS / "sykas2022" / "pad" / "convstar_scenario1.yaml"
 SIZE, WINDOW = 24, 12
 
 

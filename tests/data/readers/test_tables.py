@@ -9,18 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from paths import REPO
 from sitsfusion.data import collate
 from sitsfusion.data.readers.tables import LongTableDataset
 from sitsfusion.errors import DatasetError
 
-REAL = (
-    Path(__file__).parents[1]
-    / ".."
-    / "shared"
-    / "data"
-    / "sits_s2_rondonia"
-    / "samples_S2_T20LKP_2018_2019.csv"
-)
+REAL = REPO / ".." / "shared" / "data" / "sits_s2_rondonia" / "samples_S2_T20LKP_2018_2019.csv"
 
 HEADER = "sample_id,label,longitude,latitude,date,B02,NDVI\n"
 # Rows deliberately out of order; sample 7 has 3 dates, sample 2 has 1, sample 5 has 2.

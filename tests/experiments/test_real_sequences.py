@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
+from paths import REPO
 from sitsfusion.config import load_config
 from sitsfusion.experiments.real_sequences import (
     CONFIG_DIR,
@@ -29,7 +30,6 @@ from sitsfusion.experiments.real_sequences import (
     split_data,
 )
 
-REPO = Path(__file__).parents[1]
 DATA = REPO / ".." / "shared" / "data"
 FORMOSAT2 = DATA / "tempcnn_formosat2"
 RONDONIA = DATA / "sits_s2_rondonia"

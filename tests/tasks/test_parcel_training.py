@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from paths import CONFIGS as ALL_CONFIGS
 from sitsfusion.config import ConfigError, load_config
 from sitsfusion.data.datamodule import SITSDataModule
-from sitsfusion.data.simulate import simulate_pastis
 from sitsfusion.metrics import ClassificationMetrics
 from sitsfusion.tasks.base import CheckpointError, load_task
 from sitsfusion.training import evaluate, fit
 
-CONFIGS = Path(__file__).parents[1] / "configs" / "garnot2021" / "parcel"
+CONFIGS = ALL_CONFIGS / "garnot2021" / "parcel"
 SMALL = [
     "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
     "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
@@ -32,8 +32,8 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate_pastis(tmp_path_factory.mktemp("parcel") / "sim", patches=6, size=32, seed=2)
+def sim(pastis_r: Path) -> Path:
+    return pastis_r
 
 
 def _config(name: str, root: Path, *extra: str):

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from paths import SHARED_DATA
 from sitsfusion.data import centerness as centerness_module
 from sitsfusion.data.centerness import CenternessTargets, centerness_targets
 from sitsfusion.data.sample import Sample, SampleError, TimeSeries
 from sitsfusion.data.transforms import flip, random_flip_rot90, rot90
 
-REAL = Path(__file__).parents[1] / ".." / "shared" / "data" / "pastis_metadata_real"
+REAL = SHARED_DATA / "pastis_metadata_real"
 SPREAD = (1 - 0.7) / (1 + 0.7) / 3  # σ = SPREAD · size (α = 0.7, r = 3)
 
 

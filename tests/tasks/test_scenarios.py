@@ -12,20 +12,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from paths import CONFIGS as ALL_CONFIGS
+from paths import REPO
 from sitsfusion.cli import cli
 from sitsfusion.config import ConfigError, load_config
 from sitsfusion.data.datamodule import SITSDataModule
 from sitsfusion.data.oad import OADDataset
 
-CONFIGS = Path(__file__).parents[1] / "configs" / "sykas2022"
-RONDONIA = (
-    Path(__file__).parents[1]
-    / ".."
-    / "shared"
-    / "data"
-    / "sits_s2_rondonia"
-    / "samples_S2_T20LKP_2018_2019.csv"
-)
+CONFIGS = ALL_CONFIGS / "sykas2022"
+RONDONIA = REPO / ".." / "shared" / "data" / "sits_s2_rondonia" / "samples_S2_T20LKP_2018_2019.csv"
 GROUPS = (("catalonia", 2019), ("catalonia", 2020), ("france", 2019))
 
 

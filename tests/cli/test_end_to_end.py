@@ -11,14 +11,13 @@ from torch.utils.data import DataLoader
 from sitsfusion.data import collate, unpad
 from sitsfusion.data import transforms as T
 from sitsfusion.data.readers.pastis import PASTIS
-from sitsfusion.data.simulate import simulate_pastis
 
 MODS = ("S2", "S1A", "S1D")
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return simulate_pastis(tmp_path_factory.mktemp("e2e") / "sim", patches=6, size=32, seed=1)
+def sim(pastis_r: Path) -> Path:
+    return pastis_r
 
 
 def test_patch_batches_with_temporal_dropout(sim: Path) -> None:

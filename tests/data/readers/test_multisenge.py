@@ -15,6 +15,7 @@ import torch
 
 pytest.importorskip("rasterio")
 
+from paths import SHARED_DATA
 from sitsfusion.data import collate
 from sitsfusion.data.readers.multisenge import (
     JSON_KEYS,
@@ -31,7 +32,7 @@ from sitsfusion.data.readers.multisenge import (
 from sitsfusion.data.simulate_multisenge import simulate_multisenge
 from sitsfusion.errors import DatasetError
 
-REAL = Path(__file__).parents[1] / ".." / "shared" / "data" / "multisenge_metadata_real"
+REAL = SHARED_DATA / "multisenge_metadata_real"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="real MultiSenGE metadata absent")
 MONTHS = (7, 8, 9, 11)
 

@@ -9,13 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
+from paths import SHARED_DATA
 from sitsfusion.config import DataConfig
 from sitsfusion.data import collate
 from sitsfusion.data.datamodule import SITSDataModule
 from sitsfusion.data.readers.tables import WideTableDataset
 from sitsfusion.errors import DatasetError
 
-FORMOSAT2 = Path(__file__).parents[1] / ".." / "shared" / "data" / "tempcnn_formosat2"
+FORMOSAT2 = SHARED_DATA / "tempcnn_formosat2"
 
 # 4 samples, T = 3 dates, C = 2 bands; value of sample i, date t, band c = 100 i + 10 t + c
 N, T, C = 4, 3, 2

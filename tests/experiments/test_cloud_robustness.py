@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from paths import CONFIGS as ALL_CONFIGS
 from sitsfusion.cli import cli
 from sitsfusion.config import ConfigError, load_config
 from sitsfusion.data.datamodule import SITSDataModule
-from sitsfusion.data.simulate import simulate_pastis
 from sitsfusion.experiments.cloud_robustness import run_cloud_robustness
 from sitsfusion.training import fit
 
-CONFIGS = Path(__file__).parents[1] / "configs" / "garnot2021" / "parcel"
+CONFIGS = ALL_CONFIGS / "garnot2021" / "parcel"
 SMALL = [
     "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
     "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
@@ -27,9 +27,9 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+def trained(tmp_path_factory: pytest.TempPathFactory, pastis_r: Path) -> dict[str, tuple]:
     base = tmp_path_factory.mktemp("clouds")
-    root = simulate_pastis(base / "sim", patches=6, size=32, seed=3)
+    root = pastis_r
     runs = {}
     for name in ("s2", "late", "s1a"):
         cfg = load_config(CONFIGS / f"{name}.yaml", [*SMALL, f"data.root={root}"])

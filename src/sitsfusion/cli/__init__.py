@@ -1,0 +1,40 @@
+"""The ``sitsfusion`` command line, one module per group of commands.
+
+``app`` holds the group and what the commands share; ``simulate`` (synthetic datasets),
+``datasets`` (``info``, ``show``, ``aggregate``), ``training`` (``fit``, ``validate``, ``test``,
+``params``), ``maps`` (``predict``), ``experiments`` (multi-run protocols) and ``demo`` each
+register their commands on it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sitsfusion.cli import datasets, demo, experiments, maps, simulate, training  # noqa: F401
+from sitsfusion.cli.app import cli, console
+from sitsfusion.errors import DatasetError
+
+__all__ = ["cli", "main"]
+
+
+def main() -> None:
+    """Entry point: bad input ends with its message, not a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (
+        DatasetError,
+        FileExistsError,
+        FileNotFoundError,
+        ValueError,
+        KeyError,
+        ImportError,
+    ) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        sys.exit(2)

@@ -1,0 +1,54 @@
+"""The ``sitsfusion`` command group and what its commands share (console, options, scores)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+SYNTHETIC_NOTE = "synthetic data from the sitsfusion simulator, not a real dataset"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sitsfusion")
+def cli() -> None:
+    """Crop and land-cover mapping from multi-sensor satellite image time series."""
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Experiment YAML (configs/...).",
+)
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config value, e.g. --set train.epochs=2 --set data.root=DATA.",
+)
+
+
+def load(config_path: Path, overrides: tuple[str, ...]) -> Any:  # ExperimentConfig
+    from sitsfusion.config import load_config
+
+    return load_config(config_path, overrides)
+
+
+def print_scores(title: str, scores: dict, synthetic: bool) -> None:
+    table = Table(title=title + (" (synthetic data)" if synthetic else ""))
+    columns = {"OA": "overall_accuracy", "mIoU": "miou", "macro F1": "macro_f1"}
+    columns |= {"kappa": "kappa", "weighted F1": "weighted_f1"}
+    if "PQ" in scores:  # panoptic segmentation (seed 001 Sec. 4.5)
+        columns |= {"SQ": "SQ", "RQ": "RQ", "PQ": "PQ"}
+    for col in columns:
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{100 * float(scores[k]):.1f}" for k in columns.values()))
+    console.print(table)
