@@ -3,7 +3,8 @@
 Every fusion level is assembled from the same parts (a spatial encoder, a temporal encoder, a
 decoder per the config) and the fusion classes of :mod:`sitsfusion.models.fusion`; nothing is
 instantiated that the chosen level does not use (unlike CropTypeMapping, which builds every
-branch whatever the fusion type).
+branch whatever the fusion type). The encoders named in the config (``model.spatial``,
+``model.temporal``, ``model.encoder``) are found in :mod:`sitsfusion.models.registry` only.
 
 Fusion names follow seed 001; seed 000's names map as: "TAE fusion" = ``late``, "late fusion"
 (averaged probabilities) = ``decision``, "PSE fusion" = ``pse`` (a mid fusion merging per-date
@@ -26,18 +27,14 @@ from sitsfusion.models.fusion import (
     LateFusion,
     MidFusion,
 )
+from sitsfusion.models.heads.conv import ConvDecoder
 from sitsfusion.models.heads.mlp import MLPDecoder
-from sitsfusion.models.spatial.mean import PixelStatistics
-from sitsfusion.models.spatial.pse import PixelSetEncoder
-from sitsfusion.models.temporal.lstm import LSTMEncoder
-from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
-from sitsfusion.models.temporal.tae import TemporalAttentionEncoder
-from sitsfusion.models.temporal.tempcnn import TempCNN
-from sitsfusion.models.temporal.transformer import TransformerEncoder
+from sitsfusion.models.heads.paps import PaPs
+from sitsfusion.models.panoptic import PanopticNetwork
+from sitsfusion.models.registry import MODEL_KINDS, ModelKind, create_model
+from sitsfusion.models.spatiotemporal.unet import VGG16UNet
 
 __all__ = [
-    "SPATIAL_ENCODERS",
-    "TEMPORAL_ENCODERS",
     "build_model",
     "build_panoptic_model",
     "build_parcel_model",
@@ -45,42 +42,32 @@ __all__ = [
     "count_parameters",
 ]
 
-# "mean": per-date pixel statistics, the spatial part of the object-level (OAD) classifiers
-SPATIAL_ENCODERS: dict[str, type[nn.Module]] = {"pse": PixelSetEncoder, "mean": PixelStatistics}
-TEMPORAL_ENCODERS: dict[str, type[nn.Module]] = {
-    "ltae": LightweightTemporalAttentionEncoder,
-    "tae": TemporalAttentionEncoder,
-    "tempcnn": TempCNN,  # seed 004, Sec. VI-B (Pelletier et al. 2019)
-    "lstm": LSTMEncoder,  # seed 004, Sec. VI-B
-    "transformer": TransformerEncoder,  # seed 004, Sec. VI-B
-}
-
 
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def _instantiate(
-    spec: Mapping[str, Any], registry: Mapping[str, type], what: str, **fixed: Any
-) -> nn.Module:
-    """``registry[spec["name"]](**fixed, **rest of spec)``; config errors name ``model.<what>``."""
-    kwargs = dict(spec)
-    name = kwargs.pop("name", None)
-    if name not in registry:
-        raise ConfigError(f"model.{what}.name: {name!r} is not one of {sorted(registry)}")
-    try:
-        return registry[name](**fixed, **kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model.{what}: {exc}") from None
+def _from_config(kind: ModelKind, spec: Mapping[str, Any], **fixed: Any) -> nn.Module:
+    """The registered model ``spec["name"]`` of ``kind``, built with ``fixed`` (the builder's
+    arguments: channels, classes, modality names) and the rest of ``spec`` (the config's)."""
+    options = dict(spec)
+    name = options.pop("name", None)
+    clash = sorted(set(options) & set(fixed))
+    if clash:
+        raise ConfigError(
+            f"model.{MODEL_KINDS[kind]}: {clash} are set by the builder (from the data and "
+            "model.num_classes), not in the config"
+        )
+    return create_model(kind, name, **fixed, **options)
 
 
 def _spatial(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    return _instantiate(cfg.spatial, SPATIAL_ENCODERS, "spatial", in_channels=in_channels)
+    return _from_config("spatial", cfg.spatial, in_channels=in_channels)
 
 
 def _temporal(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    return _instantiate(cfg.temporal, TEMPORAL_ENCODERS, "temporal", in_channels=in_channels)
+    return _from_config("temporal", cfg.temporal, in_channels=in_channels)
 
 
 def _decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
@@ -189,24 +176,10 @@ def _assemble(
 
 
 def _dense_encoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    from sitsfusion.models.spatiotemporal.convlstm import ConvLSTM
-    from sitsfusion.models.spatiotemporal.convstar import ConvSTAR
-    from sitsfusion.models.spatiotemporal.unet import TemporalStackUNet
-    from sitsfusion.models.spatiotemporal.utae import UTAEEncoder
-
-    registry: dict[str, type[nn.Module]] = {
-        "utae": UTAEEncoder,
-        "convlstm": ConvLSTM,
-        "convstar": ConvSTAR,
-        "unet_stack": TemporalStackUNet,  # seed 004 Sec. VI-A: U-Net on T·C stacked channels
-    }
-    return _instantiate(cfg.encoder, registry, "encoder", in_channels=in_channels)
+    return _from_config("spatiotemporal", cfg.encoder, in_channels=in_channels)
 
 
 def _conv_decoder(cfg: ModelConfig, in_channels: int) -> nn.Module:
-    from sitsfusion.models.heads.conv import ConvDecoder
-    from sitsfusion.models.spatiotemporal.unet import VGG16UNet
-
     if cfg.dense_decoder == "vgg16_unet":  # seed 003: features of the ConvLSTM into a U-Net
         return VGG16UNet(in_channels, cfg.num_classes, widths=tuple(cfg.unet_widths))
     if cfg.dense_decoder == "linear":  # seed 004's PAD models: a 1x1 conv on the features
@@ -234,18 +207,15 @@ class _WholeNetwork(nn.Module):
 def _feature_fusion(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Module:
     """Seed 003's ConvLSTM + Inception-S1S2 (one ConvLSTM per sensor, Inception on the first
     dates of both, fused in a VGG-16 U-Net); ``model.encoder`` gives its options."""
-    from sitsfusion.models.spatiotemporal.convlstm_inception import ConvLSTMInceptionS1S2
-
     names = list(channels)
     if len(names) != 2:
         raise ConfigError(
             f"model.fusion: 'feature' fuses an optical and a radar series, got {names}"
         )
     s2, s1 = names
-    network = _instantiate(
+    network = _from_config(
+        "network",
         cfg.encoder,
-        {"convlstm_inception": ConvLSTMInceptionS1S2},
-        "encoder",
         s2_channels=channels[s2],
         s1_channels=channels[s1],
         num_classes=cfg.num_classes,
@@ -285,9 +255,6 @@ def build_panoptic_model(cfg: ModelConfig, channels: Mapping[str, int]) -> nn.Mo
     ``model.fusion``: ``none`` (one modality), ``early`` or ``late``; ``model.encoder`` must be
     a U-TAE (PaPs reads its decoder maps); ``model.paps`` holds the head's options.
     """
-    from sitsfusion.models.heads.paps import PaPs
-    from sitsfusion.models.panoptic import PanopticNetwork
-
     mods, fusion = list(channels), cfg.fusion
     if fusion in ("decision", "mid", "pse", "feature"):
         raise ConfigError(

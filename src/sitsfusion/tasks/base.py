@@ -2,8 +2,10 @@
 
 A task subclass says only what differs: how its model is built (:meth:`build_model`), where
 its target is in a :class:`~sitsfusion.data.sample.Batch` (:meth:`target`) and which class is
-ignored. Training follows the papers: Adam (lr 1e-3), auxiliary losses with weight λ per
-modality when enabled (seed 001 Sec. 3.2), best checkpoint by validation mIoU.
+ignored; setting ``task_name`` registers it for :func:`task_class` (the base imports none of
+the subclasses: :mod:`sitsfusion.tasks` imports them). Training follows the papers: Adam
+(lr 1e-3), auxiliary losses with weight λ per modality when enabled (seed 001 Sec. 3.2), best
+checkpoint by validation mIoU.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ class CheckpointError(ValueError):
     """A checkpoint does not fit the model it is loaded into."""
 
 
+# the task registry: {task_name: subclass}, filled by SupervisedTask.__init_subclass__
+_TASKS: dict[str, type[SupervisedTask]] = {}
+
+
+def _qualified_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def config_from_dict(tree: dict[str, Any]) -> ExperimentConfig:
     """The :class:`ExperimentConfig` of a plain dict (as stored in checkpoints)."""
     return _build(ExperimentConfig, tree, "")
@@ -45,6 +55,8 @@ class SupervisedTask(L.LightningModule):
 
     A subclass defines ``task_name`` (the config's ``task``), ``build_model(channels) ->
     nn.Module`` (a fusion module returning a ``FusionOutput``) and ``target(batch) -> Tensor``.
+    Defining a subclass with a ``task_name`` of its own registers it (:func:`task_class`); a
+    subclass that inherits its parent's ``task_name`` does not replace the parent.
 
     Args:
         config: the experiment config as a plain dict (``ExperimentConfig.to_dict()``), stored
@@ -55,6 +67,19 @@ class SupervisedTask(L.LightningModule):
     """
 
     task_name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("task_name")
+        if not name:
+            return
+        existing = _TASKS.get(name)
+        if existing is not None and _qualified_name(existing) != _qualified_name(cls):
+            raise TypeError(
+                f"{_qualified_name(cls)}: task {name!r} is already registered by "
+                f"{_qualified_name(existing)}; choose another task_name"
+            )
+        _TASKS[name] = cls
 
     def __init__(
         self,
@@ -182,15 +207,17 @@ class SupervisedTask(L.LightningModule):
 
 
 def task_class(name: str) -> type[SupervisedTask]:
-    from sitsfusion.tasks.panoptic import PanopticSegmentationTask
-    from sitsfusion.tasks.parcel import ParcelClassificationTask
-    from sitsfusion.tasks.semantic import SemanticSegmentationTask
+    """The registered task whose ``task_name`` is ``name`` (the config's ``task``).
 
-    tasks = (ParcelClassificationTask, SemanticSegmentationTask, PanopticSegmentationTask)
-    classes = {c.task_name: c for c in tasks}
-    if name not in classes:
-        raise CheckpointError(f"unknown task {name!r}; known: {sorted(classes)}")
-    return classes[name]
+    The built-in tasks are registered once :mod:`sitsfusion.tasks` is imported (importing
+    ``sitsfusion.tasks.base`` imports it first).
+
+    Raises:
+        CheckpointError: no task of that name.
+    """
+    if name not in _TASKS:
+        raise CheckpointError(f"unknown task {name!r}; known: {sorted(_TASKS)}")
+    return _TASKS[name]
 
 
 def load_task(path: str | Path, map_location: str | torch.device = "cpu") -> SupervisedTask:

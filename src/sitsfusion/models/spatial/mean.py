@@ -14,11 +14,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from sitsfusion.models.registry import register_model
+
 __all__ = ["PixelStatistics"]
 
 _STATS = ("mean", "std")
 
 
+# the spatial part of the object-level (OAD) classifiers (seed 004 Sec. VI-B)
+@register_model("spatial", "mean")
 class PixelStatistics(nn.Module):
     """Masked per-date statistics over pixels: ``x [B, T, C, S], valid -> [B, T, C·len(stats)]``.
 

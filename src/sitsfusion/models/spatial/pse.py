@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from sitsfusion.models.registry import register_model
+
 __all__ = ["PixelSetEncoder"]
 
 _POOLINGS = ("mean", "std", "max", "min")
@@ -79,6 +81,7 @@ class _MaskedMeanStd(torch.autograd.Function):
         return grad.mul_(m.unsqueeze(-1)), None, None
 
 
+@register_model("spatial", "pse")
 class PixelSetEncoder(nn.Module):
     """PSE: ``x [B, T, C, S], valid [B, T, S] | None -> [B, T, F]`` with ``F = mlp2[-1]``.
 

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from sitsfusion.data.sample import PaddedSeries
+from sitsfusion.models.registry import register_model
 
 __all__ = ["ConvLSTM", "ConvLSTMCell", "ConvLSTMSegmenter", "PerDateCNN", "StackedConvRNN"]
 
@@ -160,6 +161,7 @@ class StackedConvRNN(nn.Module):
         return torch.cat([fwd[-1], bwd[0]], dim=1)
 
 
+@register_model("spatiotemporal", "convlstm")
 class ConvLSTM(StackedConvRNN):
     """ConvLSTM SpatioTemporalEncoder: ``PaddedSeries [B, T, C, H, W] -> h [B, D, H, W]``.
 

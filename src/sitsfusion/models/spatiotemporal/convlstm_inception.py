@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from sitsfusion.data.sample import Batch, PaddedSeries
+from sitsfusion.models.registry import register_model
 from sitsfusion.models.spatial.inception import NaiveInception
 from sitsfusion.models.spatiotemporal.convlstm import ConvLSTM
 from sitsfusion.models.spatiotemporal.unet import VGG16UNet
@@ -35,6 +36,8 @@ def first_real_date(series: PaddedSeries) -> Tensor:
     return series.values[torch.arange(series.values.shape[0], device=first.device), first]
 
 
+# seed 003 Sec. 3.1-3.2: fused in the network itself (model.fusion: feature)
+@register_model("network", "convlstm_inception")
 class ConvLSTMInceptionS1S2(nn.Module):
     """``forward(batch) -> logits [B, K, H, W]`` from the modalities ``s2_name`` and ``s1_name``.
 

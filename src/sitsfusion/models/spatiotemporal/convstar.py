@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from sitsfusion.data.sample import PaddedSeries
+from sitsfusion.models.registry import register_model
 from sitsfusion.models.spatiotemporal.convlstm import StackedConvRNN, State
 
 __all__ = ["ConvSTAR", "ConvSTARCell", "ConvSTARSegmenter"]
@@ -53,6 +54,7 @@ class ConvSTARCell(nn.Module):
         return (torch.tanh(h + k * (z - h)),)
 
 
+@register_model("spatiotemporal", "convstar")
 class ConvSTAR(StackedConvRNN):
     """ConvSTAR SpatioTemporalEncoder: ``PaddedSeries [B, T, C, H, W] -> h [B, D, H, W]``.
 

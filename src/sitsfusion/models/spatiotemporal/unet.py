@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sitsfusion.data.sample import PaddedSeries
+from sitsfusion.models.registry import register_model
 
 __all__ = ["TemporalStackUNet", "UNet", "VGG16UNet"]
 
@@ -150,6 +151,8 @@ class VGG16UNet(UNet):
         super().__init__(in_channels, num_classes, widths, convs_per_stage, 2, batch_norm)
 
 
+# seed 004 Sec. VI-A: U-Net on T·C stacked channels
+@register_model("spatiotemporal", "unet_stack")
 class TemporalStackUNet(nn.Module):
     """U-Net on the time-concatenated series (seed 004 Sec. VI-A): ``PaddedSeries -> [B, K, H, W]``.
 

@@ -42,6 +42,7 @@ from torch.utils.checkpoint import checkpoint
 
 from sitsfusion.data.sample import PaddedSeries
 from sitsfusion.models.heads.conv import ConvDecoder
+from sitsfusion.models.registry import register_model
 from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
 
 __all__ = ["UTAE", "UTAEEncoder", "UTAEFeatures"]
@@ -175,6 +176,7 @@ def _checkpointed(
     return lambda x: checkpoint(run, x, use_reentrant=False)
 
 
+@register_model("spatiotemporal", "utae")
 class UTAEEncoder(nn.Module):
     """U-TAE as a spatio-temporal encoder: ``PaddedSeries -> [B, decoder_widths[0], H, W]``.
 

@@ -10,11 +10,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from sitsfusion.models.registry import register_model
 from sitsfusion.models.temporal.tae import check_sequence_inputs
 
 __all__ = ["LSTMEncoder"]
 
 
+# seed 004, Sec. VI-B
+@register_model("temporal", "lstm")
 class LSTMEncoder(nn.Module):
     """LSTM: ``x [B, T, F], dates [B, T], pad_mask [B, T] -> [B, hidden·dirs]``.
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from sitsfusion.models.positional import DayPositionalEncoding
+from sitsfusion.models.registry import register_model
 from sitsfusion.models.temporal.tae import (
     ATTENTION_DROPOUT,
     check_sequence_inputs,
@@ -48,6 +49,7 @@ def masked_group_norm(x: Tensor, keep: Tensor, norm: nn.GroupNorm) -> Tensor:
     return out
 
 
+@register_model("temporal", "ltae")
 class LightweightTemporalAttentionEncoder(nn.Module):
     """L-TAE: ``x [B, T, F], dates [B, T], pad_mask [B, T] -> [B, mlp[-1]]``.
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from sitsfusion.models.positional import DayPositionalEncoding
+from sitsfusion.models.registry import register_model
 
 __all__ = ["TemporalAttentionEncoder", "masked_softmax", "mlp_bn_relu"]
 
@@ -62,6 +63,7 @@ def check_sequence_inputs(
     return pad_mask.to(torch.bool)
 
 
+@register_model("temporal", "tae")
 class TemporalAttentionEncoder(nn.Module):
     """TAE: ``x [B, T, F], dates [B, T], pad_mask [B, T] -> [B, mlp[-1]]``.
 

@@ -15,11 +15,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from sitsfusion.models.registry import register_model
 from sitsfusion.models.temporal.tae import check_sequence_inputs
 
 __all__ = ["TempCNN"]
 
 
+# seed 004, Sec. VI-B (Pelletier et al. 2019)
+@register_model("temporal", "tempcnn")
 class TempCNN(nn.Module):
     """TempCNN: ``x [B, T, F], dates [B, T], pad_mask [B, T] -> [B, hidden]``.
 

@@ -15,11 +15,14 @@ import math
 from torch import Tensor, nn
 
 from sitsfusion.models.positional import DayPositionalEncoding
+from sitsfusion.models.registry import register_model
 from sitsfusion.models.temporal.tae import check_sequence_inputs
 
 __all__ = ["TransformerEncoder"]
 
 
+# seed 004, Sec. VI-B
+@register_model("temporal", "transformer")
 class TransformerEncoder(nn.Module):
     """Transformer: ``x [B, T, F], dates [B, T], pad_mask [B, T] -> [B, d_model]``.
 
