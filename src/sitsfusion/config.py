@@ -141,8 +141,8 @@ class DataConfig:
     fold: int = 0
     """"kfold" split: the test fold (validation: the next one)."""
     groups: list[str] | None = None
-    """Keep only these region x year groups "<region>/<year>" (all splits); shell wildcards
-    allowed ("catalonia/*", "france/2019"); null = all."""
+    """Keep only these region x year groups ``<region>/<year>`` (all splits); shell wildcards
+    allowed (``catalonia/*``, ``france/2019``); null = all."""
     train_groups: list[str] | None = None
     """"groups" split: the training groups (same patterns as ``groups``)."""
     val_groups: list[str] | None = None
@@ -266,7 +266,7 @@ class TrainConfig:
     precision: str = "32-true"
     """Lightning precision, e.g. 32-true, 16-mixed, bf16-mixed."""
     out_dir: str = "runs"
-    """Where runs are written: run folders are <out_dir>/<task>/<name>."""
+    """Where runs are written: run folders are ``<out_dir>/<task>/<name>``."""
     log_every_n_steps: int = 10
     """Training steps between two logged values."""
     limit_train_batches: float | int = 1.0
@@ -280,7 +280,7 @@ class ExperimentConfig:
     task: Literal["parcel", "semantic", "panoptic"] = "parcel"
     """Parcel classification, semantic segmentation or panoptic segmentation."""
     name: str = "experiment"
-    """The run's name (its folder: <train.out_dir>/<task>/<name>)."""
+    """The run's name (its folder: ``<train.out_dir>/<task>/<name>``)."""
     description: str = ""
     """What the experiment is, e.g. the paper's table and row."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -439,18 +439,29 @@ def _check(tree: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: {exc}") from None
 
 
+Origins = dict[str, tuple[str, ...]]
+
+
 def _merge(
-    into: dict[str, Any], tree: dict[str, Any], source: str, origins: dict[str, str], at: str = ""
+    into: dict[str, Any], tree: dict[str, Any], source: str, origins: Origins, at: str = ""
 ) -> None:
     """Merge ``tree`` into ``into``: mappings key by key, anything else replaced; ``origins``
-    records ``source`` for every dotted key written."""
+    gains ``source`` for every dotted key written (replaced values: only ``source``)."""
     for key, value in tree.items():
         dotted = f"{at}{key}"
-        origins[dotted] = source
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
+        if isinstance(value, dict):
+            if isinstance(into.get(key), dict):
+                _add_origin(origins, dotted, source)
+            else:
+                into[key], origins[dotted] = {}, (source,)
             _merge(into[key], value, source, origins, f"{dotted}.")
         else:
-            into[key] = copy.deepcopy(value)
+            into[key], origins[dotted] = copy.deepcopy(value), (source,)
+
+
+def _add_origin(origins: Origins, dotted: str, source: str) -> None:
+    known = origins.get(dotted, ())
+    origins[dotted] = known if source in known else (*known, source)
 
 
 def _parse_override(override: str) -> tuple[list[str], Any, dict[str, Any]]:
@@ -494,14 +505,15 @@ class ComposedConfig:
         config: the resolved, checked config.
         files: every file read, in merge order (bases before the files extending them).
         overrides: the ``KEY=VALUE`` overrides applied after the files.
-        origins: dotted key (``"model.fusion"``, ``"data"``) -> the file (or ``--set KEY=VALUE``)
-            that wrote it last; keys absent hold their defaults.
+        origins: dotted key (``"model.fusion"``, ``"data"``) -> the files (or ``--set KEY=VALUE``)
+            that wrote it, in order: one source for a replaced value, several for a mapping
+            merged from several; keys absent hold their defaults.
     """
 
     config: ExperimentConfig
     files: tuple[Path, ...]
     overrides: tuple[str, ...]
-    origins: dict[str, str]
+    origins: Origins
 
 
 class _Composer:
@@ -510,7 +522,7 @@ class _Composer:
     def __init__(self) -> None:
         self.tree: dict[str, Any] = {}
         self.files: list[Path] = []
-        self.origins: dict[str, str] = {}
+        self.origins: Origins = {}
 
     def add_file(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
         resolved = [p.resolve() for p in chain]
@@ -529,8 +541,9 @@ class _Composer:
         _check(tree, f"--set {override}")
         _assign(self.tree, parts, value, override)
         source = f"--set {override}"
-        for i in range(1, len(parts) + 1):
-            self.origins[".".join(parts[:i])] = source
+        for i in range(1, len(parts)):
+            _add_origin(self.origins, ".".join(parts[:i]), source)
+        self.origins[".".join(parts)] = (source,)
 
 
 def _as_paths(paths: str | os.PathLike | Sequence[str | os.PathLike] | None) -> list[Path]:
