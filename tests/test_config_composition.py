@@ -55,6 +55,16 @@ def test_extends_chain_merges_mappings_and_replaces_lists(tmp_path: Path) -> Non
     assert cfg.train.epochs == 100  # untouched: the default
 
 
+def test_an_empty_mapping_replaces(tmp_path: Path) -> None:
+    _write(tmp_path, "base.yaml", "data:\n  temporal_dropout: {S2: 0.4, S1A: 0.2}\n")
+    off = _write(tmp_path, "off.yaml", "extends: base.yaml\ndata:\n  temporal_dropout: {}\n")
+    some = _write(
+        tmp_path, "some.yaml", "extends: base.yaml\ndata:\n  temporal_dropout: {S2: 0.1}\n"
+    )
+    assert load_config(off).data.temporal_dropout == {}
+    assert load_config(some).data.temporal_dropout == {"S2": 0.1, "S1A": 0.2}
+
+
 def test_extends_a_list_merges_left_to_right(tmp_path: Path) -> None:
     _write(tmp_path, "a.yaml", "train:\n  epochs: 3\n  lr: 0.5\n")
     _write(tmp_path, "b.yaml", "train:\n  epochs: 7\n")

@@ -6,9 +6,10 @@ an unknown or mistyped key is an error naming the file that wrote it and the key
 
 Composition: a file may start from base files, ``extends: base.yaml`` or a list of them (paths
 relative to the file; bases may extend others). The bases merge left to right, then the file's
-own keys on top: mappings merge key by key, lists and scalars replace. Several files given to
-:func:`load_config` (several ``--config``) merge the same way, left to right; then overrides with
-dotted keys (``--set train.epochs=2 --set data.root=/data/PASTIS-R``) replace single values.
+own keys on top: mappings merge key by key; lists, scalars and ``{}`` replace. Several files
+given to :func:`load_config` (several ``--config``) merge the same way, left to right; then
+overrides with dotted keys (``--set train.epochs=2 --set data.root=/data/PASTIS-R``) replace
+single values.
 
 Each field's docstring (the string below it) says what the key means and cites the source of its
 default; docs/configuration.md is generated from them (``sitsfusion config docs``).
@@ -381,7 +382,9 @@ def _mapping_without_duplicates(loader: _Loader, node: yaml.MappingNode) -> dict
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
-        if isinstance(key, typing.Hashable) and key in seen:
+        if not isinstance(key, typing.Hashable):
+            continue  # YAML's own constructor reports it
+        if key in seen:
             raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} written twice")
         seen.add(key)
     return loader.construct_mapping(node)
@@ -445,11 +448,12 @@ Origins = dict[str, tuple[str, ...]]
 def _merge(
     into: dict[str, Any], tree: dict[str, Any], source: str, origins: Origins, at: str = ""
 ) -> None:
-    """Merge ``tree`` into ``into``: mappings key by key, anything else replaced; ``origins``
-    gains ``source`` for every dotted key written (replaced values: only ``source``)."""
+    """Merge ``tree`` into ``into``: mappings key by key, anything else (and an empty mapping,
+    ``{}``) replaced; ``origins`` gains ``source`` for every dotted key written (replaced
+    values: only ``source``)."""
     for key, value in tree.items():
         dotted = f"{at}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             if isinstance(into.get(key), dict):
                 _add_origin(origins, dotted, source)
             else:

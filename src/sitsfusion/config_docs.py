@@ -167,9 +167,10 @@ file plus one short file per experiment that names only what differs.
   right, then the file's own keys on top.
 * **Merging**: mappings merge key by key (an overlay's `model: {{fusion: late}}` changes only
   `model.fusion`; `temporal: {{mlp: [1024, 512, 256]}}` changes only that option of the
-  base's temporal encoder); lists and scalars replace. A key cannot be removed, only
-  set: a mapping that differs in its keys (another encoder) belongs in the overlays, not in
-  the base.
+  base's temporal encoder); lists, scalars and an empty mapping replace
+  (`temporal_dropout: {{}}` turns a base's temporal dropout off). A key of a mapping cannot be
+  removed, only set: a mapping that differs in its keys (another encoder) belongs in the
+  overlays, not in the base.
 * **Several `--config`**: `sitsfusion fit --config a.yaml --config b.yaml` merges the files
   (each with its bases) left to right, as if `b.yaml` extended `a.yaml`.
 * **`--set KEY=VALUE`**: applied after every file, with a dotted key and a YAML value:
