@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from sitsfusion.cli import datasets, demo, experiments, maps, simulate, training  # noqa: F401
+from sitsfusion.cli import config, datasets, demo, experiments, maps, simulate, training  # noqa: F401
 from sitsfusion.cli.app import cli, console
 from sitsfusion.errors import DatasetError
 

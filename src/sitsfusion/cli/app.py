@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,9 @@ config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path),
+    multiple=True,
     required=True,
-    help="Experiment YAML (configs/...).",
+    help="Experiment YAML (configs/...); repeat to merge several files, left to right.",
 )
 set_option = click.option(
     "--set",
@@ -36,7 +38,8 @@ set_option = click.option(
 )
 
 
-def load(config_path: Path, overrides: tuple[str, ...]) -> Any:  # ExperimentConfig
+def load(config_path: Path | Sequence[Path], overrides: Sequence[str]) -> Any:  # ExperimentConfig
+    """The config of one file or several (merged left to right), then the overrides."""
     from sitsfusion.config import load_config
 
     return load_config(config_path, overrides)
