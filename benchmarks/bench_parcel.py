@@ -27,10 +27,10 @@ from sitsfusion.config import load_config
 from sitsfusion.data import transforms as T
 from sitsfusion.data.readers.pastis import PASTIS
 from sitsfusion.data.sample import Sample, TimeSeries, collate
-from sitsfusion.data.simulate import simulate_pastis
 from sitsfusion.losses import build_loss
 from sitsfusion.models.builder import build_parcel_model, count_parameters
 from sitsfusion.models.fusion import auxiliary_loss
+from sitsfusion.simulate import simulate_pastis
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "garnot2021" / "parcel"
 RUNS = {

@@ -27,7 +27,7 @@ from rich.table import Table
 
 from sitsfusion.data import transforms as T
 from sitsfusion.data.readers.pastis import PASTIS
-from sitsfusion.data.simulate import simulate_pastis
+from sitsfusion.simulate import simulate_pastis
 
 MODALITIES = ("S2", "S1A", "S1D")
 

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from sitsfusion.data.oad import aggregate_sample
 from sitsfusion.data.readers.sen4agrinet import Sen4AgriNet
-from sitsfusion.data.simulate_sen4agrinet import simulate_sen4agrinet
+from sitsfusion.simulate import simulate_sen4agrinet
 
 
 def _read_rate(ds: Sen4AgriNet, indices: list[int]) -> tuple[float, float, float]:

@@ -10,10 +10,40 @@ from pathlib import Path
 
 import pytest
 
-from sitsfusion.data.simulate import simulate_pastis
+from sitsfusion.simulate import simulate_multisenge, simulate_pastis, simulate_sen4agrinet
+
+SEN4AGRINET_GROUPS = (("catalonia", 2019), ("catalonia", 2020), ("france", 2019))
+"""The region / year groups of seed 004's scenarios (Table II)."""
+MULTISENGE_TILES = ("31UFQ", "31UFP", "31UEQ")
+"""One training, one validation and one test tile of seed 003's split."""
 
 
 @pytest.fixture(scope="session")
 def pastis_r(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic PASTIS-R folder: 6 patches of 32 x 32 (folds 1-5), S2 / S1A / S1D."""
     return simulate_pastis(tmp_path_factory.mktemp("pastis_r") / "sim", patches=6, size=32, seed=2)
+
+
+@pytest.fixture(scope="session")
+def sen4agrinet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic Sen4AgriNet folder: 2 netCDF patches of 24 x 24 (10 m) in each group
+    of :data:`SEN4AGRINET_GROUPS` (6 files; 12-pixel sub-patches fit, 61-pixel ones do not)."""
+    pytest.importorskip("h5netcdf")
+    root = tmp_path_factory.mktemp("sen4agrinet") / "S4A"
+    for region, year in SEN4AGRINET_GROUPS:
+        simulate_sen4agrinet(root, patches=2, size=24, seed=5, region=region, year=year)
+    return root
+
+
+@pytest.fixture(scope="session")
+def multisenge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic MultiSenGE folder: 6 patches of 32 x 32 spread over
+    :data:`MULTISENGE_TILES` (2 each), S2 / S1 GeoTIFFs, ground reference, JSON."""
+    pytest.importorskip("rasterio")
+    return simulate_multisenge(
+        tmp_path_factory.mktemp("multisenge") / "msg",
+        patches=6,
+        size=32,
+        seed=0,
+        tiles=MULTISENGE_TILES,
+    )

@@ -11,8 +11,8 @@ from sitsfusion.data import collate
 from sitsfusion.data.oad import OADDataset, aggregate_dataset, aggregate_sample
 from sitsfusion.data.readers.pastis import PASTIS
 from sitsfusion.data.sample import Sample, TimeSeries
-from sitsfusion.data.simulate import simulate_pastis
 from sitsfusion.errors import DatasetError
+from sitsfusion.simulate import simulate_pastis
 
 
 def _hand_sample(patch: int = 7) -> Sample:

@@ -16,7 +16,6 @@ from paths import CONFIGS
 from sitsfusion.config import ConfigError, load_config
 from sitsfusion.data.readers.sen4agrinet import Sen4AgriNet
 from sitsfusion.data.sample import collate
-from sitsfusion.data.simulate_sen4agrinet import simulate_sen4agrinet
 from sitsfusion.inference import NODATA, parcel_polygons, predict_maps, write_cog
 from sitsfusion.inference.predict import _georeference
 from sitsfusion.tasks.base import load_task
@@ -27,10 +26,8 @@ SIZE, WINDOW = 24, 12
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
-    root = tmp_path_factory.mktemp("infer") / "S4A"
-    for region, year in (("catalonia", 2019), ("catalonia", 2020), ("france", 2019)):
-        simulate_sen4agrinet(root, patches=2, size=SIZE, seed=5, region=region, year=year)
+def trained(tmp_path_factory: pytest.TempPathFactory, sen4agrinet: Path) -> tuple[object, Path]:
+    root = sen4agrinet  # session fixture: 2 patches of SIZE per group (read-only)
     cfg = load_config(
         CONFIG,
         [
@@ -41,7 +38,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
             "model.encoder.hidden=8",
         ],
     )
-    run = fit(cfg, root.parent / "run")
+    run = fit(cfg, tmp_path_factory.mktemp("infer") / "run")
     assert run.checkpoint is not None
     return cfg, run.checkpoint
 

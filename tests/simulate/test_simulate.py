@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sitsfusion.data.simulate import _simulate, simulate_pastis
+from sitsfusion.simulate import simulate_pastis
 
 N_CH = {"S2": 10, "S1A": 3, "S1D": 3}
 DTYPES = {"S2": np.int16, "S1A": np.float32, "S1D": np.float32}
@@ -64,7 +64,7 @@ def crops(tmp_path_factory) -> dict[str, Path]:
     """Cloud-free wheat/corn datasets in two regions."""
     out = {}
     for region in ("west", "south"):
-        out[region] = _simulate(
+        out[region] = simulate_pastis(
             tmp_path_factory.mktemp(region) / "d",
             patches=4,
             size=48,
@@ -282,7 +282,7 @@ def test_s1_values(ds: Path) -> None:
 
 
 def test_wheat_vs_durum_separable_by_s1_not_s2(tmp_path: Path) -> None:
-    root = _simulate(
+    root = simulate_pastis(
         tmp_path / "w",
         patches=6,
         size=48,

@@ -29,7 +29,8 @@ def s4a(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("scenarios") / "Sen4AgriNet"
     for k, (region, year) in enumerate(GROUPS):
         args = ["simulate", "--format", "sen4agrinet", "--out", str(root), "--patches", "3"]
-        args += ["--size", "24", "--region", region, "--year", str(year), "--seed", str(k)]
+        args += ["--size", "24", "--subpatch", "12", "--region", region, "--year", str(year)]
+        args += ["--seed", str(k)]
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         assert "synthetic" in result.output

@@ -60,13 +60,10 @@ WENGER = ALL_CONFIGS / "wenger2022"
     "name",
     ["convlstm_inception_s1s2_6classes", "convlstm_s1s2_10classes", "convlstm_s2_6classes"],
 )
-def test_multisenge_feature_fusion_trains_and_reloads(tmp_path: Path, name: str) -> None:
-    pytest.importorskip("rasterio")
-    from sitsfusion.data.simulate_multisenge import simulate_multisenge
-
-    root = simulate_multisenge(
-        tmp_path / "msg", patches=6, size=32, seed=0, tiles=("31UFQ", "31UFP", "31UEQ")
-    )
+def test_multisenge_feature_fusion_trains_and_reloads(
+    multisenge: Path, tmp_path: Path, name: str
+) -> None:
+    root = multisenge  # session fixture: 6 patches of 32 x 32 on tiles 31UFQ, 31UFP, 31UEQ
     cfg = load_config(
         WENGER / f"{name}.yaml",
         [

@@ -37,7 +37,7 @@ def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
     """The main job on the embedded default: simulate, read, plot, train and compare."""
     from sitsfusion.config import load_config
     from sitsfusion.data.readers.pastis import read_metadata
-    from sitsfusion.data.simulate import simulate_pastis
+    from sitsfusion.simulate import simulate_pastis
     from sitsfusion.training import fit as run_fit
 
     data = out / "pastis_r_synthetic"

@@ -29,8 +29,8 @@ from sitsfusion.data.readers.multisenge import (
     select_dates,
     tile_split,
 )
-from sitsfusion.data.simulate_multisenge import simulate_multisenge
 from sitsfusion.errors import DatasetError
+from sitsfusion.simulate import simulate_multisenge
 
 REAL = SHARED_DATA / "multisenge_metadata_real"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="real MultiSenGE metadata absent")

@@ -521,7 +521,7 @@ def test_missing_root(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sitsfusion.data.simulate import simulate_pastis
+    from sitsfusion.simulate import simulate_pastis
 
     return simulate_pastis(tmp_path_factory.mktemp("sim") / "pastis", patches=4, size=32, seed=0)
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from sitsfusion.data.readers.sen4agrinet import ALL_BANDS, Sen4AgriNet, parse_patch_name
-from sitsfusion.data.simulate_sen4agrinet import RESOLUTION, simulate_sen4agrinet
 from sitsfusion.data.taxonomy import encode_codes, load_nomenclature
 from sitsfusion.errors import DatasetError
+from sitsfusion.simulate.sen4agrinet import RESOLUTION, simulate_sen4agrinet
 
 SIZE = 36
 

@@ -16,17 +16,18 @@ satellite. The files follow the published Sen4AgriNet layout (seed 004 Sec. V; r
 * groups ``labels`` and ``parcels``, single 2-D ``uint32`` variables at 10 m: the parcel's
   FAO-ICC crop code (0 = background) and the parcel id (0 = no parcel).
 
-Generative model: the landscape, phenology and Sentinel-2 spectra of
-:mod:`sitsfusion.data.simulate` (Voronoi fields, double-logistic phenology, spectral mixing,
+Generative model: the landscape, phenology and Sentinel-2 spectra of the engine
+(:mod:`sitsfusion.simulate`: Voronoi fields, double-logistic phenology, spectral mixing,
 clouds and shadows), with crops drawn from a region's FAO-ICC crop mixture instead of the
 PASTIS classes, over one calendar year (Sentinel-2: 5-day revisit thinned by cloudiness,
-~40–55 dates). Two regions (seed 004 Table II): ``catalonia`` (ES, Mediterranean: phenology
-about two weeks earlier, barley / wheat / olives / almonds / vineyards, sunny) and ``france``
-(FR: wheat, maize, rapeseed, sunflower, meadows, cloudier). Every year shifts phenology by up
-to ±8 days and changes the weather, so training on one region × year and testing on another
-(scenarios 2 and 3) is harder than a random split (scenario 1), as in the paper. The 60 m
-bands are synthesised from the others (B01 from B02, B09 from B8A, B10 from cloud brightness);
-the values mimic L2A reflectances, not Sen4AgriNet's L1C top-of-atmosphere values.
+~40–55 dates). Two regions (seed 004 Table II; ``params/sen4agrinet.json``): ``catalonia``
+(ES, Mediterranean: phenology about two weeks earlier, barley / wheat / olives / almonds /
+vineyards, sunny) and ``france`` (FR: wheat, maize, rapeseed, sunflower, meadows, cloudier).
+Every year shifts phenology by up to ±8 days and changes the weather, so training on one
+region × year and testing on another (scenarios 2 and 3) is harder than a random split
+(scenario 1), as in the paper. The 60 m bands are synthesised from the others (B01 from B02,
+B09 from B8A, B10 from cloud brightness); the values mimic L2A reflectances, not
+Sen4AgriNet's L1C top-of-atmosphere values.
 """
 
 from __future__ import annotations
@@ -35,59 +36,40 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from sitsfusion.data.readers.sen4agrinet import ALL_BANDS as BANDS
 from sitsfusion.data.readers.sen4agrinet import RESOLUTION, utm_crs
-from sitsfusion.data.simulate import (
-    _GRASS,
-    _PEAS,
-    _S2_KEEP,
-    _hash,
-    _Layout,
-    _make_layout,
-    _Region,
-    _region_config,
-    _regional_weather,
-    _rng,
-    _simulate_s2,
-    _unit_state,
-)
 from sitsfusion.io import atomic_path
 from sitsfusion.optional import require
+from sitsfusion.simulate.layout import Layout, appearance_code, make_layout
+from sitsfusion.simulate.optical import S2_BANDS, simulate_s2
+from sitsfusion.simulate.params import load_params
+from sitsfusion.simulate.randomness import keyed_rng, name_hash
+from sitsfusion.simulate.regions import S2_MONTHLY_KEEP, Region, region_config
+from sitsfusion.simulate.units import unit_state
+from sitsfusion.simulate.weather import regional_weather
 
-__all__ = ["BANDS", "REGIONS", "RESOLUTION", "patch_file_name", "simulate_sen4agrinet"]
+__all__ = [
+    "BANDS",
+    "PATCH_SIZE",
+    "REGIONS",
+    "RESOLUTION",
+    "RegionSpec",
+    "patch_file_name",
+    "simulate_sen4agrinet",
+]
 
-# Index of the simulator's 10 bands (B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12).
-_SIM_INDEX = {"B02": 0, "B03": 1, "B04": 2, "B05": 3, "B06": 4, "B07": 5, "B08": 6, "B8A": 7}
-_SIM_INDEX |= {"B11": 8, "B12": 9}
+PATCH_SIZE = 366
+"""Pixels of a real Sen4AgriNet patch side (10,980 / 30; seed 004 Sec. V)."""
+_FIRST_PARCEL_ID = 3_000_000
+_GRID = 30  # patches per tile side
 
-# Appearance (phenology / spectra of sitsfusion.data.simulate) of every simulated FAO-ICC code.
-_APPEARANCE: dict[int, int] = {
-    110: 2,  # wheat: soft winter wheat
-    120: 3,  # maize
-    140: 18,  # sorghum
-    150: 4,  # barley: winter barley
-    160: 10,  # rye: a tall winter cereal (triticale's curves)
-    170: 6,  # oats: a spring cereal (spring barley's curves)
-    191: 17,  # mixed cereals
-    219: 12,  # other leafy or stem vegetables
-    330: 8,  # grapes
-    351: 16,  # apples (orchard)
-    361: 16,  # almonds (orchard)
-    410: 15,  # soya beans
-    435: 5,  # rapeseed
-    438: 7,  # sunflower
-    442: 16,  # olives (orchard)
-    510: 13,  # potatoes
-    770: _PEAS,  # peas
-    810: 9,  # sugar beet
-    911: 14,  # temporary grass
-    912: 1,  # permanent grass (meadow)
-    975: _GRASS,  # fallow land: weeds
-}
+# Index of every simulated 10 / 20 m band among the engine's 10 bands (B2 ... B12).
+_SIM_INDEX = {b if b == "B8A" else f"B{int(b[1:]):02d}": k for k, b in enumerate(S2_BANDS)}
 
 
 @dataclass(frozen=True)
@@ -96,70 +78,29 @@ class RegionSpec:
 
     country: str
     tiles: tuple[str, ...]
-    base: str  # the sitsfusion.data.simulate region giving weather and soil
+    base: str  # the engine region (params/regions.json) giving weather and soil
     shift: float  # phenology shift (days) relative to the simulator's reference season
     crops: Mapping[int, float]  # FAO-ICC code -> share of parcels
 
 
-REGIONS: dict[str, RegionSpec] = {
-    "catalonia": RegionSpec(
-        "ES",
-        ("31TBF", "31TCF", "31TCG", "31TDF", "31TDG"),
-        "south",
-        -14.0,
-        {
-            150: 0.22,
-            110: 0.13,
-            120: 0.08,
-            442: 0.08,
-            912: 0.07,
-            975: 0.07,
-            330: 0.06,
-            361: 0.06,
-            170: 0.04,
-            351: 0.03,
-            438: 0.03,
-            435: 0.02,
-            770: 0.02,
-            219: 0.02,
-            160: 0.015,
-            140: 0.015,
-            191: 0.01,
-            510: 0.01,
-        },
-    ),
-    "france": RegionSpec(
-        "FR",
-        ("31TCJ", "31TDJ", "31TCH", "30TYN"),
-        "west",
-        2.0,
-        {
-            110: 0.19,
-            912: 0.12,
-            120: 0.11,
-            150: 0.09,
-            438: 0.08,
-            435: 0.07,
-            911: 0.05,
-            330: 0.05,
-            975: 0.03,
-            770: 0.03,
-            160: 0.02,
-            170: 0.02,
-            140: 0.02,
-            510: 0.02,
-            410: 0.02,
-            219: 0.02,
-            191: 0.02,
-            351: 0.02,
-            810: 0.01,
-        },
-    ),
-}
+_TABLE = load_params("sen4agrinet")
+_APPEARANCE: Mapping[int, int] = MappingProxyType(
+    {int(code): appearance_code(v["as"]) for code, v in _TABLE["appearance"].items()}
+)
+"""Appearance (phenology / spectra of the engine) of every simulated FAO-ICC code."""
+REGIONS: Mapping[str, RegionSpec] = MappingProxyType(
+    {
+        name: RegionSpec(
+            r["country"],
+            tuple(r["tiles"]),
+            r["base"],
+            r["shift"],
+            MappingProxyType({int(c): share for c, share in r["crops"].items()}),
+        )
+        for name, r in _TABLE["regions"].items()
+    }
+)
 """The two Sen4AgriNet regions (seed 004 Sec. V: Catalonia and France)."""
-
-_PATCH = 366  # pixels of a real Sen4AgriNet patch (10,980 / 30)
-_FIRST_PARCEL_ID = 3_000_000
 
 
 def patch_file_name(year: int, tile: str, i: int, j: int) -> str:
@@ -174,13 +115,14 @@ def _region(region: str) -> RegionSpec:
     return REGIONS[key]
 
 
-def _year_days(origin: dt.date, year: int, reg: _Region, rng: np.random.Generator) -> np.ndarray:
-    """Season-day indices (since ``origin``) of one calendar year's Sentinel-2 acquisitions."""
+def _year_days(origin: dt.date, year: int, reg: Region, rng: np.random.Generator) -> np.ndarray:
+    """Season-day indices ``[T]`` (since ``origin``) of one calendar year's Sentinel-2 dates."""
     first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
     phase = int(rng.integers(0, 5))
     grid = np.arange((first - origin).days + phase, (last - origin).days + 1, 5)
     months = np.array([(origin + dt.timedelta(days=int(d))).month for d in grid])
-    keep = rng.random(grid.size) < np.clip(_S2_KEEP[months - 1] + reg.keep + 0.08, 0.05, 0.98)
+    keep_rate = np.clip(S2_MONTHLY_KEEP[months - 1] + reg.keep + 0.08, 0.05, 0.98)
+    keep = rng.random(grid.size) < keep_rate
     if keep.sum() < 24:  # never fewer than 24 dates (one every ~2 weeks)
         keep[rng.permutation(grid.size)[:24]] = True
     return grid[keep].astype(np.int64)
@@ -193,7 +135,8 @@ def _block_mean(x: np.ndarray, f: int) -> np.ndarray:
 
 
 def _bands(img10: np.ndarray) -> dict[str, np.ndarray]:
-    """The 13 bands at native resolution (uint16) from the simulator's 10-band image."""
+    """The 13 bands at native resolution (uint16) from the engine's 10-band image
+    ``[T, 10, H, W]``: ``{band: [T, H / f, W / f]}`` with ``f`` = 1, 2 or 6."""
     img = img10.astype(np.float32)
     out: dict[str, np.ndarray] = {}
     for band, k in _SIM_INDEX.items():
@@ -248,7 +191,7 @@ def _write_patch(
 def simulate_sen4agrinet(
     out: str | Path,
     patches: int = 4,
-    size: int = _PATCH,
+    size: int = PATCH_SIZE,
     seed: int = 0,
     region: str = "catalonia",
     year: int = 2019,
@@ -258,7 +201,9 @@ def simulate_sen4agrinet(
     """Write ``patches`` synthetic Sen4AgriNet netCDF patches of one region and year.
 
     Args:
-        out: output folder (created); files are written atomically, flat in it.
+        out: output folder (created); files are written atomically, flat in it. It may hold
+            other regions' or years' patches; an existing file is never overwritten
+            (``FileExistsError`` before anything is written).
         patches: number of patches.
         size: patch side in 10 m pixels (real: 366); a multiple of 6 (20 m and 60 m grids).
         seed: random seed (same arguments give identical files).
@@ -279,38 +224,48 @@ def simulate_sen4agrinet(
     if not 0.0 <= cloud_cover <= 1.0:
         raise ValueError(f"cloud_cover must be in [0, 1], got {cloud_cover}")
     out = Path(out)
+    rh = name_hash(f"s4a-{region.strip().lower()}")
+    base = region_config(spec.base)
+    year_shift = float(name_hash(f"s4a{region.strip().lower()}{year}") % 17 - 8)
+    reg = replace(base, keep=base.keep + (name_hash(f"keep{year}") % 9 - 4) / 100.0)
+    place = keyed_rng(seed, rh, year, 11)
+    cells = place.permutation(_GRID * _GRID)[:patches]
+    tiles = [spec.tiles[int(k)] for k in place.integers(0, len(spec.tiles), patches)]
+    paths = [
+        out / patch_file_name(year, tiles[k], *divmod(int(cells[k]), _GRID)) for k in range(patches)
+    ]
+    existing = [p.name for p in paths if p.exists()]
+    if existing:
+        raise FileExistsError(
+            f"{out}: already holds {existing[0]}"
+            + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
+            + "; choose a new folder, seed, region or year (never overwritten)"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    rh = _hash(f"s4a-{region.strip().lower()}")
-    base = _region_config(spec.base)
-    year_shift = float(_hash(f"s4a{region.strip().lower()}{year}") % 17 - 8)
-    reg = replace(base, keep=base.keep + (_hash(f"keep{year}") % 9 - 4) / 100.0)
-    wx = _regional_weather(reg, seed, rh, year, until=dt.date(year, 12, 31))
+    wx = regional_weather(reg, seed, rh, year, until=dt.date(year, 12, 31))
     codes = np.array(sorted(spec.crops), dtype=np.int64)
     shares = np.array([spec.crops[c] for c in codes], dtype=np.float64)
     shares /= shares.sum()
-    place = _rng(seed, rh, year, 11)
-    cells = place.permutation(30 * 30)[:patches]
-    tiles = [spec.tiles[int(k)] for k in place.integers(0, len(spec.tiles), patches)]
     written: list[Path] = []
     iterator: Any = range(patches)
     if progress:
         from rich.progress import track
 
         iterator = track(iterator, description=f"simulating {patches} Sen4AgriNet patches")
-    next_id = _FIRST_PARCEL_ID + (_hash(f"{region}{year}{seed}") % 1000) * 100_000
+    next_id = _FIRST_PARCEL_ID + (name_hash(f"{region}{year}{seed}") % 1000) * 100_000
     for k in iterator:
         key = (seed, rh, year, size, k)
-        rng = _rng(*key, 0)
+        rng = keyed_rng(*key, 0)
         mix = rng.dirichlet(shares * 60.0)
-        lay = _make_layout(_rng(*key, 1), size, base, np.full(18, 1.0 / 18))
-        crop = codes[_rng(*key, 2).choice(codes.size, lay.appearance.size, p=mix)]
+        lay = make_layout(keyed_rng(*key, 1), size, base, np.full(18, 1.0 / 18))
+        crop = codes[keyed_rng(*key, 2).choice(codes.size, lay.appearance.size, p=mix)]
         code = np.where(lay.is_parcel, crop, 0)
         appearance = np.where(lay.is_parcel, [_APPEARANCE.get(int(c), 1) for c in crop], 0)
         appearance = np.where(lay.is_parcel, appearance, lay.appearance)
-        lay = _Layout(lay.unit_map, appearance, code, lay.is_parcel)
-        st = _unit_state(lay, _rng(*key, 3), wx.days, reg, spec.shift + year_shift)
-        idx = _year_days(wx.origin, year, reg, _rng(*key, 4))
-        img = _simulate_s2(lay, st, wx, idx, _rng(*key, 5), _rng(*key, 6), cloud_cover)
+        lay = Layout(lay.unit_map, appearance, code, lay.is_parcel)
+        st = unit_state(lay, keyed_rng(*key, 3), wx.days, reg, spec.shift + year_shift)
+        idx = _year_days(wx.origin, year, reg, keyed_rng(*key, 4))
+        img = simulate_s2(lay, st, wx, idx, keyed_rng(*key, 5), keyed_rng(*key, 6), cloud_cover)
         labels = lay.label[lay.unit_map]
         parcel_units = np.flatnonzero(lay.is_parcel)
         pid = np.zeros(lay.is_parcel.size, dtype=np.int64)
@@ -318,14 +273,14 @@ def simulate_sen4agrinet(
         next_id += parcel_units.size
         parcels = pid[lay.unit_map]
         times = np.array([np.datetime64(wx.origin + dt.timedelta(days=int(d)), "ns") for d in idx])
-        i, j = divmod(int(cells[k]), 30)
+        i, j = divmod(int(cells[k]), _GRID)
         tile = tiles[k]
         corner = (300000.0 + 3660.0 * j, 4700040.0 - 3660.0 * i)  # synthetic placement
-        name = patch_file_name(year, tile, i, j)
+        path = paths[k]
         attrs = {
             "title": "S4A Patch Dataset",
             "authors": "sitsfusion simulator (SYNTHETIC data, no satellite pixel)",
-            "patch_full_name": name.removesuffix(".nc"),
+            "patch_full_name": path.name.removesuffix(".nc"),
             "patch_year": str(year),
             "patch_name": f"patch_{i}_{j}",
             "patch_country_code": spec.country,
@@ -337,7 +292,6 @@ def simulate_sen4agrinet(
             "synthetic": "true",
             "crs": utm_crs(tile),
         }
-        path = out / name
         _write_patch(path, _bands(img), labels, parcels, times, corner, attrs)
         written.append(path)
     return written

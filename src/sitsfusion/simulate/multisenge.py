@@ -6,20 +6,21 @@ satellite. The files follow the MultiSenGE layout read by
 ``ground_reference/``), with real UTM CRSs and geotransforms, and every JSON carries
 ``"synthetic": true`` next to the real keys.
 
-Generative model (short on purpose):
+Generative model (short on purpose; its tables in ``params/multisenge.json``):
 
 1. **Land cover.** The 14 MultiSenGE classes as smooth spatial blobs: one smooth random field
-   per class (:func:`sitsfusion.data.simulate._smooth_field`) plus a class-frequency prior,
-   arg-max per pixel; roads (class 5) as 2-px lines; ~1 % no-data pixels (code 0) in a corner.
+   per class (:func:`~sitsfusion.simulate.randomness.smooth_field`) plus a class-frequency
+   prior, arg-max per pixel; roads (class 5) as 2-px lines; ~1 % no-data pixels (code 0) in a
+   corner.
 2. **Phenology.** Per class a daily green-vegetation fraction over 2020: arable land is green
    in spring, harvested in July/August, bare until a winter crop emerges in October; grassland
    green with two mowing dips; forests and groves deciduous; vineyards and orchards late and
    partial; built-up classes mostly bare; water and wetlands dark.
-3. **Sentinel-2** (uint16, reflectance × 10⁴, 10 bands): linear mix of the endmember spectra of
-   :mod:`sitsfusion.data.simulate` (leaf, dry leaf, soil, built, asphalt, water) with class
-   fractions, smooth within-class texture and noise. Dates every 5 days from June to December,
-   about half of them dropped as "cloudy", but one early date of July, August, September and
-   November always kept, so the paper's selection (17-day gap) finds a set in every patch.
+3. **Sentinel-2** (uint16, reflectance × 10⁴, 10 bands): linear mix of the engine's endmember
+   spectra (leaf, dry leaf, soil, built, asphalt, water) with class fractions, smooth
+   within-class texture and noise. Dates every 5 days from June to December, about half of them
+   dropped as "cloudy", but one early date of July, August, September and November always
+   kept, so the paper's selection (17-day gap) finds a set in every patch.
 4. **Sentinel-1** (float32 dB, VV, VH): class backscatter (urban double bounce high, water very
    low, forest volume scattering), a vegetation term following the phenology, gamma speckle.
    Dates every 6 days through 2020 (two relative orbits, as the real ~120 dates per patch).
@@ -29,81 +30,72 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from sitsfusion.data.simulate import (
-    _ASPHALT,
-    _BUILT,
-    _DRY_LEAF,
-    _FOREST_FLOOR,
-    _GREEN_LEAF,
-    _SOIL,
-    _WATER_SPEC,
-    _hash,
-    _rng,
-    _smooth_field,
-)
+from sitsfusion.io import atomic_path, write_text_atomic
 from sitsfusion.optional import require
+from sitsfusion.simulate.optical import ENDMEMBERS
+from sitsfusion.simulate.params import load_params
+from sitsfusion.simulate.randomness import keyed_rng, name_hash, smooth_field
 
-__all__ = ["TILES", "simulate_multisenge"]
+__all__ = ["PATCH_SIZE", "SPLIT_TILES", "TILES", "simulate_multisenge"]
 
-_YEAR = 2020
+PATCH_SIZE = 256
+"""Pixels of a real MultiSenGE patch side (seed 003 Sec. 2.1: 256 × 256 patches)."""
+_YEAR = 2020  # MultiSenGE covers 2020 (seed 003 Sec. 2.1)
 _STEP = 257  # pixel offsets of real MultiSenGE patches are multiples of 257
+_N_CLASSES = 14
 
-# (EPSG code, upper-left corner in metres) of the 110 km Sentinel-2 tiles (UTM zone from the
-# tile name, corner on the tile's 100 km MGRS square; synthetic placement, close to real).
-TILES: dict[str, tuple[int, tuple[float, float]]] = {
-    "31UFQ": (32631, (600000.0, 5500020.0)),
-    "31UFP": (32631, (600000.0, 5400000.0)),
-    "31UGP": (32631, (699960.0, 5400000.0)),
-    "31UEQ": (32631, (499980.0, 5500020.0)),
-    "32ULU": (32632, (300000.0, 5400000.0)),
-    "32ULV": (32632, (300000.0, 5500020.0)),
-}
+SPLIT_TILES: tuple[str, ...] = ("31UFQ", "32ULU", "31UFP", "31UEQ")
+"""Two training, one validation and one test tile of the paper's split (seed 003 Sec. 2.2,
+:data:`~sitsfusion.data.readers.multisenge.PAPER_SPLIT`):
+patches spread over them in turn give every split of the ``configs/wenger2022`` runs a patch
+as soon as there are 4 patches (the ``sitsfusion simulate --format multisenge`` default)."""
 
-# Class-frequency prior (MultiSenGE Table 2 flattened so small classes still appear).
-_FREQ = np.array([2, 6, 4, 2, 3, 30, 3, 2, 18, 1, 25, 1, 2, 3], dtype=np.float64)
+_TABLE = load_params("multisenge")
+TILES: Mapping[str, tuple[int, tuple[float, float]]] = MappingProxyType(
+    {t: (v["epsg"], tuple(v["corner"])) for t, v in _TABLE["tiles"].items()}
+)
+"""(EPSG code, upper-left corner in metres) of the known 110 km Sentinel-2 tiles."""
+_FREQ = np.array(_TABLE["class_prior"], dtype=np.float64)
 _FREQ /= _FREQ.sum()
 
-# Per class (1..14): (green max, soil / impervious endmember, impervious fraction, kind)
-_COVER: dict[int, tuple[float, np.ndarray, float, str]] = {
-    1: (0.05, _BUILT, 0.9, "static"),
-    2: (0.35, _BUILT, 0.55, "static"),
-    3: (0.10, _ASPHALT, 0.8, "static"),
-    4: (0.60, _BUILT, 0.25, "grass"),
-    5: (0.08, _ASPHALT, 0.85, "static"),
-    6: (0.90, _SOIL, 0.0, "arable"),
-    7: (0.55, _SOIL, 0.0, "vine"),
-    8: (0.70, _SOIL, 0.0, "orchard"),
-    9: (0.85, _SOIL, 0.0, "grass"),
-    10: (0.80, _FOREST_FLOOR, 0.0, "forest"),
-    11: (0.92, _FOREST_FLOOR, 0.0, "forest"),
-    12: (0.05, _SOIL * 1.3, 0.0, "static"),
-    13: (0.55, _WATER_SPEC, 0.0, "grass"),
-    14: (0.0, _WATER_SPEC, 0.0, "water"),
-}
+
+@dataclass(frozen=True)
+class _Cover:
+    """Optical model of one class: peak green fraction, substrate spectrum ``[10]``,
+    impervious fraction and phenology kind."""
+
+    gmax: float
+    substrate: np.ndarray
+    impervious: float
+    kind: str
+
+
+def _cover(entry: Mapping[str, Any]) -> _Cover:
+    substrate = ENDMEMBERS[entry["substrate"]]
+    if "substrate_scale" in entry:
+        substrate = substrate * entry["substrate_scale"]
+    return _Cover(entry["green_max"], substrate, entry["impervious"], entry["kind"])
+
+
+_COVER: Mapping[int, _Cover] = MappingProxyType(
+    {int(c): _cover(v) for c, v in _TABLE["cover"].items()}
+)
 # Sentinel-1 (VV dB, VH dB) of bare / built surface and of a full canopy.
-_RADAR: dict[int, tuple[float, float, float, float]] = {
-    1: (-3.0, -11.0, -8.0, -14.0),
-    2: (-6.0, -13.5, -9.0, -15.0),
-    3: (-4.5, -12.5, -9.0, -15.0),
-    4: (-9.0, -16.0, -10.0, -16.0),
-    5: (-12.0, -20.0, -11.0, -17.0),
-    6: (-13.0, -21.0, -9.0, -15.0),
-    7: (-9.5, -17.0, -10.0, -16.0),
-    8: (-10.0, -16.0, -8.5, -14.0),
-    9: (-12.0, -19.0, -11.0, -17.0),
-    10: (-9.0, -15.0, -7.5, -13.0),
-    11: (-8.5, -14.5, -7.0, -12.5),
-    12: (-11.0, -20.0, -11.0, -20.0),
-    13: (-13.0, -20.0, -12.0, -18.0),
-    14: (-20.0, -27.0, -20.0, -27.0),
-}
+_RADAR: Mapping[int, tuple[float, float, float, float]] = MappingProxyType(
+    {
+        int(c): (v["bare_vv"], v["bare_vh"], v["canopy_vv"], v["canopy_vh"])
+        for c, v in _TABLE["radar"].items()
+    }
+)
 
 
 def _doy(month: int, day: int) -> int:
@@ -115,7 +107,7 @@ def _sig(x: np.ndarray) -> np.ndarray:
 
 
 def _green(kind: str, gmax: float, days: np.ndarray, shift: float) -> np.ndarray:
-    """Green-vegetation fraction on days of 2020 (0 = Jan 1)."""
+    """Green-vegetation fraction on days ``[T]`` of 2020 (0 = Jan 1)."""
     d = days - shift
     if kind == "arable":  # winter cereal: spring growth, harvest mid-July, new crop in autumn
         spring = _sig((d - _doy(3, 20)) / 10) * _sig((_doy(7, 5) - d) / 6)
@@ -135,9 +127,10 @@ def _green(kind: str, gmax: float, days: np.ndarray, shift: float) -> np.ndarray
 
 
 def _land_cover(rng: np.random.Generator, size: int) -> np.ndarray:
+    """uint8 ``[H, W]`` class map (1..14, 0 = no data)."""
     sigma = max(size / 10.0, 2.0)
-    fields = np.stack([_smooth_field(rng, (size, size), sigma) for _ in range(14)])
-    fields += 0.6 * np.log(_FREQ)[:, None, None] + 0.5 * rng.standard_normal((14, 1, 1))
+    fields = np.stack([smooth_field(rng, (size, size), sigma) for _ in range(_N_CLASSES)])
+    fields += 0.6 * np.log(_FREQ)[:, None, None] + 0.5 * rng.standard_normal((_N_CLASSES, 1, 1))
     lc = np.argmax(fields, axis=0).astype(np.uint8) + 1
     road = rng.integers(size // 4, 3 * size // 4)  # a road across the patch
     if rng.random() < 0.5:
@@ -176,8 +169,19 @@ def _write_tif(path: Path, arr: np.ndarray, crs: Any, transform: Any) -> None:
         "crs": crs,
         "transform": transform,
     }
-    with rasterio.open(path, "w", **profile) as dst:
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(arr)
+
+
+def _tile_place(tile: str) -> tuple[int, float, float]:
+    """EPSG code and upper-left corner of a tile (known, or derived from its name)."""
+    if tile in TILES:
+        epsg, (ulx, uly) = TILES[tile]
+        return epsg, ulx, uly
+    th = name_hash(tile)
+    zone = int(tile[:2])
+    epsg = (32600 if tile[2] >= "N" else 32700) + zone
+    return epsg, 300000.0 + 99960.0 * (th % 5), 5000000.0 + 100020.0 * (th % 7)
 
 
 def simulate_multisenge(
@@ -193,9 +197,10 @@ def simulate_multisenge(
         out: output directory; created, and it must not exist or be empty.
         patches: number of patches, spread over ``tiles`` in turn.
         size: patch side in pixels (10 m); the real dataset uses 256.
-        seed: random seed; the same arguments give the same arrays and metadata.
+        seed: random seed; the same arguments give the same files.
         tiles: Sentinel-2 tile names (UTM zone and row from the name; known tiles in
             :data:`TILES` get a realistic corner, others a corner derived from the name).
+            :data:`SPLIT_TILES` covers the train, val and test tiles of the paper's split.
     """
     from rasterio.crs import CRS
     from rasterio.transform import Affine
@@ -213,14 +218,8 @@ def simulate_multisenge(
     used: dict[str, set[tuple[int, int]]] = {}
     for i in range(int(patches)):
         tile = str(tiles[i % len(tiles)]).upper().removeprefix("T")
-        th = _hash(tile)
-        if tile in TILES:
-            epsg, (ulx, uly) = TILES[tile]
-        else:
-            zone = int(tile[:2])
-            epsg = (32600 if tile[2] >= "N" else 32700) + zone
-            ulx, uly = 300000.0 + 99960.0 * (th % 5), 5000000.0 + 100020.0 * (th % 7)
-        rng = _rng(seed, th, i)
+        epsg, ulx, uly = _tile_place(tile)
+        rng = keyed_rng(seed, name_hash(tile), i)
         while True:  # a free slot of the tile's 42 x 42 grid of 257-px steps
             x, y = (int(v) * _STEP for v in rng.integers(0, 42, 2))
             if (x, y) not in used.setdefault(tile, set()):
@@ -231,19 +230,23 @@ def simulate_multisenge(
         lc = _land_cover(rng, size)
         s2_dates, s1_dates = _dates(rng)
         shift = float(rng.normal(0.0, 4.0))
-        tex = 0.04 * _smooth_field(rng, (size, size), 1.5)
-        cls = np.clip(lc, 1, 14).astype(np.int64)  # no-data pixels get class-1-like values
+        tex = 0.04 * smooth_field(rng, (size, size), 1.5)
+        cls = np.clip(lc, 1, _N_CLASSES).astype(np.int64)  # no-data pixels: class-1-like values
         # Sentinel-2 ------------------------------------------------------------------------
         s2_names = []
         s2_days = np.array([(d - dt.date(_YEAR, 1, 1)).days for d in s2_dates], dtype=np.float64)
         for t, date in enumerate(s2_dates):
-            spec = np.zeros((15, 10))
-            for c, (gmax, base, imperv, kind) in _COVER.items():
-                g = float(_green(kind, gmax, s2_days[t : t + 1], shift)[0])
-                dry = 0.3 * (1 - g) if kind in ("arable", "grass") else 0.0
+            spec = np.zeros((_N_CLASSES + 1, 10))
+            for c, cover in _COVER.items():
+                g = float(_green(cover.kind, cover.gmax, s2_days[t : t + 1], shift)[0])
+                dry = 0.3 * (1 - g) if cover.kind in ("arable", "grass") else 0.0
                 soil_part = max(1.0 - g - dry, 0.0)
-                mix = g * _GREEN_LEAF + dry * _DRY_LEAF + soil_part * base
-                spec[c] = (1 - imperv) * mix + imperv * base
+                mix = (
+                    g * ENDMEMBERS["green_leaf"]
+                    + dry * ENDMEMBERS["dry_leaf"]
+                    + soil_part * cover.substrate
+                )
+                spec[c] = (1 - cover.impervious) * mix + cover.impervious * cover.substrate
             refl = spec[cls].transpose(2, 0, 1)  # (10, H, W)
             refl = refl * (1.0 + tex)[None] + rng.normal(0.0, 0.004, refl.shape)
             arr = np.clip(np.round(refl * 10000.0), 1, 20000).astype(np.uint16)
@@ -254,9 +257,10 @@ def simulate_multisenge(
         s1_names = []
         s1_days = np.array([(d - dt.date(_YEAR, 1, 1)).days for d in s1_dates], dtype=np.float64)
         for t, date in enumerate(s1_dates):
-            db = np.zeros((15, 2))
-            for c, (gmax, _, _, kind) in _COVER.items():
-                g = float(_green(kind, gmax, s1_days[t : t + 1], shift)[0]) / max(gmax, 1e-3)
+            db = np.zeros((_N_CLASSES + 1, 2))
+            for c, cover in _COVER.items():
+                g = float(_green(cover.kind, cover.gmax, s1_days[t : t + 1], shift)[0])
+                g /= max(cover.gmax, 1e-3)
                 vv0, vh0, vv1, vh1 = _RADAR[c]
                 db[c] = (vv0 + g * (vv1 - vv0), vh0 + g * (vh1 - vh0))
             lin = 10.0 ** (db[cls].transpose(2, 0, 1) / 10.0)
@@ -279,5 +283,5 @@ def simulate_multisenge(
             "labels": ";".join(str(v) for v in present),
             "synthetic": True,
         }
-        (out / "labels" / f"{tile}_{x}_{y}.json").write_text(json.dumps(meta))
+        write_text_atomic(out / "labels" / f"{tile}_{x}_{y}.json", json.dumps(meta))
     return out
