@@ -27,6 +27,7 @@ from sitsfusion.errors import DatasetError
 from sitsfusion.io import read_json, write_json_atomic
 
 __all__ = [
+    "OUTPUT_KEYS",
     "RUN_FILE",
     "ReportStamp",
     "RunFolderError",
@@ -108,8 +109,25 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+OUTPUT_KEYS = (("train", "out_dir"),)
+"""Config keys that say where outputs go, not what is computed: ignored when two reports'
+configs are compared (a run fitted with ``--set train.out_dir=X`` is the same run tested
+without it)."""
+
+
 def _canonical(tree: Any) -> str:
     return json.dumps(tree, sort_keys=True, default=str)
+
+
+def _scored(config: Any) -> Any:
+    """``config`` without :data:`OUTPUT_KEYS` (a copy)."""
+    if not isinstance(config, Mapping):
+        return config
+    tree = json.loads(_canonical(config))
+    for section, key in OUTPUT_KEYS:
+        if isinstance(tree.get(section), dict):
+            tree[section].pop(key, None)
+    return tree
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -122,8 +140,9 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    """The dotted keys (``data.root``) whose values differ between two config dicts."""
-    fa, fb = _flatten(json.loads(_canonical(a))), _flatten(json.loads(_canonical(b)))
+    """The dotted keys (``data.root``) whose values differ between two config dicts, but for
+    :data:`OUTPUT_KEYS`."""
+    fa, fb = _flatten(_scored(a)), _flatten(_scored(b))
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
 
@@ -146,10 +165,11 @@ class ReportStamp:
         return f"{self.split}_report.json"
 
     def same_source(self, other: Mapping[str, Any]) -> bool:
-        """True when the stamp dict ``other`` names the same checkpoint bytes and config."""
+        """True when the stamp dict ``other`` names the same checkpoint bytes and config (but
+        for :data:`OUTPUT_KEYS`)."""
         return other.get("checkpoint_sha256") == self.checkpoint_sha256 and _canonical(
-            other.get("config")
-        ) == _canonical(self.config)
+            _scored(other.get("config"))
+        ) == _canonical(_scored(self.config))
 
 
 def check_report_folder(folder: str | Path, stamp: ReportStamp) -> None:

@@ -57,8 +57,6 @@ SPLITS = ("val", "test")
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
 warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
-# fit() checks the run folder is new before writing run.json into it, then the CSV logger.
-warnings.filterwarnings("ignore", ".*Experiment logs directory .* exists and is not empty.*")
 
 
 class _NoTips(logging.Filter):
@@ -223,7 +221,6 @@ def fit(
     out = Path(out_dir) if out_dir is not None else run_folder(cfg)
     _prepare_run_folder(out, overwrite)
     started = now()
-    write_run_file(out, cfg, started=started)
     dm = datamodule(cfg)
     task = build_task(cfg, dm)
     checkpoint = ModelCheckpoint(
@@ -243,6 +240,9 @@ def fit(
             )
         )
     trainer = _trainer(cfg, out, callbacks)
+    for logger in trainer.loggers:  # the loggers start in the new, empty folder ...
+        _ = logger.experiment
+    write_run_file(out, cfg, started=started)  # ... then run.json marks it as a run folder
     trainer.fit(task, datamodule=dm)
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     if best is not None and cfg.task == "panoptic":  # the reference tunes it on validation
