@@ -9,8 +9,9 @@ checkpoint they score (``<run>/test/``, ``<run>/val/``) unless told otherwise.
 A **report** is the set of ``<split>_*`` files of one split in one folder (``test_metrics.json``,
 ``val_per_class.csv``, ...) plus ``<split>_report.json``, its stamp: which checkpoint (path and
 SHA-256) and which resolved config produced it. A folder never receives the report of another
-checkpoint or config over an existing one (:func:`check_report_folder`); the same checkpoint
-scored again with the same config replaces its own report.
+checkpoint or config over an existing one (:func:`check_report_folder`; configs are compared
+but for where outputs go, :data:`OUTPUT_KEYS`); the same checkpoint scored again with the same
+config replaces its own report.
 """
 
 from __future__ import annotations
