@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from paths import REPO
 from sitsfusion.cli import cli
 
 
@@ -107,9 +108,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert list((tmp_path / "demo").glob("patch_*.png"))
     assert "synthetic" in result.output
     assert "late fusion + aux + temporal dropout" in result.output and "mIoU" in result.output
-    assert (
-        tmp_path / "demo" / "runs" / "garnot2021_parcel_s2" / "test" / "test_metrics.json"
-    ).is_file()
+    run = tmp_path / "demo" / "parcel" / "garnot2021_parcel_s2"  # OUT/<task>/<name>
+    assert (run / "test" / "test_metrics.json").is_file() and (run / "run.json").is_file()
+    assert f"S2 only: {run / 'test'}\n" in result.output
 
 
 def test_simulate_multisenge_format(tmp_path: Path) -> None:
@@ -145,3 +146,42 @@ def test_aggregate_a_pastis_r_folder_keeps_every_modality(simulated: Path, tmp_p
     sample = ds[0]
     assert sample["S2"].values.shape == (6, 20, 1)  # 6 months x (10 bands x mean, std)
     assert sample["S1A"].values.shape == (6, 6, 1)
+
+
+def test_one_version_everywhere() -> None:
+    import re
+    import tomllib
+
+    import sitsfusion
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert sitsfusion.__version__ == declared
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and result.output.strip().endswith(f"version {declared}")
+    status = re.search(r"\*\*Status \(v([\d.]+)\)", (REPO / "README.md").read_text())
+    assert status is not None, "README.md: no '**Status (vX.Y).**' line"
+    assert f"{declared}.".startswith(f"{status.group(1)}."), (declared, status.group(1))
+
+
+def test_version_without_a_source_tree_comes_from_the_installed_metadata(tmp_path: Path) -> None:
+    import importlib.metadata
+
+    import sitsfusion
+
+    package = tmp_path / "site" / "sitsfusion"  # no pyproject.toml two levels up
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(Path(sitsfusion.__file__).read_text())
+    code = "import sitsfusion; print(sitsfusion.__file__, sitsfusion.__version__)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(package.parent), "PATH": ""},
+    )
+    where, found = proc.stdout.split()
+    assert Path(where).parent == package
+    try:
+        expected = importlib.metadata.version("sitsfusion")
+    except importlib.metadata.PackageNotFoundError:
+        expected = "0+unknown"
+    assert found == expected

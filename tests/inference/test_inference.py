@@ -99,6 +99,33 @@ def test_maps_are_georeferenced_stitched_and_match_the_model(
     assert (parcels["pixels"] * 100.0 - parcels["area"]).abs().max() < 1e-6  # never reprojected
 
 
+def test_predict_command_prints_only_paths_that_exist(
+    trained: tuple[object, Path], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from sitsfusion.cli import cli
+    from sitsfusion.inference import MAPS_FOLDER, PARCELS_FILE
+
+    cfg, ckpt = trained
+    out = tmp_path / "predictions"
+    args = ["predict", "--config", str(CONFIG), "--ckpt", str(ckpt), "--out", str(out)]
+    for item in (f"data.root={cfg.data.root}", f"data.reader.subpatch={WINDOW}"):
+        args += ["--set", item]
+    result = CliRunner().invoke(cli, [*args, "--split", "all"])
+    assert result.exit_code == 0, result.output
+    printed = {
+        label: Path(rest)
+        for label, _, rest in (line.partition(": ") for line in result.output.splitlines())
+        if label in ("maps", "parcels")
+    }
+    assert printed == {"maps": out / MAPS_FOLDER, "parcels": out / PARCELS_FILE}
+    assert all(path.exists() for path in printed.values())
+    assert len(list(printed["maps"].glob("*.tif"))) == 6
+    help_text = CliRunner().invoke(cli, ["predict", "--help"]).output
+    assert "OUT/maps/<patch>.tif" in help_text and "OUT/parcels.gpkg" in help_text
+
+
 def test_maps_refuse_a_parcel_checkpoint_and_unknown_splits(
     trained: tuple[object, Path], tmp_path: Path
 ) -> None:

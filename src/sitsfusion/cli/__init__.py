@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.text import Text
 
 from sitsfusion.cli import config, datasets, demo, experiments, maps, simulate, training  # noqa: F401
 from sitsfusion.cli.app import cli, console
@@ -20,7 +21,11 @@ __all__ = ["cli", "main"]
 
 
 def main() -> None:
-    """Entry point: bad input ends with its message, not a traceback."""
+    """Entry point: bad input ends with its one-line message, not a traceback. When output is
+    not a terminal (a log file, a pipe), printed lines are not wrapped at 80 columns, so paths
+    stay whole."""
+    if not console.is_terminal:
+        console.soft_wrap = True
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
@@ -36,5 +41,5 @@ def main() -> None:
         KeyError,
         ImportError,
     ) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
         sys.exit(2)

@@ -10,13 +10,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from sitsfusion import __version__
+
 console = Console()
 
 SYNTHETIC_NOTE = "synthetic data from the sitsfusion simulator, not a real dataset"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="sitsfusion")
+@click.version_option(__version__, package_name="sitsfusion")
 def cli() -> None:
     """Crop and land-cover mapping from multi-sensor satellite image time series."""
 

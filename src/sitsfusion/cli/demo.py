@@ -9,6 +9,7 @@ from rich.table import Table
 
 from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
 from sitsfusion.cli.datasets import _dataset_summary, _show
+from sitsfusion.cli.output import print_paths
 
 DEMO_RUNS = (  # (label, config) trained by the demo: seed 001 Table 1's S2 row and best row
     ("S2 only", "garnot2021/parcel/s2.yaml"),
@@ -34,7 +35,10 @@ def _config_dir() -> Path:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--epochs", default=15, show_default=True, help="Epochs per model (0: no training).")
 def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
-    """The main job on the embedded default: simulate, read, plot, train and compare."""
+    """The main job on the embedded default: simulate, read, plot, train and compare.
+
+    Writes OUT/pastis_r_synthetic/ (the dataset), OUT/patch_<id>.png and one run folder per
+    model, OUT/parcel/<name>/ (replaced when the demo runs again)."""
     from sitsfusion.config import load_config
     from sitsfusion.data.readers.pastis import read_metadata
     from sitsfusion.simulate import simulate_pastis
@@ -45,7 +49,7 @@ def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
         console.rule(f"1. simulating {patches} synthetic PASTIS-R patches")
         simulate_pastis(data, patches=patches, size=size, seed=seed, progress=True)
     else:
-        console.print(f"reusing {data}")
+        print_paths({"reusing": data})
     console.rule("2. reading it back through the PASTIS-R reader")
     mod_table, cls_table, _ = _dataset_summary(data)
     console.print(mod_table)
@@ -53,15 +57,16 @@ def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
     console.rule("3. figure")
     first = int(read_metadata(data)["ID_PATCH"].iloc[0])
     png = _show(data, first, out / f"patch_{first}.png", max_dates=8)
-    console.print(f"wrote {png}")
+    print_paths({"figure": png})
     if epochs > 0:
         rows = []
         for i, (label, config) in enumerate(DEMO_RUNS, start=1):
             console.rule(f"4.{i} training PSE + L-TAE, {label} ({epochs} epochs)")
             overrides = [f"data.root={data}", f"train.epochs={epochs}", "data.batch_size=64"]
             cfg = load_config(_config_dir() / config, overrides)
-            result = run_fit(cfg, out / "runs" / cfg.name, overwrite=True)
-            rows.append((label, result.scores, result.out_dir))
+            cfg.train.out_dir = str(out)  # run folders OUT/<task>/<name>
+            result = run_fit(cfg, overwrite=True)
+            rows.append((label, result.scores, result.report_dir))
         table = Table(title=f"parcel classification, test fold 5 ({SYNTHETIC_NOTE})")
         for col in ("model", "OA", "mIoU", "macro F1"):
             table.add_column(col, justify="left" if col == "model" else "right")
@@ -74,6 +79,6 @@ def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
             )
         console.rule("5. comparison")
         console.print(table)
-        for label, _, run_dir in rows:
-            console.print(f"{label}: per-class scores and confusion matrix in {run_dir / 'test'}")
+        console.print("per-class scores and confusion matrices:")
+        print_paths({label: report for label, _, report in rows})
     console.print(f"[yellow]note:[/] every number above is from {SYNTHETIC_NOTE}")

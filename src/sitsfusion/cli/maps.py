@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -9,13 +10,24 @@ import click
 from rich.table import Table
 
 from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, config_option, console, load, set_option
+from sitsfusion.cli.output import print_paths
 
 
 @cli.command()
 @config_option
 @set_option
-@click.option("--ckpt", type=click.Path(path_type=Path), required=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
+@click.option(
+    "--ckpt",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="Semantic segmentation checkpoint (<run>/checkpoints/best.ckpt).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output folder: OUT/maps/<patch>.tif and OUT/parcels.gpkg.",
+)
 @click.option(
     "--split",
     type=click.Choice(["test", "val", "train", "all"]),
@@ -32,13 +44,15 @@ def predict(
     split: str,
     batch_size: int | None,
 ) -> None:
-    """Map a dataset with a segmentation checkpoint: COG GeoTIFFs per patch, parcels GeoPackage."""
+    """Map a dataset with a segmentation checkpoint: OUT/maps/<patch>.tif (Cloud-Optimized
+    GeoTIFF per patch) and OUT/parcels.gpkg (GeoPackage of parcels, when the data has them)."""
     from sitsfusion.inference import predict_maps
     from sitsfusion.training import is_synthetic
 
     cfg = load(config_path, overrides)
     t0 = time.perf_counter()
-    result = predict_maps(cfg, ckpt, out, split=split, batch_size=batch_size)
+    progress = sys.stdout.isatty()  # a progress bar on a terminal only
+    result = predict_maps(cfg, ckpt, out, split=split, batch_size=batch_size, progress=progress)
     table = Table(title=f"{cfg.name}: maps of the {split} split")
     for col in ("samples", "patch maps", "parcels", "seconds"):
         table.add_column(col, justify="right")
@@ -49,8 +63,11 @@ def predict(
         f"{time.perf_counter() - t0:.1f}",
     )
     console.print(table)
-    console.print(
-        f"maps: {out / 'maps'}" + (f"\nparcels: {result.parcels}" if result.parcels else "")
-    )
+    paths: dict[str, Path] = {}
+    if result.maps_dir is not None:
+        paths["maps"] = result.maps_dir
+    if result.parcels is not None:
+        paths["parcels"] = result.parcels
+    print_paths(paths)
     if is_synthetic(cfg.data.root):
         console.print(f"[yellow]note:[/] {SYNTHETIC_NOTE}")

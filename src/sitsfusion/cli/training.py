@@ -1,4 +1,9 @@
-"""``sitsfusion fit``, ``validate``, ``test`` and ``params``: train and score models."""
+"""``sitsfusion fit``, ``validate``, ``test`` and ``params``: train and score models.
+
+``fit`` writes a run folder (default ``<train.out_dir>/<task>/<name>``); ``validate`` and
+``test`` write the report of a checkpoint into its run folder (``<run>/val/``,
+``<run>/test/``) unless ``--out`` names another folder (see :mod:`sitsfusion.runs`).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,18 @@ import click
 from rich.table import Table
 
 from sitsfusion.cli.app import cli, config_option, console, load, print_scores, set_option
+from sitsfusion.cli.output import print_paths
 
 
 @cli.command()
 @config_option
 @set_option
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Run folder.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run folder (default: <train.out_dir>/<task>/<name>).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the run folder.")
 def fit(config_path: Path, overrides: tuple[str, ...], out: Path | None, overwrite: bool) -> None:
     """Train a model, keep the best checkpoint (validation mIoU), test it."""
@@ -23,35 +34,62 @@ def fit(config_path: Path, overrides: tuple[str, ...], out: Path | None, overwri
     cfg = load(config_path, overrides)
     result = run_fit(cfg, out, overwrite=overwrite)
     print_scores(f"{cfg.name}: test", result.scores, is_synthetic(cfg.data.root))
-    console.print(f"best checkpoint: {result.checkpoint}\nreport: {result.out_dir / 'test'}")
+    paths: dict[str, Path] = {"run folder": result.out_dir}
+    if result.checkpoint is not None:
+        paths["best checkpoint"] = result.checkpoint
+    if result.report_dir is not None:
+        paths["report"] = result.report_dir
+    print_paths(paths)
 
 
-def _evaluate(split: str, config_path: Path, overrides: tuple[str, ...], ckpt: Path, out: Path):
+def _evaluate(
+    split: str, config_path: Path, overrides: tuple[str, ...], ckpt: Path, out: Path | None
+) -> None:
+    from sitsfusion.runs import run_folder_of
     from sitsfusion.training import evaluate, is_synthetic
 
     cfg = load(config_path, overrides)
-    scores = evaluate(cfg, ckpt, out, split=split)
+    report = out if out is not None else run_folder_of(ckpt) / split
+    scores = evaluate(cfg, ckpt, report, split=split)
     print_scores(f"{cfg.name}: {split}", scores, is_synthetic(cfg.data.root))
-    console.print(f"report: {out / split}")
+    print_paths({"report": report})
+
+
+ckpt_option = click.option(
+    "--ckpt",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="Checkpoint to score (<run>/checkpoints/best.ckpt).",
+)
+
+
+def _out_option(split: str) -> click.Option:  # a decorator
+    return click.option(
+        "--out",
+        type=click.Path(path_type=Path),
+        default=None,
+        help=f"Report folder (default: <run>/{split}/, in the checkpoint's run folder; "
+        "needed for a checkpoint outside a run folder).",
+    )
 
 
 @cli.command()
 @config_option
 @set_option
-@click.option("--ckpt", type=click.Path(path_type=Path), required=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/validate"))
-def validate(config_path: Path, overrides: tuple[str, ...], ckpt: Path, out: Path) -> None:
-    """Score a checkpoint on the validation folds."""
+@ckpt_option
+@_out_option("val")
+def validate(config_path: Path, overrides: tuple[str, ...], ckpt: Path, out: Path | None) -> None:
+    """Score a checkpoint on the validation set: val_metrics.json, val_per_class.csv, ..."""
     _evaluate("val", config_path, overrides, ckpt, out)
 
 
 @cli.command()
 @config_option
 @set_option
-@click.option("--ckpt", type=click.Path(path_type=Path), required=True)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/test"))
-def test(config_path: Path, overrides: tuple[str, ...], ckpt: Path, out: Path) -> None:
-    """Score a checkpoint on the test folds."""
+@ckpt_option
+@_out_option("test")
+def test(config_path: Path, overrides: tuple[str, ...], ckpt: Path, out: Path | None) -> None:
+    """Score a checkpoint on the test set: test_metrics.json, test_per_class.csv, ..."""
     _evaluate("test", config_path, overrides, ckpt, out)
 
 

@@ -6,7 +6,7 @@ own config (fusion level, modalities); the removal is ``data.eval_drop`` (seeded
 model sees the same remaining dates for a given ratio and seed), applied before early fusion's
 resampling, as a cloud would remove the image before any processing.
 
-``python -m sitsfusion.experiments.cloud_robustness`` or ``sitsfusion robustness``.
+``sitsfusion robustness`` (or ``sitsfusion experiment robustness``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def run_cloud_robustness(
     Returns one row per model, ratio and seed: ``model, kept, seed`` and the scores (OA, mIoU,
     macro F1, and PQ for panoptic models); also written to ``<out_dir>/robustness.csv`` with a
     figure ``robustness.png`` (the monitored score vs the ratio kept, one curve per model).
+    Each evaluation's report goes to ``<out_dir>/<model>/kept_<ratio>_seed_<seed>/``.
 
     Raises:
         ConfigError: a ratio outside (0, 1], a model that does not read ``modality``.

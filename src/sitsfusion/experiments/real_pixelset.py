@@ -11,14 +11,13 @@ metrics code (:class:`~sitsfusion.metrics.ClassificationMetrics`):
   of dates (every ``grid_step`` days over the dataset's date range, held constant outside a
   parcel's own dates) and flattened into one feature vector.
 
-Run it with ``python -m sitsfusion.experiments.real_pixelset --root PATH --out DIR``. The data
-folder has no licence; it is never copied into the repository. See ``docs/real-data.md``.
+Run it with ``sitsfusion experiment real-pixelset --root PATH`` (output ``runs/real_pixelset``
+unless ``--out DIR``). The data folder has no licence; it is never copied into the repository.
+See ``docs/real-data.md``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from sitsfusion.experiments.reporting import (
     per_class_rows,
     plus_minus,
 )
+from sitsfusion.io import write_json_atomic, write_text_atomic
 from sitsfusion.metrics import format_table
 from sitsfusion.training import fit
 
@@ -50,7 +50,6 @@ __all__ = [
     "METRICS",
     "ParcelMeanFeatures",
     "check_same_split",
-    "main",
     "parcel_mean_features",
     "parcel_mean_series",
     "random_forest_scores",
@@ -334,11 +333,11 @@ def run_real_pixelset(
     results.attrs["dataset"] = DATASET_LABEL
     summary = summarize(results)
     total = time.perf_counter() - start
-    results.to_csv(out / "results.csv", index=False)
-    pd.DataFrame(per_class).to_csv(out / "per_class.csv", index=False)
-    summary.to_csv(out / "summary.csv", index=False)
+    write_text_atomic(out / "results.csv", results.to_csv(index=False))
+    write_text_atomic(out / "per_class.csv", pd.DataFrame(per_class).to_csv(index=False))
+    write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
     title = f"Test scores, mean ± std over {len(seeds)} seed(s) — {DATASET_LABEL}"
-    (out / "summary.md").write_text(f"{title}\n\n{markdown_table(_summary_rows(summary))}")
+    write_text_atomic(out / "summary.md", f"{title}\n\n{markdown_table(_summary_rows(summary))}")
     run = {
         "dataset": DATASET_LABEL,
         "root": str(root),
@@ -355,47 +354,11 @@ def run_real_pixelset(
         "feature_seconds": round(feature_seconds, 1),
         "total_seconds": round(total, 1),
     }
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    write_json_atomic(out / "run.json", run, indent=2)
 
     console = console or Console()
     shown = [{**row, "seconds": f"{row['seconds']:.1f}"} for row in rows]
     console.print(format_table(shown, title=f"Per seed — {DATASET_LABEL}", digits=3))
     console.print(format_table(_summary_rows(summary), title=title))
-    console.print(f"total time {total / 60:.1f} min; results in {out}")
+    console.print(f"total time {total / 60:.1f} min; results in {out}", soft_wrap=True)
     return results
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m sitsfusion.experiments.real_pixelset --root PATH --out DIR``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m sitsfusion.experiments.real_pixelset",
-        description=f"PSE + L-TAE vs a random forest on {DATASET_LABEL}.",
-    )
-    parser.add_argument("--root", required=True, help="the pixelset_karnataka_hls folder")
-    parser.add_argument("--out", default="runs/real_pixelset", help="output folder")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
-    parser.add_argument("--config", default=None, help=f"default: {DEFAULT_CONFIG.name}")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument(
-        "--rf-fit-on-val", action="store_true", help="fit the forest on train + val"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run")
-    args = parser.parse_args(argv)
-    run_real_pixelset(
-        args.root,
-        seeds=args.seeds,
-        out_dir=args.out,
-        epochs=args.epochs,
-        config=args.config,
-        overrides=args.overrides,
-        rf_fit_on_val=args.rf_fit_on_val,
-        overwrite=args.overwrite,
-        num_threads=args.threads,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

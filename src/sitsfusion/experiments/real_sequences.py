@@ -22,14 +22,13 @@ on the same test samples — the indices the data module of each network's confi
 to be identical to the forest's — with the same metrics code
 (:class:`~sitsfusion.metrics.ClassificationMetrics`).
 
-Run it with ``python -m sitsfusion.experiments.real_sequences --dataset formosat2 --root DIR
---out DIR``. The run is resumable: finished (model, repetition) pairs are recorded in
-``runs.jsonl`` and skipped when the command is run again.
+Run it with ``sitsfusion experiment real-sequences --dataset formosat2 --root DIR`` (output
+``runs/real_<dataset>`` unless ``--out DIR``). The run is resumable: finished (model,
+repetition) pairs are recorded in ``runs.jsonl`` and skipped when the command is run again.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import shutil
@@ -53,6 +52,7 @@ from sitsfusion.experiments.reporting import (
     per_class_rows,
     plus_minus,
 )
+from sitsfusion.io import write_json_atomic, write_text_atomic
 from sitsfusion.metrics import format_table
 from sitsfusion.models.builder import count_parameters
 from sitsfusion.training import build_task, fit
@@ -67,7 +67,6 @@ __all__ = [
     "DatasetSpec",
     "SplitData",
     "config_for",
-    "main",
     "random_forest_scores",
     "run_real_sequences",
     "split_data",
@@ -391,10 +390,15 @@ def run_real_sequences(
         raise ValueError("repetitions: give at least one seed or fold")
     start = time.perf_counter()
     out = Path(out_dir)
-    if overwrite and out.exists():
+    log = out / "runs.jsonl"
+    if overwrite and out.exists() and any(out.iterdir()):
+        if not log.is_file():  # never delete a folder this experiment did not write
+            raise FileExistsError(
+                f"{out}: holds no runs.jsonl (not an output folder of this experiment); "
+                "not deleting it with overwrite; choose another output folder"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    log = out / "runs.jsonl"
     done = {(r["model"], r["repetition"]): r for r in _load_runs(log)}
     extra_overrides = [
         *overrides,
@@ -480,19 +484,19 @@ def run_real_sequences(
     results.attrs["dataset"] = spec.label
     summary = summarize(results)
     total = time.perf_counter() - start
-    results.to_csv(out / "results.csv", index=False)
-    pd.DataFrame([c for r in records for c in r["per_class"]]).to_csv(
-        out / "per_class.csv", index=False
-    )
+    write_text_atomic(out / "results.csv", results.to_csv(index=False))
+    per_class = pd.DataFrame([c for r in records for c in r["per_class"]])
+    write_text_atomic(out / "per_class.csv", per_class.to_csv(index=False))
     splits = {f"{r['model']}/rep_{r['repetition']}": r["test_index"] for r in records}
-    (out / "splits.json").write_text(json.dumps(splits) + "\n")
-    summary.to_csv(out / "summary.csv", index=False)
-    (out / "summary.json").write_text(
-        json.dumps(summary.to_dict("records"), indent=2, default=float) + "\n"
+    write_text_atomic(out / "splits.json", json.dumps(splits) + "\n")
+    write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
+    write_text_atomic(
+        out / "summary.json",
+        json.dumps(summary.to_dict("records"), indent=2, default=float) + "\n",
     )
     unit = "seed" if spec.protocol == "files" else "fold"
     title = f"Test scores, mean ± std over {len(repetitions)} {unit}(s) — {spec.label}"
-    (out / "summary.md").write_text(f"{title}\n\n{markdown_table(_summary_rows(summary))}")
+    write_text_atomic(out / "summary.md", f"{title}\n\n{markdown_table(_summary_rows(summary))}")
     first = cfg_of(models[0] if models else "TempCNN", repetitions[0])
     run = {
         "dataset": dataset,
@@ -516,7 +520,7 @@ def run_real_sequences(
         "total_seconds_this_call": round(total, 1),
         "training_seconds_all_runs": round(float(results["seconds"].sum()), 1),
     }
-    (out / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    write_json_atomic(out / "run.json", run, indent=2)
 
     shown = [
         {
@@ -527,48 +531,5 @@ def run_real_sequences(
     ]
     console.print(format_table(shown, title=f"Per run — {spec.label}", digits=3))
     console.print(format_table(_summary_rows(summary), title=title))
-    console.print(f"{total / 60:.1f} min in this call; results in {out}")
+    console.print(f"{total / 60:.1f} min in this call; results in {out}", soft_wrap=True)
     return results
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m sitsfusion.experiments.real_sequences --dataset D --root R``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m sitsfusion.experiments.real_sequences",
-        description="TempCNN, LSTM, Transformer, PSE + L-TAE and a random forest on small real "
-        "datasets (Formosat-2 Toulouse 2006, Sentinel-2 Rondonia 2018-19).",
-    )
-    parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-    parser.add_argument("--root", required=True, help="tempcnn_formosat2/ or sits_s2_rondonia/")
-    parser.add_argument("--out", default=None, help="output folder (default runs/real_<dataset>)")
-    parser.add_argument(
-        "--repetitions",
-        type=int,
-        nargs="+",
-        default=None,
-        help="seeds / folds (default 0-2 / 0-4)",
-    )
-    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=list(MODELS))
-    parser.add_argument("--epochs", type=int, default=None, help="default: the configs'")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--trees", type=int, default=500, help="random-forest trees")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--overwrite", action="store_true", help="restart instead of resuming")
-    args = parser.parse_args(argv)
-    run_real_sequences(
-        args.dataset,
-        args.root,
-        args.out or f"runs/real_{args.dataset}",
-        repetitions=args.repetitions,
-        models=args.models,
-        epochs=args.epochs,
-        overrides=args.overrides,
-        n_estimators=args.trees,
-        overwrite=args.overwrite,
-        num_threads=args.threads,
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

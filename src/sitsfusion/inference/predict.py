@@ -26,10 +26,14 @@ from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.data.sample import Sample, collate
 from sitsfusion.inference.maps import parcel_polygons, window_origin, write_cog, write_parcels
 
-__all__ = ["NODATA", "PredictionResult", "predict_maps"]
+__all__ = ["MAPS_FOLDER", "NODATA", "PARCELS_FILE", "PredictionResult", "predict_maps"]
 
 NODATA = 255
 """Class value of pixels without a prediction (outside the predicted windows)."""
+MAPS_FOLDER = "maps"
+"""The output layout: ``<out>/maps/<patch>.tif`` (one COG per patch) ..."""
+PARCELS_FILE = "parcels.gpkg"
+"""... and ``<out>/parcels.gpkg`` (the parcels of every patch, when the samples have them)."""
 
 
 @dataclass
@@ -37,6 +41,7 @@ class PredictionResult:
     """What :func:`predict_maps` wrote."""
 
     maps: list[Path] = field(default_factory=list)
+    maps_dir: Path | None = None  # <out>/maps when maps were written
     parcels: Path | None = None
     layers: list[str] = field(default_factory=list)  # GeoPackage layers (one per CRS)
     n_samples: int = 0
@@ -133,7 +138,7 @@ def predict_maps(
         cfg: the experiment config (its data section says what to read; the model comes
             from the checkpoint, which must be a semantic segmentation checkpoint).
         checkpoint: a ``best.ckpt`` written by ``sitsfusion fit``.
-        out: output folder: ``maps/<patch>.tif`` and ``parcels.gpkg``.
+        out: output folder: ``<out>/maps/<patch>.tif`` and ``<out>/parcels.gpkg``.
         split: ``"test"``, ``"val"``, ``"train"`` or ``"all"`` (every sample of the dataset;
             table, OAD and Sen4AgriNet formats).
         batch_size: default the config's.
@@ -174,7 +179,7 @@ def predict_maps(
 
     def flush(patch: str) -> None:
         canvas = canvases.pop(patch)
-        path = out / "maps" / f"{patch}.tif"
+        path = out / MAPS_FOLDER / f"{patch}.tif"
         write_cog(
             path,
             np.stack([canvas.cls, canvas.conf]),
@@ -185,6 +190,7 @@ def predict_maps(
             tags=tags,
         )
         result.maps.append(path)
+        result.maps_dir = path.parent
         if canvas.parcels.any():
             frames.append(_parcel_rows(canvas, patch, class_names))
 
@@ -238,7 +244,7 @@ def predict_maps(
             )
             for crs, group in by_crs.items()
         }
-        result.parcels = write_parcels(out / "parcels.gpkg", layers)
+        result.parcels = write_parcels(out / PARCELS_FILE, layers)
         result.layers = list(layers)
         result.n_parcels = sum(len(f) for f in layers.values())
     return result

@@ -183,26 +183,27 @@ class SupervisedTask(L.LightningModule):
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": step}}
         return optimizer
 
-    def write_test_report(self, out_dir: str | Path, title: str) -> list[Path]:
-        """Write the last test scores (JSON, per-class CSV, confusion CSV and PNG)."""
+    def write_test_report(
+        self, out_dir: str | Path, title: str, prefix: str = "test"
+    ) -> list[Path]:
+        """Write the last test-loop scores: ``<prefix>_metrics.json``, ``<prefix>_per_class.csv``,
+        ``<prefix>_confusion.csv`` and the confusion figures; ``prefix`` names the scored split
+        ("test", or "val" when the validation set went through the test loop)."""
         from sitsfusion.plots import save_figure
 
         if self.test_scores is None:
             raise RuntimeError("run a test epoch first")
         out_dir = Path(out_dir)
-        paths = write_metrics(self.test_scores, out_dir, prefix="test")
+        paths = write_metrics(self.test_scores, out_dir, prefix=prefix)
         # rows sum to 1 (recall), and columns sum to 1 (precision: seed 004's figures, Sec. VI)
-        for normalize, name in (
-            ("true", "test_confusion.png"),
-            ("pred", "test_confusion_pred.png"),
-        ):
+        for normalize, suffix in (("true", "confusion"), ("pred", "confusion_pred")):
             fig = plot_confusion_matrix(
                 self.test_scores["confusion_matrix"],
                 self.test_scores["class_names"],
                 normalize=normalize,
                 title=title,
             )
-            paths.append(save_figure(fig, out_dir / name))
+            paths.append(save_figure(fig, out_dir / f"{prefix}_{suffix}.png"))
         return paths
 
 

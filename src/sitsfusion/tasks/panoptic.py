@@ -138,12 +138,14 @@ class PanopticSegmentationTask(SupervisedTask):
             self.test_scores[key] = float(panoptic[key])
             self.log(f"test_{key.lower()}", _finite(panoptic[key]))
 
-    def write_test_report(self, out_dir: str | Path, title: str) -> list[Path]:
+    def write_test_report(
+        self, out_dir: str | Path, title: str, prefix: str = "test"
+    ) -> list[Path]:
         """The pixel report of the base task plus ``test_panoptic.json`` (SQ, RQ, PQ, per
         class with the class names, TP / FP / FN)."""
         from sitsfusion.io import write_json_atomic
 
-        paths = super().write_test_report(out_dir, title)
+        paths = super().write_test_report(out_dir, title, prefix)
         if self.test_panoptic is not None:
             names = list(self.hparams["class_names"])
             report: dict[str, Any] = {"title": title}
@@ -153,7 +155,7 @@ class PanopticSegmentationTask(SupervisedTask):
                 report[key] = value
             report["class_names"] = names
             report["min_confidence"] = float(self.model.head.min_confidence)
-            paths.append(write_json_atomic(Path(out_dir) / "test_panoptic.json", report))
+            paths.append(write_json_atomic(Path(out_dir) / f"{prefix}_panoptic.json", report))
         figure = getattr(self, "_figure", [])
         if figure:
             from sitsfusion.plots import plot_predictions, save_figure
@@ -166,7 +168,7 @@ class PanopticSegmentationTask(SupervisedTask):
                 ignore_index=self.cfg.model.ignore_index,
                 instances=[s[3:] for s in figure],
             )
-            paths.append(save_figure(fig, Path(out_dir) / "test_panoptic.png"))
+            paths.append(save_figure(fig, Path(out_dir) / f"{prefix}_panoptic.png"))
         return paths
 
 

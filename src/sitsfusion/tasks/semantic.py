@@ -49,11 +49,13 @@ class SemanticSegmentationTask(SupervisedTask):
                 pred = out.logits[i].argmax(0).cpu()
                 self._figure_samples.append((image, target[i].cpu(), pred))
 
-    def write_test_report(self, out_dir: str | Path, title: str) -> list[Path]:
+    def write_test_report(
+        self, out_dir: str | Path, title: str, prefix: str = "test"
+    ) -> list[Path]:
         from sitsfusion.data.taxonomy import load_nomenclature
         from sitsfusion.plots import plot_predictions, save_figure
 
-        paths = super().write_test_report(out_dir, title)
+        paths = super().write_test_report(out_dir, title, prefix)
         samples = getattr(self, "_figure_samples", [])
         if samples:
             names = self.hparams["class_names"]
@@ -65,5 +67,5 @@ class SemanticSegmentationTask(SupervisedTask):
             fig = plot_predictions(
                 samples, names, nomenclature, title=title, ignore_index=self.cfg.model.ignore_index
             )
-            paths.append(save_figure(fig, Path(out_dir) / "test_predictions.png"))
+            paths.append(save_figure(fig, Path(out_dir) / f"{prefix}_predictions.png"))
         return paths
