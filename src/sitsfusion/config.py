@@ -94,8 +94,10 @@ class DataConfig:
     train_groups: list[str] | None = None
     val_groups: list[str] | None = None  # None: a stratified part of the training groups
     test_groups: list[str] | None = None
-    # channel-wise z-score with statistics of the training samples (tables and OAD)
-    normalize: Literal["none", "zscore"] = "none"
+    # channel-wise z-score with the training split's statistics (published by the format, else
+    # computed from valid observations); "auto" = the format's default: zscore for PASTIS
+    # (seed 001 Sec. 4.2, its NORM files) and MultiSenGE (seed 003 Sec. 3.4), none otherwise
+    normalize: Literal["auto", "none", "zscore"] = "auto"
     # extra keyword arguments of the reader (e.g. bands, label / id columns, sub-patch size)
     reader: dict[str, Any] = field(default_factory=dict)
     # seed 004, Sec. VI: monthly medians over these months (April-September); None = off

@@ -58,7 +58,6 @@ def aggregate(root: Path, out: Path, fmt: str, months: str, extra: str, as_csv: 
             root,
             modalities=available_modalities(root),
             target="instance",
-            norm=False,
             transform=transform,
         )
     extras = tuple(e.strip() for e in extra.split(",") if e.strip())
@@ -110,7 +109,7 @@ def _dataset_summary(root: Path) -> tuple[Table, Table, bool]:
     from sitsfusion.data.taxonomy import load_nomenclature
 
     modalities = available_modalities(root)
-    ds = PASTIS(root, modalities=modalities, norm=False)
+    ds = PASTIS(root, modalities=modalities)
     meta = ds.metadata
     synthetic = (
         bool(meta["SYNTHETIC"].fillna(False).astype(bool).any()) if "SYNTHETIC" in meta else False
@@ -166,7 +165,7 @@ def _show(root: Path, patch: int, out: Path, max_dates: int) -> Path:
     from sitsfusion.data.taxonomy import load_nomenclature
     from sitsfusion.plots import plot_sample, save_figure
 
-    ds = PASTIS(root, modalities=available_modalities(root), target="instance", norm=False)
+    ds = PASTIS(root, modalities=available_modalities(root), target="instance")
     if patch not in ds.patch_ids:
         raise DatasetError(root / "metadata.geojson", f"no patch with ID_PATCH {patch}")
     sample = ds[ds.patch_ids.index(patch)]
