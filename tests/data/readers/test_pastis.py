@@ -779,3 +779,28 @@ def test_real_heatmap_file() -> None:
     assert 0.9 * n_parcels <= int((heat == 1.0).sum()) <= n_parcels
     with pytest.raises(DatasetError, match="spatial size mismatch"):
         load_heatmap(path, spatial=(64, 64))
+
+
+def test_patch_transform_from_the_footprint_corners(pastis_root: Path) -> None:
+    """Samples carry the affine of their pixel grid: (col, row) = (0, 0) is the footprint's
+    north-west corner, (W, H) its south-east corner (real footprints are rotated squares)."""
+    from sitsfusion.data.readers.pastis.metadata import patch_corners
+
+    s = PASTIS(pastis_root)[0]
+    a, b, c, d, e, f = s.meta["transform"]
+    west, south, east, north = s.meta["bounds"]
+    h, w = s.semantic.shape
+    assert (c, f) == (west, north) and (c + a * w + b * h, f + d * w + e * h) == (east, south)
+    parcel = PASTISParcels(pastis_root)[0]
+    assert parcel.meta["transform"] == PASTIS(pastis_root)[0].meta["transform"]
+    if not REAL.is_dir():
+        pytest.skip(f"real PASTIS metadata not available at {REAL}")
+    geometry = read_metadata(REAL).geometry.iat[0]
+    corners = patch_corners(geometry)
+    assert corners is not None
+    ring = np.asarray(geometry.geoms[0].exterior.coords)
+    (x0, y0), (x1, y1), (x2, y2) = corners
+    transform = np.array([[(x1 - x0) / 128, (x2 - x0) / 128], [(y1 - y0) / 128, (y2 - y0) / 128]])
+    for (col, row), corner in zip([(0, 0), (128, 0), (128, 128), (0, 128)], ring, strict=False):
+        np.testing.assert_allclose(transform @ [col, row] + [x0, y0], corner, atol=1e-6)
+    assert abs(transform[0, 0] - 10.0) < 0.1 and abs(transform[1, 0]) > 0.1  # 10 m, rotated
