@@ -196,6 +196,12 @@ class PatchReader(Reader):
         """A :class:`~sitsfusion.data.taxonomy.Nomenclature` of the semantic ids (for maps)."""
         raise NotImplementedError
 
+    @property
+    def reflectance_factor(self) -> float:
+        """What multiplies the optical values into surface reflectance (for figures): 1e-4 for
+        Sentinel-2 L2A digital numbers, as PASTIS and MultiSenGE store them."""
+        return 1e-4
+
     def label_counts(self, indices: Indices = None) -> np.ndarray:
         """int64 ``[K]``: pixels per class id over the samples ``indices`` (default all)."""
         raise NotImplementedError

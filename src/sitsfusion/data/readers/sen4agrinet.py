@@ -514,6 +514,10 @@ class Sen4AgriNet(PatchReader):
     def legend(self) -> Any:
         return self.nomenclature
 
+    @property
+    def reflectance_factor(self) -> float:
+        return 1e-4 / self.scale  # the files hold digital numbers (reflectance x 10^4)
+
     def observation_dates(self, index: int) -> dict[str, np.ndarray]:
         info = self.patches[int(self._windows[index % len(self), 0])]
         return {self.modality: info.days.astype("datetime64[D]")}
