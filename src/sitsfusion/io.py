@@ -24,6 +24,7 @@ __all__ = [
     "NpyHeader",
     "atomic_path",
     "check_finite",
+    "check_numeric_dtype",
     "load_npy",
     "read_json",
     "read_npy_header",
@@ -116,7 +117,8 @@ def read_npy_header(path: str | Path) -> NpyHeader:
         raise DatasetError(path, f"corrupt or truncated .npy file ({exc})") from None
 
 
-def _check_dtype(path: Path, dtype: np.dtype, what: str) -> None:
+def check_numeric_dtype(path: str | Path, dtype: np.dtype, what: str) -> None:
+    """:class:`DatasetError` naming ``path`` unless ``dtype`` is a real numeric type."""
     if dtype.kind not in _NUMERIC:
         raise DatasetError(
             path,
@@ -154,7 +156,7 @@ def load_npy(
         if mmap:
             if header is None:
                 header = read_npy_header(path)
-            _check_dtype(path, header.dtype, what)
+            check_numeric_dtype(path, header.dtype, what)
             return np.memmap(
                 path,
                 dtype=header.dtype,
@@ -165,7 +167,7 @@ def load_npy(
             )
         with path.open("rb") as f:
             header = _parse_header(f)
-            _check_dtype(path, header.dtype, what)
+            check_numeric_dtype(path, header.dtype, what)
             count = math.prod(header.shape)
             data = np.fromfile(f, dtype=header.dtype, count=count)
     except FileNotFoundError:

@@ -114,7 +114,8 @@ def test_every_reader_follows_the_contract(cases: dict[str, Case], name: str) ->
     cls = reader_class(fmt)
     assert cls.looks_like(case.root) and cls.format == fmt and cls.layout
     assert set(cls.tasks) <= {"parcel", "semantic", "panoptic"}
-    assert cls.is_synthetic(case.root) is case.synthetic == is_synthetic(case.root)
+    assert cls.is_synthetic(case.root) is case.synthetic
+    assert is_synthetic(case.root) is case.synthetic
 
     reader = cls.open(case.root, **case.options)
     assert isinstance(reader, Reader) and isinstance(reader.root, Path)
@@ -196,3 +197,27 @@ def test_observation_dates_are_calendar_dates(pastis_r: Path) -> None:
     np.testing.assert_array_equal(dates, expected)
     assert isinstance(parcels.clusters, np.ndarray) and parcels.clusters[0] == s.meta["patch_id"]
     torch.testing.assert_close(torch.as_tensor(parcels.labels[:1]), torch.tensor([s.label]))
+
+
+def test_concatenated_readers(tmp_path: Path) -> None:
+    from sitsfusion.data.readers.concat import ConcatReader, concat_readers
+    from sitsfusion.data.readers.tables import LongTableDataset
+
+    def write(name: str, labels: str) -> Path:
+        rows = ["sample_id,label,date,B1"] + [
+            f"{i},{label},2020-01-0{d},{i}" for i, label in enumerate(labels) for d in (1, 2)
+        ]
+        path = tmp_path / name
+        path.write_text("\n".join(rows) + "\n")
+        return path
+
+    a = LongTableDataset(write("a.csv", "aab"), classes=["a", "b"])
+    b = LongTableDataset(write("b.csv", "bb"), classes=["a", "b"])
+    assert concat_readers([a]) is a
+    both = ConcatReader([a, b])
+    assert len(both) == 5 and both.labels is not None and both.labels.tolist() == [0, 0, 1, 1, 1]
+    assert both.label_counts().tolist() == [2, 3] and both.label_counts([0, 4]).tolist() == [1, 1]
+    assert both[3].meta["id"] == 0 and str(both.observation_dates(4)["S2"][0]) == "2020-01-01"
+    assert both.statistics() is None and both.clusters is None
+    with pytest.raises(DatasetError, match="the class lists differ"):
+        ConcatReader([a, LongTableDataset(write("c.csv", "bc"))])

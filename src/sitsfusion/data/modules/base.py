@@ -227,7 +227,7 @@ class SITSDataModule(L.LightningDataModule):
             steps.append(self.normalize)
         return T.Compose(steps) if steps else None
 
-    def _statistics(self, split: Split) -> T.Normalize | None:
+    def _normalization(self, split: Split) -> T.Normalize | None:
         """The normalisation of ``data.normalize`` from the training split's statistics."""
         mode = self.cfg.normalize
         if mode == "auto":
@@ -275,7 +275,7 @@ class SITSDataModule(L.LightningDataModule):
         self.class_names = [str(c) for c in reader.class_names]
         counts = reader.label_counts(train.indices)
         self.train_label_counts = torch.as_tensor(np.asarray(counts), dtype=torch.long)
-        self.normalize = self._statistics(train)
+        self.normalize = self._normalization(train)
         self._splits_read = splits
         subsets = [
             ReaderSubset(splits[k].reader, splits[k].indices, self._pipeline(train=k == "train"))

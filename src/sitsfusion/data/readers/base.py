@@ -37,6 +37,7 @@ from sitsfusion.errors import DatasetError
 
 __all__ = [
     "TASKS",
+    "Indices",
     "PatchReader",
     "Reader",
     "detect_format",
@@ -52,6 +53,7 @@ TASKS = ("parcel", "semantic", "panoptic")
 """Tasks a reader can serve: parcel classification, semantic and panoptic segmentation."""
 
 Indices = Sequence[int] | np.ndarray | None
+"""Sample positions (None: every sample)."""
 R = TypeVar("R", bound="type[Reader]")
 
 # The built-in readers, imported on first use of the registry.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from torch.utils.data import ConcatDataset
 
 from sitsfusion.data.readers.base import Indices, Reader
@@ -73,21 +74,19 @@ class ConcatReader(Reader):
 
     def statistics(self, indices: Indices = None) -> ChannelStatistics | None:
         """The parts' published statistics when every part asked publishes the same ones."""
-        found = [
-            p.statistics(local)
-            for p, local in zip(self.parts, self._locate(indices), strict=True)
-            if local.size
-        ]
-        if not found or any(f is None for f in found):
+        found: list[ChannelStatistics] = []
+        for part, local in zip(self.parts, self._locate(indices), strict=True):
+            if local.size:
+                stats = part.statistics(local)
+                if stats is None:
+                    return None
+                found.append(stats)
+        if not found:
             return None
         first = found[0]
-        assert first is not None
         for other in found[1:]:
-            assert other is not None
-            if set(other) != set(first) or any(
-                not (np.array_equal(other[m][0], first[m][0]))
-                or not np.array_equal(other[m][1], first[m][1])
-                for m in first
+            if set(other) != set(first) or not all(
+                torch.equal(a, b) for m in first for a, b in zip(other[m], first[m], strict=True)
             ):
                 return None
         return first

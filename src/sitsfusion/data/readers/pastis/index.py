@@ -29,7 +29,7 @@ from sitsfusion.data.readers.pastis.metadata import (
     read_metadata,
 )
 from sitsfusion.errors import DatasetError
-from sitsfusion.io import NpyHeader, read_npy_header
+from sitsfusion.io import NpyHeader, check_numeric_dtype, read_npy_header
 
 __all__ = ["PASTISIndex"]
 
@@ -182,12 +182,7 @@ class PASTISIndex:
             raise DatasetError(self.metadata_path, f"no patch in folds {self.folds}")
         path = series_path(self.root, modality, self.patch_ids[0])
         shape, dtype, _, _ = self.header(path)
-        if dtype.kind not in "iuf":
-            raise DatasetError(
-                path,
-                f"wrong dtype {dtype} for {SERIES}; expected a real numeric type "
-                "(integer or float)",
-            )
+        check_numeric_dtype(path, dtype, SERIES)
         if len(shape) != 4:
             raise DatasetError(path, f"wrong rank: expected 4-D (T, C, H, W), got shape {shape}")
         return int(shape[1])

@@ -34,11 +34,18 @@ from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.statistics import ChannelStatistics, pool_moments
 from sitsfusion.data.transforms import sample_pixels as draw_pixels
 from sitsfusion.errors import DatasetError
-from sitsfusion.io import check_finite, load_npy, read_json, read_npy_header
+from sitsfusion.io import (
+    check_finite,
+    check_numeric_dtype,
+    load_npy,
+    read_json,
+    read_npy_header,
+)
 
 __all__ = ["PixelSetDataset", "Variant"]
 
 Variant = Literal["global_dates", "per_parcel_dates", "multi_sensor"]
+_PIXEL_SET = "a pixel set"
 
 
 @register_reader
@@ -321,8 +328,7 @@ class PixelSetDataset(Reader):
             else:
                 plan = global_plan
             shape, dtype, _, _ = read_npy_header(path)
-            if dtype.kind not in "iuf":
-                raise DatasetError(path, f"wrong dtype {dtype}; expected a real numeric type")
+            check_numeric_dtype(path, dtype, _PIXEL_SET)
             if len(shape) != 3:
                 raise DatasetError(path, f"wrong rank: expected 3-D (T, C, N), got shape {shape}")
             t, c, n = shape
@@ -486,7 +492,7 @@ class PixelSetDataset(Reader):
     def _read(self, src: Source, pid: str) -> tuple[np.ndarray, np.ndarray, Path]:
         """Values ``[T, C, N]`` float32 and valid ``[T, N]`` of one parcel, dates merged."""
         path = src.data_path(pid)
-        arr = load_npy(path, "a pixel set")
+        arr = load_npy(path, _PIXEL_SET)
         if arr.shape != src.shapes[pid]:
             raise DatasetError(
                 path, f"shape {arr.shape} differs from {src.shapes[pid]} read at construction"
