@@ -156,9 +156,9 @@ class Reader(Dataset[Sample]):
 
     @classmethod
     def open(cls, root: str | Path, **options: Any) -> Reader:
-        """The whole dataset at ``root``: every modality, whole patches, values as stored
-        (what ``sitsfusion info`` / ``show`` / ``aggregate`` read). ``options`` go to the
-        constructor."""
+        """The whole dataset at ``root``: every modality, whole patches, the reader's other
+        defaults (what ``sitsfusion info`` / ``show`` / ``aggregate`` read). ``options`` go to
+        the constructor."""
         return cls(root, **options)  # type: ignore[call-arg]
 
     @classmethod
