@@ -25,7 +25,7 @@ from timing import median_time, step_times
 
 from sitsfusion.config import load_config
 from sitsfusion.data import transforms as T
-from sitsfusion.data.readers.pastis import PASTIS
+from sitsfusion.data.readers.pastis import PASTISParcels
 from sitsfusion.data.sample import Sample, TimeSeries, collate
 from sitsfusion.losses import build_loss
 from sitsfusion.models.builder import build_parcel_model, count_parameters
@@ -110,11 +110,10 @@ def main() -> None:
         shutil.rmtree(root)
     simulate_pastis(root, patches=8, size=128, seed=0)
     mods = ("S2", "S1A", "S1D")
-    plain = PASTIS(root, modalities=mods, target="parcel", n_pixels=args.pixels)
-    fused = PASTIS(
+    plain = PASTISParcels(root, modalities=mods, n_pixels=args.pixels)
+    fused = PASTISParcels(
         root,
         modalities=mods,
-        target="parcel",
         n_pixels=args.pixels,
         resample={"S1A": "S2", "S1D": "S2"},
     )

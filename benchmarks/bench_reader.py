@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sitsfusion.data import transforms as T
-from sitsfusion.data.readers.pastis import PASTIS
+from sitsfusion.data.readers.pastis import PASTIS, PASTISParcels
 from sitsfusion.simulate import simulate_pastis
 
 MODALITIES = ("S2", "S1A", "S1D")
@@ -65,7 +65,7 @@ def main() -> None:
     idx = list(range(len(patch_ds)))
     patch_rate, patch_med = _rate(patch_ds, idx, repeats=2)
 
-    parcel_ds = PASTIS(root, modalities=MODALITIES, target="parcel", n_pixels=64)
+    parcel_ds = PASTISParcels(root, modalities=MODALITIES, n_pixels=64)
     pidx = list(range(min(len(parcel_ds), 400)))
     parcel_rate, parcel_med = _rate(parcel_ds, pidx)
 

@@ -152,8 +152,10 @@ class DataConfig:
     test_groups: list[str] | None = None
     """"groups" split: the test groups."""
     normalize: Literal["auto", "none", "zscore"] = "auto"
-    """Channel-wise z-score with statistics of the training samples. auto: zscore for pastis
-    and multisenge (seeds 001 / 003), none for the other formats."""
+    """Channel-wise z-score with the training split's statistics (published by the format,
+    else computed from valid observations only). auto: the format's default, zscore for
+    pastis (seed 001 Sec. 4.2, its NORM files) and multisenge (seed 003 Sec. 3.4), none for
+    the other formats."""
     reader: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the reader (e.g. bands, label / id columns, sub-patch
     size)."""

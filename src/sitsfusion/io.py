@@ -1,18 +1,39 @@
-"""File helpers shared by readers and writers: atomic writes, checked JSON reads."""
+"""File helpers shared by readers and writers: atomic writes, checked ``.npy`` and JSON reads.
+
+Every reader of the package goes through these, so a missing, corrupt or truncated file always
+gives the same one-line :class:`~sitsfusion.errors.DatasetError` naming it, and every writer
+replaces its files atomically (a reader never sees half a file).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
+
+import numpy as np
 
 from sitsfusion.errors import DatasetError
 
-__all__ = ["atomic_path", "read_json", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "NpyHeader",
+    "atomic_path",
+    "check_finite",
+    "check_numeric_dtype",
+    "load_npy",
+    "read_json",
+    "read_npy_header",
+    "save_npy_atomic",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+_NUMERIC = "iuf"  # numpy dtype kinds of real numbers (signed, unsigned, float)
 
 
 @contextmanager
@@ -55,3 +76,125 @@ def read_json(path: str | Path) -> Any:
         raise DatasetError(path, "missing") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DatasetError(path, f"not a readable JSON file ({exc})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# .npy files
+# --------------------------------------------------------------------------------------------
+
+
+class NpyHeader(NamedTuple):
+    """What a ``.npy`` header says about its array."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran: bool
+    offset: int  # bytes before the data
+
+
+def _parse_header(f: BinaryIO) -> NpyHeader:
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    return NpyHeader(tuple(int(s) for s in shape), np.dtype(dtype), bool(fortran), f.tell())
+
+
+def read_npy_header(path: str | Path) -> NpyHeader:
+    """Shape, dtype, order and data offset from a ``.npy`` header, without reading the data.
+
+    Raises:
+        DatasetError: missing file, or not a readable ``.npy`` header.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return _parse_header(f)
+    except FileNotFoundError:
+        raise DatasetError(path, "missing") from None
+    except (ValueError, EOFError, OSError, SyntaxError) as exc:
+        raise DatasetError(path, f"corrupt or truncated .npy file ({exc})") from None
+
+
+def check_numeric_dtype(path: str | Path, dtype: np.dtype, what: str) -> None:
+    """:class:`DatasetError` naming ``path`` unless ``dtype`` is a real numeric type."""
+    if dtype.kind not in _NUMERIC:
+        raise DatasetError(
+            path,
+            f"wrong dtype {dtype} for {what}; expected a real numeric type (integer or float)",
+        )
+
+
+def load_npy(
+    path: str | Path,
+    what: str = "an array",
+    mmap: bool = False,
+    header: NpyHeader | None = None,
+) -> np.ndarray:
+    """Read (or memory-map) a numeric ``.npy`` file, checking its dtype from the header first.
+
+    The header is parsed once (not at all for a memory map when ``header`` is given); a
+    non-numeric dtype (object, string, bool, complex) is refused before any data is read, so a
+    pickled object array never runs code; a file shorter than its header says is reported as
+    truncated.
+
+    Args:
+        path: the ``.npy`` file.
+        what: what the array is, for the dtype error (``"an image time series"``).
+        mmap: return a read-only memory map instead of reading the data.
+        header: the file's header, when already read (memory maps only).
+
+    Returns:
+        the array with its stored shape and dtype.
+
+    Raises:
+        DatasetError: missing, corrupt or truncated file, non-numeric dtype.
+    """
+    path = Path(path)
+    try:
+        if mmap:
+            if header is None:
+                header = read_npy_header(path)
+            check_numeric_dtype(path, header.dtype, what)
+            return np.memmap(
+                path,
+                dtype=header.dtype,
+                mode="r",
+                offset=header.offset,
+                shape=header.shape,
+                order="F" if header.fortran else "C",
+            )
+        with path.open("rb") as f:
+            header = _parse_header(f)
+            check_numeric_dtype(path, header.dtype, what)
+            count = math.prod(header.shape)
+            data = np.fromfile(f, dtype=header.dtype, count=count)
+    except FileNotFoundError:
+        raise DatasetError(path, "missing") from None
+    except (ValueError, EOFError, OSError, SyntaxError) as exc:
+        raise DatasetError(path, f"corrupt or truncated .npy file ({exc})") from None
+    if data.size != count:
+        raise DatasetError(
+            path,
+            f"corrupt or truncated .npy file ({data.size} of the {count} values of a "
+            f"{header.shape} array)",
+        )
+    if header.fortran:
+        return data.reshape(header.shape[::-1]).transpose()
+    return data.reshape(header.shape)
+
+
+def check_finite(path: str | Path, arr: np.ndarray) -> None:
+    """:class:`DatasetError` naming ``path`` when a float ``arr`` holds NaN or infinite values."""
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(np.isinf(arr).sum())
+        raise DatasetError(path, f"holds NaN/inf values ({n_nan} NaN, {n_inf} inf)")
+
+
+def save_npy_atomic(path: str | Path, arr: np.ndarray) -> Path:
+    """Write ``arr`` to ``path`` as ``.npy`` (no pickles) atomically; return ``path``."""
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.save(f, np.asarray(arr), allow_pickle=False)
+    return Path(path)

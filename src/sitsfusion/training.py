@@ -26,7 +26,9 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from sitsfusion.config import ConfigError, ExperimentConfig
-from sitsfusion.data.datamodule import SITSDataModule
+from sitsfusion.data import modules
+from sitsfusion.data.modules import SITSDataModule
+from sitsfusion.data.readers import is_synthetic as _is_synthetic
 from sitsfusion.losses import inverse_frequency_weights
 from sitsfusion.runs import (
     ReportStamp,
@@ -78,8 +80,8 @@ class RunResult:
 
 
 def datamodule(cfg: ExperimentConfig) -> SITSDataModule:
-    """The data module of ``cfg`` (its task decides parcel or patch samples)."""
-    return SITSDataModule(cfg.data, seed=cfg.train.seed, target=cfg.task)
+    """The data module of ``cfg.data.format`` (its task decides parcel or patch samples)."""
+    return modules.datamodule(cfg.data, seed=cfg.train.seed, target=cfg.task)
 
 
 def build_task(cfg: ExperimentConfig, dm: SITSDataModule) -> SupervisedTask:
@@ -306,29 +308,6 @@ def evaluate(
 
 
 def is_synthetic(root: str | Path) -> bool:
-    """True for a dataset written by sitsfusion's simulator (its metadata says so): a PASTIS-R
-    folder, a Sen4AgriNet folder, a MultiSenGE folder, or an OAD table aggregated from one."""
-    root = Path(root)
-    meta = root / "metadata.geojson"
-    if meta.is_file():
-        return '"SYNTHETIC": true' in meta.read_text()[:20000]
-    if root.is_file() and root.suffix in (".parquet", ".pq", ".csv"):
-        import pandas as pd
-
-        try:
-            head = pd.read_csv(root, nrows=5) if root.suffix == ".csv" else pd.read_parquet(root)
-        except Exception:  # unreadable: the reader reports it
-            return False
-        return "synthetic" in head.columns and bool(head["synthetic"].all())
-    if root.is_dir():
-        first_nc = next((p for p in sorted(root.rglob("*.nc")) if not p.name.startswith(".")), None)
-        if first_nc is not None:
-            import h5py
-
-            with h5py.File(first_nc, "r") as f:
-                flag = f.attrs.get("synthetic", b"false")
-            return (flag.decode() if isinstance(flag, bytes) else str(flag)).lower() == "true"
-        first_json = next(iter(sorted((root / "labels").glob("*.json"))), None)
-        if first_json is not None:
-            return '"synthetic": true' in first_json.read_text()[:20000]
-    return False
+    """True for a dataset written by sitsfusion's simulator: the detected format's reader
+    says so from the metadata (:func:`sitsfusion.data.readers.is_synthetic`)."""
+    return _is_synthetic(root)

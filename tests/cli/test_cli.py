@@ -142,7 +142,7 @@ def test_aggregate_a_pastis_r_folder_keeps_every_modality(simulated: Path, tmp_p
     )
     assert result.exit_code == 0, result.output
     ds = OADDataset(out, stat="mean_std")
-    assert ds.modalities == ["S1A", "S1D", "S2"]
+    assert ds.modalities == ("S1A", "S1D", "S2")
     sample = ds[0]
     assert sample["S2"].values.shape == (6, 20, 1)  # 6 months x (10 bands x mean, std)
     assert sample["S1A"].values.shape == (6, 6, 1)

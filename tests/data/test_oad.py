@@ -75,7 +75,7 @@ def test_dataset_errors(tmp_path):
 
 def test_pastis_roundtrip(tmp_path):
     root = simulate_pastis(tmp_path / "pastis", patches=3, size=32, seed=0)
-    ds = PASTIS(root, modalities=("S2", "S1A"), target="instance", norm=False)
+    ds = PASTIS(root, modalities=("S2", "S1A"), target="instance")
     out = aggregate_dataset(ds, tmp_path / "oad.parquet", progress=False)
     table = pd.read_parquet(out)
     assert table.groupby("parcel_id").ngroups > 3

@@ -477,6 +477,29 @@ def test_zscore():
         normalize_zscore(s, {"S1A": ([0.0], [1.0])})
 
 
+def test_normalize_transform():
+    s = pixel_sample()
+    norm = tr.Normalize({"S2": (np.array([1.0, 2.0]), torch.tensor([2.0, 4.0]))})
+    out = norm(s)
+    torch.testing.assert_close(out["S2"].values, normalize_zscore(s, norm.stats)["S2"].values)
+    assert out["S1A"] is s["S1A"] and out["S2"].values.dtype == torch.float32
+    assert s["S2"].values is not out["S2"].values  # the input is not modified
+    again = pickle.loads(pickle.dumps(norm))  # DataLoader workers receive a copy
+    torch.testing.assert_close(again(s)["S2"].values, out["S2"].values)
+    assert repr(norm) == "Normalize(channels={'S2': 2})"
+    with pytest.raises(TypeError):
+        norm.stats["S1A"] = norm.stats["S2"]  # type: ignore[index]  # fixed statistics
+    for bad, match in (
+        ({"S2": ([0.0, 1.0], [1.0, 0.0])}, "std > 0"),
+        ({"S2": ([0.0, float("nan")], [1.0, 1.0])}, "finite"),
+        ({"S2": ([0.0], [1.0, 1.0])}, r"two \[C\] sequences"),
+    ):
+        with pytest.raises(SampleError, match=match):
+            tr.Normalize(bad)
+    with pytest.raises(SampleError, match="3 channels"):
+        tr.Normalize({"S1A": ([0.0], [1.0])})(s)
+
+
 # --------------------------------------------------------------------------------------------
 # spatial augmentation
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from paths import CONFIGS as ALL_CONFIGS
 from sitsfusion.cli import cli
 from sitsfusion.config import ConfigError, load_config
-from sitsfusion.data.datamodule import SITSDataModule
+from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.experiments.cloud_robustness import run_cloud_robustness
 from sitsfusion.training import fit
 

@@ -14,7 +14,7 @@ import torch
 
 from paths import CONFIGS as ALL_CONFIGS
 from sitsfusion.config import ConfigError, load_config
-from sitsfusion.data.datamodule import SITSDataModule
+from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.metrics import ClassificationMetrics
 from sitsfusion.tasks.base import CheckpointError, load_task
 from sitsfusion.training import evaluate, fit

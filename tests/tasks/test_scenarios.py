@@ -16,7 +16,7 @@ from paths import CONFIGS as ALL_CONFIGS
 from paths import REPO
 from sitsfusion.cli import cli
 from sitsfusion.config import ConfigError, load_config
-from sitsfusion.data.datamodule import SITSDataModule
+from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.data.oad import OADDataset
 
 CONFIGS = ALL_CONFIGS / "sykas2022"

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
-from sitsfusion.cli.datasets import _dataset_summary, _show
+from sitsfusion.cli.datasets import print_summary, show_patch
 from sitsfusion.cli.output import print_paths
 
 DEMO_RUNS = (  # (label, config) trained by the demo: seed 001 Table 1's S2 row and best row
@@ -51,12 +51,10 @@ def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
     else:
         print_paths({"reusing": data})
     console.rule("2. reading it back through the PASTIS-R reader")
-    mod_table, cls_table, _ = _dataset_summary(data)
-    console.print(mod_table)
-    console.print(cls_table)
+    print_summary(data)
     console.rule("3. figure")
     first = int(read_metadata(data)["ID_PATCH"].iloc[0])
-    png = _show(data, first, out / f"patch_{first}.png", max_dates=8)
+    png = show_patch(data, str(first), out / f"patch_{first}.png", max_dates=8)
     print_paths({"figure": png})
     if epochs > 0:
         rows = []

@@ -31,6 +31,7 @@ __all__ = [
     "Compose",
     "DropObservations",
     "Extrapolation",
+    "Normalize",
     "RandomFlipRot90",
     "RandomSubsequence",
     "RandomTransform",
@@ -63,10 +64,12 @@ def _channel_view(stat: Tensor, ndim: int) -> Tensor:
 def normalize_zscore(sample: Sample, stats: Mapping[str, ChannelStats]) -> Sample:
     """Channel-wise z-score ``(x - mean) / std`` of the modalities named in ``stats``.
 
+    Computed in the values' dtype (the statistics are cast to it). Every value is normalised,
+    valid or not. Prefer :class:`Normalize`, which checks the statistics once.
+
     Args:
         sample: the sample to normalise.
         stats: ``{modality: (mean [C], std [C])}``; modalities not named are left unchanged.
-            PASTIS ships these per fold in ``NORM_<modality>_patch.json``.
     """
     series = dict(sample.series)
     for name, (mean, std) in stats.items():
@@ -86,6 +89,58 @@ def normalize_zscore(sample: Sample, stats: Mapping[str, ChannelStats]) -> Sampl
         v = (v - _channel_view(mean_t, v.ndim)).div_(_channel_view(std_t, v.ndim))
         series[name] = ts.replace(values=v)
     return sample.replace(series=series)
+
+
+class Normalize:
+    """Channel-wise z-score ``(x - mean) / std`` with fixed statistics: the one normalisation.
+
+    Readers never normalise; a data module appends one ``Normalize`` as the **last** transform
+    of its training, validation and test samples, with the training split's statistics (the
+    ones the format publishes, e.g. PASTIS ``NORM_<modality>_patch.json`` pooled over the
+    training folds, else :func:`~sitsfusion.data.statistics.compute_statistics`). A per-channel
+    affine map commutes with every transform over dates and pixels before it (selection,
+    flips, interpolation, medians), so normalising last gives the numbers of normalising on
+    load.
+
+    Args:
+        stats: ``{modality: (mean [C], std [C])}``; modalities not named pass unchanged.
+
+    Raises:
+        SampleError: statistics that are not two 1-D sequences of one length, not finite, or
+            with a std ≤ 0 (at construction); a sample whose modality has another C (on call).
+    """
+
+    def __init__(self, stats: Mapping[str, ChannelStats]) -> None:
+        checked: dict[str, tuple[Tensor, Tensor]] = {}
+        for name, (mean, std) in stats.items():
+            mean_t = torch.as_tensor(mean, dtype=torch.float64).detach().cpu()
+            std_t = torch.as_tensor(std, dtype=torch.float64).detach().cpu()
+            if mean_t.ndim != 1 or mean_t.shape != std_t.shape:
+                raise SampleError(
+                    f"Normalize: statistics of {name!r} must be two [C] sequences, got shapes "
+                    f"{tuple(mean_t.shape)} and {tuple(std_t.shape)}"
+                )
+            finite = bool(torch.isfinite(mean_t).all() and torch.isfinite(std_t).all())
+            if not finite or bool((std_t <= 0).any()):
+                raise SampleError(
+                    f"Normalize: statistics of {name!r} must be finite with std > 0, got "
+                    f"mean {mean_t.tolist()}, std {std_t.tolist()}"
+                )
+            checked[str(name)] = (mean_t, std_t)
+        self.stats: Mapping[str, tuple[Tensor, Tensor]] = MappingProxyType(checked)
+
+    def __call__(self, sample: Sample) -> Sample:
+        return normalize_zscore(sample, self.stats)
+
+    def __repr__(self) -> str:
+        channels = {name: int(mean.numel()) for name, (mean, _) in self.stats.items()}
+        return f"Normalize(channels={channels})"
+
+    def __getstate__(self) -> dict[str, Any]:  # a mappingproxy does not pickle (workers)
+        return {"stats": dict(self.stats)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.stats = MappingProxyType(dict(state["stats"]))
 
 
 # --------------------------------------------------------------------------------------------

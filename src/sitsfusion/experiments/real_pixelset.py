@@ -30,8 +30,9 @@ import torch
 from rich.console import Console
 
 from sitsfusion.config import DataConfig, ExperimentConfig, load_config
-from sitsfusion.data.datamodule import SITSDataModule, stratified_split
+from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.data.sample import TimeSeries
+from sitsfusion.data.splits import stratified_split
 from sitsfusion.data.transforms import resample_to_dates
 from sitsfusion.experiments.reporting import (
     forest_scores,
@@ -186,7 +187,9 @@ def check_same_split(
     for name, ds, index in zip(
         ("train", "val", "test"), (dm.train, dm.val, dm.test), split, strict=True
     ):
-        got = tuple(getattr(ds, "ids", ()))
+        assert ds is not None
+        every = getattr(ds.dataset, "ids", ())
+        got = tuple(every[i] for i in ds.indices)
         want = tuple(ids[i] for i in index)
         if got != want:
             raise RuntimeError(

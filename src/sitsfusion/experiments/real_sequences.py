@@ -44,7 +44,7 @@ import torch
 from rich.console import Console
 
 from sitsfusion.config import ExperimentConfig, load_config
-from sitsfusion.data.datamodule import SITSDataModule
+from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.experiments.reporting import (
     forest_scores,
     markdown_table,

@@ -74,7 +74,7 @@ def _georeference(meta: Mapping[str, Any]) -> tuple[str, tuple[float, ...]]:
     if crs is None or transform is None:
         raise ConfigError(
             f"sample {meta.get('id')!r} has no georeferencing (meta 'crs' and 'transform'); "
-            "maps can be written for readers that provide it (Sen4AgriNet, MultiSenGE)"
+            "maps can be written for readers that provide it (PASTIS, Sen4AgriNet, MultiSenGE)"
         )
     return str(crs), tuple(float(v) for v in transform)
 
@@ -138,9 +138,8 @@ def predict_maps(
         cfg: the experiment config (its data section says what to read; the model comes
             from the checkpoint, which must be a semantic segmentation checkpoint).
         checkpoint: a ``best.ckpt`` written by ``sitsfusion fit``.
-        out: output folder: ``<out>/maps/<patch>.tif`` and ``<out>/parcels.gpkg``.
-        split: ``"test"``, ``"val"``, ``"train"`` or ``"all"`` (every sample of the dataset;
-            table, OAD and Sen4AgriNet formats).
+        out: output folder: ``maps/<patch>.tif`` and ``parcels.gpkg``.
+        split: ``"test"``, ``"val"``, ``"train"`` or ``"all"`` (every sample of the dataset).
         batch_size: default the config's.
         device: default CUDA when available, else CPU.
         progress: show a progress bar.

@@ -29,6 +29,8 @@ from sitsfusion.data.readers.multisenge import (
     select_dates,
     tile_split,
 )
+from sitsfusion.data.statistics import compute_statistics
+from sitsfusion.data.transforms import Normalize
 from sitsfusion.errors import DatasetError
 from sitsfusion.simulate import simulate_multisenge
 
@@ -243,8 +245,9 @@ def test_simulated_round_trip(root: Path) -> None:
 
 def test_norm_and_determinism(root: Path, tmp_path: Path) -> None:
     ds = MultiSenGE(root, patches=[p.stem for p in sorted((root / "labels").glob("*.json"))][:2])
-    stats = ds.compute_norm()
-    normed = MultiSenGE(root, patches=ds.patch_ids, norm=stats)
+    stats = compute_statistics(ds, ["S2", "S1"], max_samples=None)
+    assert ds.statistics() is None  # the format publishes none: computed from the patches
+    normed = MultiSenGE(root, patches=ds.patch_ids, transform=Normalize(stats))
     x = torch.cat([normed[i]["S2"].values for i in range(2)])
     assert abs(float(x.mean())) < 0.05
     assert torch.allclose(x.transpose(0, 1).reshape(10, -1).std(dim=1), torch.ones(10), atol=0.05)

@@ -21,6 +21,7 @@ from paths import SHARED_DATA
 from sitsfusion.data import collate
 from sitsfusion.data.readers.pastis import (
     PASTIS,
+    PASTISParcels,
     compute_norm,
     dates_to_days,
     load_annotation,
@@ -65,7 +66,7 @@ def fold_of(pid: int) -> int:
 
 
 def test_semantic_mode(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, modalities=ALL, norm=False)
+    ds = PASTIS(pastis_root, modalities=ALL)
     assert len(ds) == 5
     assert ds.patch_ids == [FIRST_ID + i for i in range(5)]
     s = ds[1]
@@ -85,12 +86,12 @@ def test_semantic_mode(pastis_root: Path) -> None:
     assert s.meta["id"] == pid and s.meta["fold"] == 2 and s.meta["tile"] == "t30uxv"
     assert s.meta["dataset"] == "PASTIS" and s.meta["reference_date"] == "2018-09-01"
     assert s.meta["region"] == "test"  # extra property passed through
-    assert ds.classes[0] == "Background" and len(ds.classes) == 20
+    assert ds.class_names[0] == "Background" and len(ds.class_names) == 20
     assert ds.num_channels("S2") == 10 and ds.num_channels("S1A") == 3
 
 
 def test_instance_mode(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, modalities=("S2",), target="instance", norm=False)
+    ds = PASTIS(pastis_root, modalities=("S2",), target="instance")
     s = ds[0]
     expected = raw(pastis_root, "INSTANCE_ANNOTATIONS", f"INSTANCES_{FIRST_ID}.npy")
     assert s.instances is not None and s.instances.dtype == torch.long
@@ -99,29 +100,29 @@ def test_instance_mode(pastis_root: Path) -> None:
 
 
 def test_folds(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, folds=[1, 3], norm=False)
+    ds = PASTIS(pastis_root, folds=[1, 3])
     assert ds.patch_ids == [FIRST_ID, FIRST_ID + 2]
     assert sorted(ds.metadata["Fold"].tolist()) == [1, 3]
     assert [ds[i].meta["fold"] for i in range(len(ds))] == [1, 3]
 
 
 def test_modality_selection(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, modalities="S1D", norm=False)
+    ds = PASTIS(pastis_root, modalities="S1D")
     assert ds[0].modalities == ["S1D"]
-    ds = PASTIS(pastis_root, modalities=("S1A", "S2"), norm=False)
+    ds = PASTIS(pastis_root, modalities=("S1A", "S2"))
     assert sorted(ds[0].modalities) == ["S1A", "S2"]
     with pytest.raises(KeyError):
         ds.num_channels("S1D")
 
 
 def test_dates_are_days_since_reference(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, norm=False)
+    ds = PASTIS(pastis_root)
     assert int(ds[0]["S2"].dates[0]) == 23  # 2018-09-24
     meta = read_metadata(pastis_root)
     yyyymmdd = meta.at[FIRST_ID, "dates-S2"]
     assert int(yyyymmdd[0]) == 20180924
     np.testing.assert_array_equal(ds.dates("S2", FIRST_ID).numpy(), dates_to_days(yyyymmdd))
-    other = PASTIS(pastis_root, norm=False, reference_date="2018-09-24")
+    other = PASTIS(pastis_root, reference_date="2018-09-24")
     assert int(other.dates("S2", FIRST_ID)[0]) == 0
 
 
@@ -133,7 +134,7 @@ def test_dates_far_from_reference_are_kept(fresh_root: Path) -> None:
         # the reference loader's −200..599 window would drop both
 
     edit_metadata(fresh_root, far)
-    s = PASTIS(fresh_root, norm=False)[0]
+    s = PASTIS(fresh_root)[0]
     assert int(s["S2"].dates[0]) == -608 and int(s["S2"].dates[-1]) == 852
     assert s["S2"].num_dates == np.load(fresh_root / "DATA_S2" / f"S2_{FIRST_ID}.npy").shape[0]
 
@@ -149,28 +150,35 @@ def test_dates_as_json_strings(tmp_path: Path, pastis_root: Path) -> None:
     meta_str, meta_dict = read_metadata(root), read_metadata(pastis_root)
     for pid in meta_dict.index:
         np.testing.assert_array_equal(meta_str.at[pid, "dates-S1A"], meta_dict.at[pid, "dates-S1A"])
-    assert int(PASTIS(root, norm=False)[0]["S2"].dates[0]) == 23
+    assert int(PASTIS(root)[0]["S2"].dates[0]) == 23
 
 
 # ---- normalisation ----------------------------------------------------------------------------
 
 
-def test_val_set_normalised_with_training_folds(pastis_root: Path) -> None:
-    val = PASTIS(pastis_root, folds=[5], norm_folds=[1, 2, 3], modalities=("S2", "S1A"))
-    s = val[0]
-    pid = val.patch_ids[0]
+def test_statistics_pool_the_norm_files_of_the_folds(pastis_root: Path) -> None:
+    """The statistics a reader publishes: the NORM files pooled over its samples' folds."""
+    train = PASTIS(pastis_root, folds=[1, 2, 3], modalities=("S2", "S1A"))
     stats = read_norm(pastis_root / "NORM_S2_patch.json")
     mean, std = pool_norm(stats, [1, 2, 3])
-    x = raw(pastis_root, "DATA_S2", f"S2_{pid}.npy").astype(np.float64)
-    expected = (x - mean[None, :, None, None]) / std[None, :, None, None]
-    np.testing.assert_allclose(s["S2"].values.numpy(), expected, rtol=1e-5, atol=1e-4)
-    # the reference behaviour (the val fold's own statistics) gives something else
-    own_mean, own_std = stats[5]
-    leaky = (x - own_mean[None, :, None, None]) / own_std[None, :, None, None]
-    assert not np.allclose(s["S2"].values.numpy(), leaky, atol=1e-2)
-    # default: the loaded folds' statistics
-    train = PASTIS(pastis_root, folds=[1, 2, 3])
-    torch.testing.assert_close(train.norm_stats["S2"], val.norm_stats["S2"])
+    published = train.statistics()
+    np.testing.assert_array_equal(published["S2"][0].numpy(), mean)
+    np.testing.assert_array_equal(published["S2"][1].numpy(), std)
+    assert published["S1A"][0].shape == (3,)
+    # a subset of the samples: the folds of those samples only (patch 2 is in fold 3)
+    np.testing.assert_array_equal(train.statistics([2])["S2"][0].numpy(), stats[3][0])
+    # parcels: the folds of the parcels' patches
+    parcels = PASTISParcels(pastis_root, folds=[1, 2, 3])
+    torch.testing.assert_close(parcels.statistics()["S2"], published["S2"])
+    # the reference behaviour (the val fold's own statistics) is something else
+    own_mean, _ = stats[5]
+    assert not np.allclose(published["S2"][0].numpy(), own_mean, atol=1e-2)
+
+
+def test_values_are_as_stored(pastis_root: Path) -> None:
+    s = PASTIS(pastis_root, folds=[5], modalities=("S2",))[0]
+    x = raw(pastis_root, "DATA_S2", f"S2_{FIRST_ID + 4}.npy").astype(np.float32)
+    np.testing.assert_array_equal(s["S2"].values.numpy(), x)  # readers never normalise
 
 
 def test_pooled_statistics_formula() -> None:
@@ -196,8 +204,10 @@ def test_pooled_statistics_formula() -> None:
 def test_norm_fallback_computes_and_writes(fresh_root: Path) -> None:
     path = fresh_root / "NORM_S1A_patch.json"
     path.unlink()
+    ds = PASTIS(fresh_root, folds=[2], modalities=("S1A",))
+    assert not path.exists()  # nothing is computed until the statistics are asked for
     with pytest.warns(UserWarning, match="computing"):
-        ds = PASTIS(fresh_root, folds=[2], modalities=("S1A",))
+        published = ds.statistics()
     assert path.is_file()
     written = json.loads(path.read_text())
     assert path.read_text().startswith('{\n    "Fold_1"')  # json, indent 4, like the real files
@@ -215,7 +225,7 @@ def test_norm_fallback_computes_and_writes(fresh_root: Path) -> None:
         np.testing.assert_allclose(written[f"Fold_{k}"]["std"], x.std(axis=1), rtol=1e-10)
     assert compute_norm(fresh_root, "S1A", write=False) == written
     torch.testing.assert_close(
-        ds.norm_stats["S1A"][0], torch.tensor(written["Fold_2"]["mean"], dtype=torch.float32)
+        published["S1A"][0], torch.tensor(written["Fold_2"]["mean"], dtype=torch.float64)
     )
 
 
@@ -233,9 +243,13 @@ def test_compute_norm_pools_patches_of_a_fold(tmp_path: Path) -> None:
 
 
 def test_cache_gives_identical_samples(pastis_root: Path) -> None:
-    for kwargs in ({"target": "instance"}, {"target": "parcel", "sample_pixels": "fixed"}):
-        plain = PASTIS(pastis_root, modalities=ALL, **kwargs)
-        cached = PASTIS(pastis_root, modalities=ALL, cache=True, **kwargs)
+    cases: list[tuple[type[PASTIS] | type[PASTISParcels], dict[str, Any]]] = [
+        (PASTIS, {"target": "instance"}),
+        (PASTISParcels, {"sample_pixels": "fixed"}),
+    ]
+    for cls, kwargs in cases:
+        plain = cls(pastis_root, modalities=ALL, **kwargs)
+        cached = cls(pastis_root, modalities=ALL, cache=True, **kwargs)
         for i in (0, 1, 0):
             a, b = plain[i], cached[i]
             for m in ALL:
@@ -254,17 +268,18 @@ def test_transform_applied_last(pastis_root: Path) -> None:
 
     ds = PASTIS(pastis_root, transform=transform)
     assert ds[0].label == 99
-    assert abs(float(seen[0]["S2"].values.mean())) < 100  # normalised before the transform
+    x = raw(pastis_root, "DATA_S2", f"S2_{FIRST_ID}.npy").astype(np.float32)
+    np.testing.assert_array_equal(seen[0]["S2"].values.numpy(), x)  # raw values, then transform
 
 
 # ---- parcel mode ------------------------------------------------------------------------------
 
 
 def test_parcel_index_labels_and_skips(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, target="parcel", norm=False)
+    ds = PASTISParcels(pastis_root)
     assert len(ds) == 4 * 5  # parcels 1, 2, 3, 5 of each patch
     assert ds.n_skipped_parcels == 5  # the void parcel 4 of each patch
-    assert len(ds.classes) == 18 and ds.classes[0] == "Meadow"
+    assert len(ds.class_names) == 18 and ds.class_names[0] == "Meadow"
     table = ds.parcels
     for pid in ds.patch_ids:
         semantic = raw(pastis_root, "ANNOTATIONS", f"TARGET_{pid}.npy")[0]
@@ -283,7 +298,7 @@ def test_parcel_index_labels_and_skips(pastis_root: Path) -> None:
 
 
 def test_parcel_pixels_same_across_modalities(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, target="parcel", modalities=ALL, norm=False, n_pixels=8)
+    ds = PASTISParcels(pastis_root, modalities=ALL, n_pixels=8)
     table = ds.parcels
     for i in range(len(ds)):
         s = ds[i]
@@ -303,10 +318,10 @@ def test_parcel_pixels_same_across_modalities(pastis_root: Path) -> None:
 
 
 def test_parcel_pixel_sampling(pastis_root: Path) -> None:
-    table = PASTIS(pastis_root, target="parcel", norm=False).parcels
+    table = PASTISParcels(pastis_root).parcels
     big = int(np.flatnonzero(table.n_pixels.to_numpy() == 48)[0])  # parcel 2 of patch 0
     torch.manual_seed(0)
-    rand = PASTIS(pastis_root, target="parcel", norm=False, n_pixels=8)
+    rand = PASTISParcels(pastis_root, n_pixels=8)
     draws = [tuple(rand[big].meta["pixel_index"].tolist()) for _ in range(5)]
     assert len(set(draws)) > 1  # new pixels at each access
     assert all(len(set(d)) == 8 for d in draws)  # without replacement
@@ -314,28 +329,24 @@ def test_parcel_pixel_sampling(pastis_root: Path) -> None:
     torch.manual_seed(0)
     assert [tuple(rand[big].meta["pixel_index"].tolist()) for _ in range(5)] == draws
 
-    fixed = PASTIS(pastis_root, target="parcel", norm=False, n_pixels=8, sample_pixels="fixed")
-    again = PASTIS(pastis_root, target="parcel", norm=False, n_pixels=8, sample_pixels="fixed")
-    other = PASTIS(
-        pastis_root, target="parcel", norm=False, n_pixels=8, sample_pixels="fixed", seed=1
-    )
+    fixed = PASTISParcels(pastis_root, n_pixels=8, sample_pixels="fixed")
+    again = PASTISParcels(pastis_root, n_pixels=8, sample_pixels="fixed")
+    other = PASTISParcels(pastis_root, n_pixels=8, sample_pixels="fixed", seed=1)
     first = fixed[big].meta["pixel_index"]
     assert torch.equal(first, fixed[big].meta["pixel_index"])
     assert torch.equal(first, again[big].meta["pixel_index"])
     assert not torch.equal(first, other[big].meta["pixel_index"])
     # fixed pixels do not depend on which folds are loaded
-    fold1 = PASTIS(
-        pastis_root, folds=[1], target="parcel", norm=False, n_pixels=8, sample_pixels="fixed"
-    )
+    fold1 = PASTISParcels(pastis_root, folds=[1], n_pixels=8, sample_pixels="fixed")
     assert torch.equal(first, fold1[big].meta["pixel_index"])
 
-    everything = PASTIS(pastis_root, target="parcel", norm=False, n_pixels=None)
+    everything = PASTISParcels(pastis_root, n_pixels=None)
     s = everything[big]
     assert s["S2"].values.shape[-1] == 48 and s["S2"].mask is None
 
 
 def test_small_parcel_repeats_are_masked(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, target="parcel", modalities=("S2", "S1D"), norm=False, n_pixels=8)
+    ds = PASTISParcels(pastis_root, modalities=("S2", "S1D"), n_pixels=8)
     small = int(np.flatnonzero(ds.parcels.n_pixels.to_numpy() == 4)[0])
     s = ds[small]
     index = s.meta["pixel_index"].numpy()
@@ -347,7 +358,7 @@ def test_small_parcel_repeats_are_masked(pastis_root: Path) -> None:
 
 
 def test_collate_parcel_samples(pastis_root: Path) -> None:
-    ds = PASTIS(pastis_root, target="parcel", modalities=("S2", "S1A"), n_pixels=8)
+    ds = PASTISParcels(pastis_root, modalities=("S2", "S1A"), n_pixels=8)
     samples = [ds[i] for i in range(6)]
     batch = collate(samples)
     assert batch.label is not None and batch.label.tolist() == [s.label for s in samples]
@@ -358,7 +369,7 @@ def test_collate_parcel_samples(pastis_root: Path) -> None:
 
 def test_parcel_ids_fallback_without_instances(fresh_root: Path) -> None:
     shutil.rmtree(fresh_root / "INSTANCE_ANNOTATIONS")
-    ds = PASTIS(fresh_root, target="parcel", norm=False)
+    ds = PASTISParcels(fresh_root)
     assert len(ds) == 20 and ds.n_skipped_parcels == 5
     assert set(ds.parcels.parcel_id[ds.parcels.patch_id == FIRST_ID]) == {
         5_000_000 + k for k in (1, 2, 3, 5)
@@ -425,9 +436,9 @@ def test_error_number_of_dates(fresh_root: Path) -> None:
     path = fresh_root / "DATA_S1A" / "S1A_10001.npy"
     data = np.load(path)
     np.save(path, np.concatenate([data, data[:1]]))
-    ds = PASTIS(fresh_root, modalities=("S1A",), norm=False)
+    ds = PASTIS(fresh_root, modalities=("S1A",))
     expect_error("S1A_10001.npy", f"T = {len(data) + 1} observations", lambda: ds[1])
-    parcels = PASTIS(fresh_root, modalities=("S1A",), norm=False, target="parcel")
+    parcels = PASTISParcels(fresh_root, modalities=("S1A",))
     expect_error("S1A_10001.npy", "dates for this patch", lambda: parcels[4])
 
 
@@ -464,7 +475,7 @@ def test_error_non_finite_values(fresh_root: Path, bad: float) -> None:
     np.save(path, data)
     ds = PASTIS(fresh_root, modalities=("S2", "S1D"))
     expect_error("S1D_10000.npy", "NaN/inf values", lambda: ds[0])
-    parcels = PASTIS(fresh_root, modalities=("S1D",), target="parcel", n_pixels=None, norm=False)
+    parcels = PASTISParcels(fresh_root, modalities=("S1D",), n_pixels=None)
     expect_error("S1D_10000.npy", "NaN/inf values", lambda: parcels[0])
 
 
@@ -473,41 +484,41 @@ def test_error_wrong_dtype(fresh_root: Path, dtype: type) -> None:
     path = fresh_root / "DATA_S2" / "S2_10001.npy"
     data = np.load(path)
     np.save(path, data.astype(dtype), allow_pickle=True)
-    ds = PASTIS(fresh_root, norm=False)
+    ds = PASTIS(fresh_root)
     expect_error("S2_10001.npy", f"wrong dtype {np.dtype(dtype)}", lambda: ds[1])
 
 
 def test_error_wrong_rank_series(fresh_root: Path) -> None:
     path = fresh_root / "DATA_S2" / "S2_10002.npy"
     np.save(path, np.load(path)[0])
-    ds = PASTIS(fresh_root, norm=False)
+    ds = PASTIS(fresh_root)
     expect_error("S2_10002.npy", "wrong rank: expected 4-D", lambda: ds[2])
 
 
 def test_error_wrong_rank_annotation(fresh_root: Path) -> None:
     path = fresh_root / "ANNOTATIONS" / "TARGET_10001.npy"
     np.save(path, np.load(path).reshape(-1))
-    ds = PASTIS(fresh_root, norm=False)
+    ds = PASTIS(fresh_root)
     expect_error("TARGET_10001.npy", "wrong rank: annotation must be 2-D", lambda: ds[1])
     inst = fresh_root / "INSTANCE_ANNOTATIONS" / "INSTANCES_10000.npy"
     np.save(inst, np.load(inst)[None, None])
-    ds = PASTIS(fresh_root, norm=False, target="instance")
+    ds = PASTIS(fresh_root, target="instance")
     expect_error("INSTANCES_10000.npy", "wrong rank", lambda: ds[0])
 
 
 def test_error_spatial_mismatch_between_modalities(fresh_root: Path) -> None:
     path = fresh_root / "DATA_S1A" / "S1A_10004.npy"
     np.save(path, np.load(path)[:, :, :8, :8])
-    ds = PASTIS(fresh_root, modalities=("S2", "S1A"), norm=False)
+    ds = PASTIS(fresh_root, modalities=("S2", "S1A"))
     expect_error("S1A_10004.npy", "spatial size mismatch: 8x8", lambda: ds[4])
 
 
 def test_error_spatial_mismatch_with_annotations(fresh_root: Path) -> None:
     path = fresh_root / "INSTANCE_ANNOTATIONS" / "INSTANCES_10003.npy"
     np.save(path, np.load(path)[:12])
-    ds = PASTIS(fresh_root, norm=False, target="instance")
+    ds = PASTIS(fresh_root, target="instance")
     expect_error("INSTANCES_10003.npy", "spatial size mismatch", lambda: ds[3])
-    parcels = PASTIS(fresh_root, norm=False, target="parcel")
+    parcels = PASTISParcels(fresh_root)
     expect_error("INSTANCES_10003.npy", "spatial size mismatch", lambda: len(parcels))
 
 
@@ -516,7 +527,7 @@ def test_error_class_ids_outside_nomenclature(fresh_root: Path) -> None:
     target = np.load(path)
     target[0, 0, 0] = 25
     np.save(path, target)
-    ds = PASTIS(fresh_root, norm=False)
+    ds = PASTIS(fresh_root)
     expect_error(
         "TARGET_10002.npy", "class ids outside the PASTIS nomenclature (0..19): [25]", lambda: ds[2]
     )
@@ -533,7 +544,7 @@ def test_error_truncated_npy(fresh_root: Path) -> None:
     path.write_bytes(content[: len(content) // 2])
     ds = PASTIS(fresh_root)
     expect_error("S2_10001.npy", "corrupt or truncated .npy file", lambda: ds[1])
-    parcels = PASTIS(fresh_root, target="parcel")
+    parcels = PASTISParcels(fresh_root)
     expect_error("S2_10001.npy", "corrupt or truncated .npy file", lambda: parcels[4])
 
 
@@ -546,7 +557,7 @@ def test_error_norm_wrong_channels(fresh_root: Path) -> None:
     expect_error(
         "NORM_S1A_patch.json",
         "Fold_3: wrong number of channels: 2 values",
-        lambda: PASTIS(fresh_root, modalities=("S1A",)),
+        lambda: PASTIS(fresh_root, modalities=("S1A",)).statistics(),
     )
 
 
@@ -555,17 +566,17 @@ def test_error_norm_missing_fold(fresh_root: Path) -> None:
     norm = json.loads(path.read_text())
     del norm["Fold_4"]
     path.write_text(json.dumps(norm))
-    PASTIS(fresh_root, folds=[1, 2])  # fold 4 not needed
-    expect_error(
-        "NORM_S2_patch.json",
-        "missing fold(s) [4]",
-        lambda: PASTIS(fresh_root, folds=[5], norm_folds=[1, 4]),
-    )
+    PASTIS(fresh_root, folds=[1, 2]).statistics()  # fold 4 not needed
+    ds = PASTIS(fresh_root, folds=[1, 4])
+    ds.statistics([0])  # nor for the samples of fold 1 only
+    expect_error("NORM_S2_patch.json", "missing fold(s) [4]", ds.statistics)
 
 
 def test_error_norm_not_json(fresh_root: Path) -> None:
     (fresh_root / "NORM_S2_patch.json").write_text("{not json")
-    expect_error("NORM_S2_patch.json", "not a readable JSON file", lambda: PASTIS(fresh_root))
+    expect_error(
+        "NORM_S2_patch.json", "not a readable JSON file", lambda: PASTIS(fresh_root).statistics()
+    )
 
 
 def test_error_unknown_fold(pastis_root: Path) -> None:
@@ -615,16 +626,18 @@ def test_real_pastis_files() -> None:
     assert heat.dtype == np.float64 and heat.max() <= 1.0
 
 
-@pytest.mark.parametrize("target", ["semantic", "parcel"])
-def test_resample_on_load_equals_resample_after_normalisation(
-    pastis_root: Path, target: str
+@pytest.mark.parametrize("cls", [PASTIS, PASTISParcels])
+def test_resample_on_load_equals_resample_after_loading(
+    pastis_root: Path, cls: type[PASTIS] | type[PASTISParcels]
 ) -> None:
     from sitsfusion.data.transforms import resample
 
     mods = ("S2", "S1A", "S1D")
-    kw: dict[str, Any] = {"modalities": mods, "target": target, "sample_pixels": "fixed"}
-    plain = PASTIS(pastis_root, **kw)
-    fused = PASTIS(pastis_root, resample={"S1A": "S2", "S1D": "S2"}, **kw)
+    kw: dict[str, Any] = {"modalities": mods}
+    if cls is PASTISParcels:
+        kw["sample_pixels"] = "fixed"
+    plain = cls(pastis_root, **kw)
+    fused = cls(pastis_root, resample={"S1A": "S2", "S1D": "S2"}, **kw)
     for i in range(min(3, len(plain))):
         expected = resample(resample(plain[i], "S1A", "S2"), "S1D", "S2")
         got = fused[i]
@@ -661,7 +674,7 @@ def test_panoptic_mode(fresh_root: Path) -> None:
     target[0, r1 - 1, c0] = 0  # a background pixel inside parcel 1
     np.save(target_path, target)
     heat, zones = write_centerness(fresh_root, pid)
-    ds = PASTIS(fresh_root, modalities=("S2",), target="panoptic", norm=False)
+    ds = PASTIS(fresh_root, modalities=("S2",), target="panoptic")
     s = ds[1]
     semantic = target[0]
     expected = raw(fresh_root, "INSTANCE_ANNOTATIONS", f"INSTANCES_{pid}.npy") * (semantic != 0)
@@ -678,9 +691,9 @@ def test_panoptic_mode(fresh_root: Path) -> None:
     assert batch.heatmap is not None and batch.heatmap.shape == (3, 16, 16)
     assert batch.zones is not None and batch.instances is not None
     # the instance mode is unchanged (background pixels keep their instance id)
-    inst_mode = PASTIS(fresh_root, modalities=("S2",), target="instance", norm=False)[1]
+    inst_mode = PASTIS(fresh_root, modalities=("S2",), target="instance")[1]
     assert inst_mode.heatmap is None and int(inst_mode.instances[r1 - 1, c0]) == 1
-    cached = PASTIS(fresh_root, modalities=("S2",), target="panoptic", norm=False, cache=True)
+    cached = PASTIS(fresh_root, modalities=("S2",), target="panoptic", cache=True)
     for _ in range(2):
         again = cached[1]
         assert torch.equal(again.heatmap, s.heatmap) and torch.equal(again.zones, s.zones)
@@ -696,7 +709,6 @@ def test_panoptic_mode_with_flips(fresh_root: Path) -> None:
         fresh_root,
         target="panoptic",
         modalities=("S2",),
-        norm=False,
         transform=partial(flip, axis=1),
     )
     s = ds[0]
@@ -739,7 +751,7 @@ def test_error_panoptic_arrays(
     fresh_root: Path, name: str, array: np.ndarray, problem: str
 ) -> None:
     np.save(fresh_root / "INSTANCE_ANNOTATIONS" / f"{name}_10001.npy", array)
-    ds = PASTIS(fresh_root, target="panoptic", norm=False)
+    ds = PASTIS(fresh_root, target="panoptic")
     ds[0]  # other patches are fine
     expect_error(f"{name}_10001.npy", problem, lambda: ds[1])
 
@@ -747,6 +759,8 @@ def test_error_panoptic_arrays(
 def test_error_unknown_target(pastis_root: Path) -> None:
     with pytest.raises(ValueError, match="'panoptic'"):
         PASTIS(pastis_root, target="heatmap")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="PASTISParcels"):
+        PASTIS(pastis_root, target="parcel")  # type: ignore[arg-type]
 
 
 def test_real_heatmap_file() -> None:
@@ -765,3 +779,28 @@ def test_real_heatmap_file() -> None:
     assert 0.9 * n_parcels <= int((heat == 1.0).sum()) <= n_parcels
     with pytest.raises(DatasetError, match="spatial size mismatch"):
         load_heatmap(path, spatial=(64, 64))
+
+
+def test_patch_transform_from_the_footprint_corners(pastis_root: Path) -> None:
+    """Samples carry the affine of their pixel grid: (col, row) = (0, 0) is the footprint's
+    north-west corner, (W, H) its south-east corner (real footprints are rotated squares)."""
+    from sitsfusion.data.readers.pastis.metadata import patch_corners
+
+    s = PASTIS(pastis_root)[0]
+    a, b, c, d, e, f = s.meta["transform"]
+    west, south, east, north = s.meta["bounds"]
+    h, w = s.semantic.shape
+    assert (c, f) == (west, north) and (c + a * w + b * h, f + d * w + e * h) == (east, south)
+    parcel = PASTISParcels(pastis_root)[0]
+    assert parcel.meta["transform"] == PASTIS(pastis_root)[0].meta["transform"]
+    if not REAL.is_dir():
+        pytest.skip(f"real PASTIS metadata not available at {REAL}")
+    geometry = read_metadata(REAL).geometry.iat[0]
+    corners = patch_corners(geometry)
+    assert corners is not None
+    ring = np.asarray(geometry.geoms[0].exterior.coords)
+    (x0, y0), (x1, y1), (x2, y2) = corners
+    transform = np.array([[(x1 - x0) / 128, (x2 - x0) / 128], [(y1 - y0) / 128, (y2 - y0) / 128]])
+    for (col, row), corner in zip([(0, 0), (128, 0), (128, 128), (0, 128)], ring, strict=False):
+        np.testing.assert_allclose(transform @ [col, row] + [x0, y0], corner, atol=1e-6)
+    assert abs(transform[0, 0] - 10.0) < 0.1 and abs(transform[1, 0]) > 0.1  # 10 m, rotated

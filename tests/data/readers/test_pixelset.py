@@ -28,6 +28,7 @@ from pixelset_fixture import (
 from paths import SHARED_DATA
 from sitsfusion.data import Sample, TimeSeries, collate
 from sitsfusion.data.readers.pixelset import PixelSetDataset, export_pixelsets, read_meanstd
+from sitsfusion.data.transforms import Normalize
 from sitsfusion.errors import DatasetError
 
 KARNATAKA = SHARED_DATA / "pixelset_karnataka_hls"
@@ -45,7 +46,7 @@ def days(dates: list[date], reference: date) -> list[int]:
 def test_layout_a_global_dates(tmp_path: Path) -> None:
     w = write_global(tmp_path)
     ds = PixelSetDataset(tmp_path, nomenclature="label_44class", n_pixels=None)
-    assert ds.layout == "global_dates"
+    assert ds.variant == "global_dates"
     assert ds.ids == ("1", "2", "7", "10")  # natural order
     assert len(ds) == 4 and ds.modalities == ("S2",)
     assert ds.reference_date == "2017-01-05"
@@ -70,7 +71,7 @@ def test_layout_b_per_parcel_dates(tmp_path: Path) -> None:
     w = write_per_parcel(tmp_path)
     ds = PixelSetDataset(tmp_path, n_pixels=None)  # the only nomenclature is chosen
     assert ds.nomenclature == "CODE_GROUP"
-    assert ds.layout == "per_parcel_dates"
+    assert ds.variant == "per_parcel_dates"
     assert ds.reference_date == "2024-10-25"
     ts = {pid: ds[i]["S2"] for i, pid in enumerate(ds.ids)}
     for pid in w.ids:
@@ -98,7 +99,7 @@ def test_layout_c_two_sensors(tmp_path: Path, how: str) -> None:
             shutil.move(tmp_path / "ctm" / sensor / "Chateaulin", tmp_path / "flat" / sensor)
         root = tmp_path / "flat"
     ds = PixelSetDataset(root, n_pixels=4, sample_pixels="fixed")  # type: ignore[arg-type]
-    assert ds.layout == "multi_sensor"
+    assert ds.variant == "multi_sensor"
     assert set(ds.modalities) == {"S1", "S2"}
     assert ds.num_channels("S1") == 2 and ds.num_channels("S2") == 10
     assert ds.reference_date == "2018-10-01"  # the earliest date of both sensors
@@ -267,36 +268,40 @@ def test_ids_subset(tmp_path: Path) -> None:
         PixelSetDataset(tmp_path, ids=["99"])
 
 
-def test_norm_file_and_mapping(tmp_path: Path) -> None:
+def test_statistics_from_the_meanstd_file(tmp_path: Path) -> None:
     mean, std = np.arange(10.0), np.full(10, 2.0)
     write_global(tmp_path, meanstd=(mean, std))
-    raw = PixelSetDataset(tmp_path, nomenclature="label_44class", n_pixels=None)[0]["S2"].values
+    ds = PixelSetDataset(tmp_path, nomenclature="label_44class", n_pixels=None)
+    raw = ds[0]["S2"].values
+    stats = ds.statistics()
+    assert stats is not None and set(stats) == {"S2"}
+    np.testing.assert_array_equal(stats["S2"][0].numpy(), mean)
+    np.testing.assert_array_equal(stats["S2"][1].numpy(), std)
     expected = (raw - torch.arange(10.0).view(1, 10, 1)) / 2.0
-    normed = PixelSetDataset(tmp_path, nomenclature="label_44class", n_pixels=None, norm="file")
-    torch.testing.assert_close(normed[0]["S2"].values, expected)
-    mapped = PixelSetDataset(
-        tmp_path, nomenclature="label_44class", n_pixels=None, norm={"S2": (mean, std)}
-    )
-    torch.testing.assert_close(mapped[0]["S2"].values, expected)
+    torch.testing.assert_close(Normalize(stats)(ds[0])["S2"].values, expected)
     mean, std = read_meanstd(tmp_path / "S2-2017-T31TFM-meanstd.pkl")
     assert mean.shape == (10,) and std.shape == (10,)
+    (tmp_path / "S2-2017-T31TFM-meanstd.pkl").unlink()
+    assert PixelSetDataset(tmp_path, nomenclature="label_44class").statistics() is None
 
 
-def test_norm_file_per_date(tmp_path: Path) -> None:
-    mean = np.arange(60.0).reshape(6, 10)
-    write_global(tmp_path, meanstd=(mean, np.ones((6, 10))))
-    raw = PixelSetDataset(tmp_path, nomenclature="label_44class", n_pixels=None)[0]["S2"].values
-    normed = PixelSetDataset(tmp_path, nomenclature="label_44class", n_pixels=None, norm="file")
-    torch.testing.assert_close(
-        normed[0]["S2"].values, raw - torch.from_numpy(mean).float()[..., None]
-    )
+def test_statistics_per_date_are_pooled_per_channel(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    mean, std = rng.normal(size=(6, 10)), rng.uniform(1, 2, size=(6, 10))
+    write_global(tmp_path, meanstd=(mean, std))
+    stats = PixelSetDataset(tmp_path, nomenclature="label_44class").statistics()
+    assert stats is not None
+    pooled_var = (std**2 + mean**2).mean(axis=0) - mean.mean(axis=0) ** 2
+    np.testing.assert_allclose(stats["S2"][0].numpy(), mean.mean(axis=0))
+    np.testing.assert_allclose(stats["S2"][1].numpy(), np.sqrt(pooled_var))
 
 
-def test_norm_pickle_refuses_code(tmp_path: Path) -> None:
+def test_meanstd_pickle_refuses_code(tmp_path: Path) -> None:
     write_global(tmp_path)
     (tmp_path / "evil-meanstd.pkl").write_bytes(pickle.dumps((print, 1)))
+    ds = PixelSetDataset(tmp_path, nomenclature="label_44class")
     with pytest.raises(DatasetError, match=r"evil-meanstd\.pkl.*refusing"):
-        PixelSetDataset(tmp_path, nomenclature="label_44class", norm="file")
+        ds.statistics()
 
 
 def test_duplicate_dates_merge(tmp_path: Path) -> None:
@@ -527,15 +532,15 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_export_round_trip_on_simulated_pastis(simulated: Path, tmp_path: Path) -> None:
-    from sitsfusion.data.readers.pastis import PASTIS
+    from sitsfusion.data.readers.pastis import PASTISParcels
 
     mods = ("S2", "S1A", "S1D")
-    src = PASTIS(simulated, modalities=mods, target="parcel", n_pixels=None, norm=False)
+    src = PASTISParcels(simulated, modalities=mods, n_pixels=None)
     out = export_pixelsets(src, tmp_path / "ps", patch_size=32, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["S1A", "S1D", "S2"]
     assert not list(out.rglob("*.tmp"))
     back = PixelSetDataset(out, n_pixels=None, reference_date=src.reference_date)
-    assert back.layout == "multi_sensor" and set(back.modalities) == set(mods)
+    assert back.variant == "multi_sensor" and set(back.modalities) == set(mods)
     assert len(back) == len(src)
     position = {pid: i for i, pid in enumerate(back.ids)}
     for i in range(len(src)):
@@ -586,7 +591,7 @@ def test_export_geometry_and_global_dates(tmp_path: Path) -> None:
     dates = json.loads((out / "META" / "dates.json").read_text())
     assert dates == {"0": 20200101, "1": 20200111, "2": 20200121}
     ds = PixelSetDataset(out, n_pixels=None)
-    assert ds.layout == "global_dates" and ds.codes.tolist() == [1, 4]
+    assert ds.variant == "global_dates" and ds.codes.tolist() == [1, 4]
     # without the patch size: the pixel count only
     out2 = export_pixelsets([rect, ell], tmp_path / "n", progress=False)
     assert json.loads((out2 / "META" / "geomfeat.json").read_text()) == {"a": [6.0], "b": [3.0]}
@@ -628,7 +633,7 @@ def test_real_karnataka_hls() -> None:
         PixelSetDataset(KARNATAKA)
     ds = PixelSetDataset(KARNATAKA, duplicate_dates="merge", n_pixels=32, sample_pixels="fixed")
     assert len(ds) == 369
-    assert ds.nomenclature == "CODE_GROUP" and ds.layout == "per_parcel_dates"
+    assert ds.nomenclature == "CODE_GROUP" and ds.variant == "per_parcel_dates"
     assert ds.class_counts() == {2: 169, 3: 49, 5: 53, 6: 17, 8: 81}
     assert ds.num_channels("S2") == 10
     table = ds.parcels

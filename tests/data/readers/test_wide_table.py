@@ -12,7 +12,7 @@ import torch
 from paths import SHARED_DATA
 from sitsfusion.config import DataConfig
 from sitsfusion.data import collate
-from sitsfusion.data.datamodule import SITSDataModule
+from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.data.readers.tables import WideTableDataset
 from sitsfusion.errors import DatasetError
 

@@ -18,15 +18,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from sitsfusion.data.dates import DateLike, reference_day
+from sitsfusion.data.readers.base import Reader, register_reader, safe_check
 from sitsfusion.data.readers.tables import LabelledSamples
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
@@ -141,7 +141,8 @@ class _Modality:
     sources: list[str]  # per parcel, the first file read
 
 
-class JRCParcelStatistics(LabelledSamples, Dataset[Sample]):
+@register_reader
+class JRCParcelStatistics(LabelledSamples, Reader):
     """Per-parcel Sentinel-1 / Sentinel-2 statistics of the JRC SALMS layout, for fusion.
 
     On-disk layout (the SALMS example data, 10 grassland parcels, 2020)::
@@ -216,12 +217,25 @@ class JRCParcelStatistics(LabelledSamples, Dataset[Sample]):
         label: ``"none"`` (label -1) or ``"num_events"``.
         transform: applied to each sample on access.
 
+    Reader contract: ``modalities`` and ``channels`` (signals × statistics) of the requested
+    modalities, ``labels`` (see ``label``), ``class_names`` (event counts as text, empty with
+    ``label="none"``); no groups, clusters, georeferencing or published statistics.
+    :attr:`statistic_names` lists the descriptors read per signal.
+
     Raises:
         DatasetError: missing folder, file or column; unparsable date; NaN statistic;
             duplicate (parcel, date, band) row; two acquisitions on one day; a requested
             parcel or signal that is absent; an empty parcel file or a parcel with no date
             left.
     """
+
+    format: ClassVar[str] = "jrc"
+    layout: ClassVar[str] = (
+        "JRC SALMS per-parcel statistics (tsdir/<id>_<kind>_ts.csv, gtdir/FOIinfo.csv)"
+    )
+    tasks: ClassVar[tuple[str, ...]] = ("parcel",)
+    title: ClassVar[str] = "JRC SALMS"
+    sample_noun: ClassVar[str] = "parcels"
 
     def __init__(
         self,
@@ -257,10 +271,11 @@ class JRCParcelStatistics(LabelledSamples, Dataset[Sample]):
             raise DatasetError(self.tsdir, "missing folder (per-parcel time series)")
 
         requested = self._parse_modalities(modalities)
-        self.statistics = [str(s).lower() for s in statistics]
-        if not self.statistics or len(set(self.statistics)) != len(self.statistics):
+        self.statistic_names = [str(s).lower() for s in statistics]
+        names = self.statistic_names
+        if not names or len(set(names)) != len(names):
             raise ValueError(f"statistics must be non-empty and unique, got {list(statistics)}")
-        self._stat_columns = [STATISTICS.get(s, s.upper()) for s in self.statistics]
+        self._stat_columns = [STATISTICS.get(s, s.upper()) for s in names]
 
         kinds = [k for name, sig in requested.items() for k in self._kinds_of(name, sig)]
         self._ids = self._find_parcels(list(dict.fromkeys(kinds)), parcels)
@@ -630,13 +645,21 @@ class JRCParcelStatistics(LabelledSamples, Dataset[Sample]):
         return sample if self.transform is None else self.transform(sample)
 
     @property
-    def modalities(self) -> list[str]:
-        return list(self._data)
+    def modalities(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self._data)
+
+    @property
+    def channels(self) -> dict[str, int]:  # type: ignore[override]
+        return {name: len(names) for name, names in self.channel_names.items()}
+
+    @classmethod
+    def looks_like(cls, root: str | Path) -> bool:
+        return safe_check(lambda: (Path(root) / "tsdir").is_dir())
 
     @property
     def channel_names(self) -> dict[str, list[str]]:
         """``{modality: ["<signal>_<statistic>", ...]}`` in channel order."""
         return {
-            name: [f"{s}_{st}" for s in sig for st in self.statistics]
+            name: [f"{s}_{st}" for s in sig for st in self.statistic_names]
             for name, sig in self.signals.items()
         }

@@ -24,15 +24,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from sitsfusion.data.dates import DateLike, reference_day
+from sitsfusion.data.readers.base import Indices, PatchReader, register_reader, safe_check
 from sitsfusion.data.sample import Sample, TimeSeries
-from sitsfusion.data.transforms import ChannelStats, normalize_zscore
+from sitsfusion.data.taxonomy import Nomenclature
+from sitsfusion.data.transforms import ChannelStats
 from sitsfusion.errors import DatasetError
 from sitsfusion.io import read_json
 from sitsfusion.optional import require
@@ -422,11 +423,27 @@ def regroup(semantic: np.ndarray | torch.Tensor, classes: int) -> np.ndarray | t
     return table[np.asarray(semantic)]
 
 
+def _scheme_classes(classes: int) -> list[dict[str, Any]]:
+    spec = _nomenclature_spec()
+    return spec["classes"] if classes == _N_CLASSES else spec[f"regroup_{classes}"]["classes"]
+
+
 def class_names(classes: int = 14) -> list[str]:
     """Names of ids ``0..classes`` (0 = "No data") of the 14-, 10- or 6-class scheme."""
-    spec = _nomenclature_spec()
-    entries = spec["classes"] if classes == _N_CLASSES else spec[f"regroup_{classes}"]["classes"]
-    return [c["name"] for c in entries]
+    return [c["name"] for c in _scheme_classes(classes)]
+
+
+def legend(classes: int = 14) -> Nomenclature:
+    """The 14-, 10- or 6-class scheme as a :class:`~sitsfusion.data.taxonomy.Nomenclature`
+    (ids, names, map colours; 0 = "No data" is the background)."""
+    entries = _scheme_classes(classes)
+    return Nomenclature(
+        name=f"multisenge_{classes}",
+        ids=tuple(int(c["id"]) for c in entries),
+        names=tuple(str(c["name"]) for c in entries),
+        colors=tuple(str(c["color"]) for c in entries),
+        background=NODATA,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,7 +493,8 @@ def _check_raster(
 # --------------------------------------------------------------------------------------------
 
 
-class MultiSenGE(Dataset[Sample]):
+@register_reader
+class MultiSenGE(PatchReader):
     """MultiSenGE: Sentinel-2 and Sentinel-1 time series of 2020 with 14 land-cover classes.
 
     MultiSenGE (Wenger et al. 2022, ISPRS Annals; used by seed 003, Wenger et al. 2022, Remote
@@ -518,10 +536,16 @@ class MultiSenGE(Dataset[Sample]):
       ``DatasetError`` with ``on_invalid="raise"``.
     * ``select="all"``: every date listed in the JSON.
 
-    Normalisation: ``norm = {modality: (mean [C], std [C])}`` applies a channel z-score, the
-    paper's multitemporal per-band normalisation (seed 003 Sec. 3.4) when the statistics are
-    those of all dates of the training set (:meth:`compute_norm`; :data:`PAPER_S2_NORM` holds
-    the authors' S2 values).
+    Values are as stored. The paper's multitemporal per-band normalisation (seed 003 Sec. 3.4)
+    is a channel z-score with the statistics of all dates and pixels of the training set:
+    :func:`~sitsfusion.data.statistics.compute_statistics` over the training patches then
+    :class:`~sitsfusion.data.transforms.Normalize` (the data module does it);
+    :data:`PAPER_S2_NORM` holds the authors' S2 values. The format publishes no statistics
+    (:meth:`statistics` is None).
+
+    Reader contract: ``class_names`` of the chosen scheme (``class_scheme``), ``channels``
+    ``{"S2": 10, "S1": 2}``, :meth:`label_counts` pixels per class id, georeferencing in every
+    sample's ``meta``, ``patch_ids`` ``"<tile>_<x>_<y>"``.
 
     Args:
         root: dataset root.
@@ -530,7 +554,6 @@ class MultiSenGE(Dataset[Sample]):
         classes: 14 (original codes), 10 or 6 (seed 003 Table 3).
         select: ``"paper"`` or ``"all"``.
         reference_date: origin of the day counts.
-        norm: z-score statistics per modality, or None.
         transform: ``Sample -> Sample`` applied last.
         folders: overrides of :data:`FOLDERS`.
         on_invalid: ``"skip"`` or ``"raise"`` for patches without a paper selection.
@@ -542,6 +565,13 @@ class MultiSenGE(Dataset[Sample]):
             ground reference with codes outside 0..14.
     """
 
+    format: ClassVar[str] = "multisenge"
+    layout: ClassVar[str] = (
+        "MultiSenGE (labels/<tile>_<x>_<y>.json, s2/, s1/ and ground_reference/ GeoTIFFs)"
+    )
+    tasks: ClassVar[tuple[str, ...]] = ("semantic",)
+    title: ClassVar[str] = "MultiSenGE"
+
     def __init__(
         self,
         root: str | Path,
@@ -550,7 +580,6 @@ class MultiSenGE(Dataset[Sample]):
         classes: int = 14,
         select: Literal["paper", "all"] = "paper",
         reference_date: DateLike = "2020-01-01",
-        norm: Mapping[str, ChannelStats] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
         folders: Mapping[str, str] | None = None,
         on_invalid: Literal["skip", "raise"] = "skip",
@@ -569,7 +598,9 @@ class MultiSenGE(Dataset[Sample]):
         ):
             raise ValueError(f"modalities must be distinct among ('S2', 'S1'), got {modalities}")
         self.table = regroup_table(int(classes))
-        self.classes = int(classes)
+        self.class_scheme = int(classes)
+        self.class_names = class_names(self.class_scheme)
+        self.channels = {m: N_BANDS[m] for m in self.modalities}
         if select not in ("paper", "all"):
             raise ValueError(f"select must be 'paper' or 'all', got {select!r}")
         if on_invalid not in ("skip", "raise"):
@@ -577,7 +608,6 @@ class MultiSenGE(Dataset[Sample]):
         self.select = select
         self.reference_date = str(reference_day(reference_date))
         self._ref = reference_day(reference_date)
-        self.norm = None if norm is None else dict(norm)
         self.transform = transform
         self.folders = {**FOLDERS, **(folders or {})}
         labels_dir = self.root / self.folders["labels"]
@@ -632,6 +662,7 @@ class MultiSenGE(Dataset[Sample]):
             if gr not in listings["GR"]:
                 raise DatasetError(self.root / self.folders["GR"] / gr, f"missing (for {path})")
             self.records.append({**meta, "files": files, "gr": gr, "json": path})
+        self.synthetic = bool(self.records) and all(r["synthetic"] for r in self.records)
 
     @property
     def n_skipped(self) -> int:
@@ -703,49 +734,72 @@ class MultiSenGE(Dataset[Sample]):
             "synthetic": rec["synthetic"],
         }
         sample = Sample(series, semantic=semantic, meta=meta)
-        if self.norm is not None:
-            sample = normalize_zscore(sample, self.norm)
         if self.transform is not None:
             sample = self.transform(sample)
         return sample
 
-    def class_counts(self) -> np.ndarray:
-        """int64 ``[K + 1]``: pixels per class id (0 = no data) over the loaded patches.
+    # ---- the contract -------------------------------------------------------------------------
 
-        Reads the ground-reference rasters only (for inverse-frequency class weights, seed 003
-        Sec. 3.4).
-        """
-        k = int(self.table.max()) + 1
+    @property
+    def band_names(self) -> dict[str, tuple[str, ...]]:
+        return {m: BANDS[m] for m in self.modalities}
+
+    @property
+    def legend(self) -> Nomenclature:
+        return legend(self.class_scheme)
+
+    def label_counts(self, indices: Indices = None) -> np.ndarray:
+        """int64 ``[K + 1]``: pixels per class id (0 = no data) over the patches ``indices``
+        (default all). Reads the ground-reference rasters only (for inverse-frequency class
+        weights, seed 003 Sec. 3.4)."""
+        k = len(self.class_names)
         counts = np.zeros(k, dtype=np.int64)
-        for rec in self.records:
-            semantic, _, _ = self._semantic(rec)
+        chosen = range(len(self)) if indices is None else np.asarray(indices, dtype=np.int64)
+        for i in chosen:
+            semantic, _, _ = self._semantic(self.records[int(i)])
             counts += np.bincount(semantic.numpy().ravel(), minlength=k)[:k]
         return counts
 
-    def compute_norm(self) -> dict[str, tuple[list[float], list[float]]]:
-        """Per-band mean / std over all dates and pixels of the loaded patches (float64).
+    def observation_dates(self, index: int) -> dict[str, np.ndarray]:
+        files = self.records[index]["files"]
+        return {m: np.array([np.datetime64(d, "D") for d, _ in files[m]]) for m in self.modalities}
 
-        The multitemporal statistics of seed 003 Sec. 3.4; compute them on the training set and
-        pass them as ``norm`` to every split. Ignores ``norm`` and ``transform``.
-        """
-        sums = {m: np.zeros(N_BANDS[m]) for m in self.modalities}
-        sq = {m: np.zeros(N_BANDS[m]) for m in self.modalities}
-        count = dict.fromkeys(self.modalities, 0)
-        for rec in self.records:
-            for m in self.modalities:
-                for _, name in rec["files"][m]:
-                    path = self.root / self.folders[m] / name
-                    arr, _, _ = _read_tif(path)
-                    _check_raster(path, arr, N_BANDS[m], None, m)
-                    x = arr.reshape(arr.shape[0], -1).astype(np.float64)
-                    sums[m] += x.sum(axis=1)
-                    sq[m] += np.square(x).sum(axis=1)
-                    count[m] += x.shape[1]
-        out = {}
-        for m in self.modalities:
-            if count[m] == 0:
-                raise ValueError("no patch loaded: cannot compute statistics")
-            mean = sums[m] / count[m]
-            std = np.sqrt(np.maximum(sq[m] / count[m] - mean**2, 0.0))
-            out[m] = (mean.tolist(), np.maximum(std, 1e-6).tolist())
-        return out
+    def patch(self, patch_id: str | int) -> Sample:
+        try:
+            position = self.patch_ids.index(str(patch_id))
+        except ValueError:
+            raise DatasetError(
+                self.root / self.folders["labels"] / f"{patch_id}.json",
+                "no such patch in this dataset (patch ids are <tile>_<x>_<y>)",
+            ) from None
+        return self[position]
+
+    @classmethod
+    def looks_like(cls, root: str | Path) -> bool:
+        """A ``labels/`` folder of ``<tile>_<x>_<y>.json`` files and a ``ground_reference/``."""
+        root = Path(root)
+
+        def check() -> bool:
+            if not (root / FOLDERS["GR"]).is_dir():
+                return False
+            with os.scandir(root / FOLDERS["labels"]) as entries:
+                return any(_PATCH_ID.match(e.name) and e.name.endswith(".json") for e in entries)
+
+        return safe_check(check)
+
+    @classmethod
+    def is_synthetic(cls, root: str | Path) -> bool:
+        """The simulator marks every JSON ``"synthetic": true``."""
+        folder = Path(root) / FOLDERS["labels"]
+
+        def check() -> bool:
+            first = next(iter(sorted(folder.glob("*.json"))), None)
+            return first is not None and '"synthetic": true' in first.read_text()[:20000]
+
+        return safe_check(check)
+
+    @classmethod
+    def open(cls, root: str | Path, **options: Any) -> MultiSenGE:
+        """Every patch with every date (``select="all"``)."""
+        options.setdefault("select", "all")
+        return cls(root, **options)

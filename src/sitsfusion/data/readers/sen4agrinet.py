@@ -8,12 +8,12 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from sitsfusion.data.readers.base import Indices, PatchReader, Reader, register_reader, safe_check
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.splits import group_key
 from sitsfusion.errors import DatasetError
@@ -126,7 +126,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class Sen4AgriNet(Dataset[Sample]):
+@register_reader
+class Sen4AgriNet(PatchReader):
     """Sen4AgriNet PAD: 366 × 366 Sentinel-2 patches, or their 61 × 61 sub-patches.
 
     On-disk layout (one netCDF4 / HDF5 file per patch, anywhere below ``root``)::
@@ -176,12 +177,22 @@ class Sen4AgriNet(Dataset[Sample]):
         modality: name of the series in ``Sample.series``.
         transform: applied to every sample.
 
+    Reader contract: ``modalities`` ``(modality,)``, ``channels`` ``{modality: len(bands)}``,
+    ``groups`` ``"<region>/<year>"`` and ``clusters`` (the patch) per item,
+    :meth:`label_counts` pixels per class id, georeferencing in every item's ``meta``,
+    ``patch_ids`` the file stems; no published statistics.
+
     Raises:
         DatasetError: no file, a file that is not a Sen4AgriNet patch (name, a missing band,
             ``labels`` or ``parcels`` group), band sizes inconsistent with 10 / 20 / 60 m,
             different dates in two bands, dates not increasing, NaN values, crop codes that
             are not in the FAO-ICC taxonomy (when the item is read).
     """
+
+    format: ClassVar[str] = "sen4agrinet"
+    layout: ClassVar[str] = "Sen4AgriNet (<year>_<tile>_patch_<i>_<j>.nc netCDF files)"
+    tasks: ClassVar[tuple[str, ...]] = ("semantic",)
+    title: ClassVar[str] = "Sen4AgriNet"
 
     def __init__(
         self,
@@ -243,6 +254,8 @@ class Sen4AgriNet(Dataset[Sample]):
             n = info.size // side
             windows += [(k, r * side, c * side) for r in range(n) for c in range(n)]
         self._windows = np.asarray(windows, dtype=np.int64).reshape(-1, 3)
+        self.modalities = (modality,)
+        self.channels = {modality: len(self.bands)}
         self._handles: dict[int, Any] = {}
         self._pid = os.getpid()
 
@@ -388,7 +401,10 @@ class Sen4AgriNet(Dataset[Sample]):
         return int(self._windows.shape[0])
 
     def __getitem__(self, index: int) -> Sample:
-        k, r0, c0, side = self._window(index)
+        return self._read_window(*self._window(index))
+
+    def _read_window(self, k: int, r0: int, c0: int, side: int) -> Sample:
+        """The sample of the window ``side × side`` at ``(r0, c0)`` of patch ``k``."""
         info = self.patches[k]
         values = np.empty((info.days.size, len(self.bands), side, side), dtype=np.float32)
         for ch, band in enumerate(self.bands):
@@ -403,7 +419,7 @@ class Sen4AgriNet(Dataset[Sample]):
         dates = info.days - (ref - dt.date(1970, 1, 1)).days
         stem = info.path.stem
         meta = {
-            "id": stem if self.subpatch is None else f"{stem}_{r0 // side}_{c0 // side}",
+            "id": stem if side == info.size else f"{stem}_{r0 // side}_{c0 // side}",
             "patch": stem,
             "region": info.region,
             "year": info.year,
@@ -443,9 +459,6 @@ class Sen4AgriNet(Dataset[Sample]):
     def num_classes(self) -> int:
         return len(self.nomenclature)
 
-    def num_channels(self, modality: str | None = None) -> int:
-        return len(self.bands)
-
     @property
     def groups(self) -> np.ndarray:
         """``"<region>/<year>"`` of every item (seed 004 scenarios split on these)."""
@@ -462,7 +475,7 @@ class Sen4AgriNet(Dataset[Sample]):
         """True when every file says it was written by the simulator."""
         return all(p.synthetic for p in self.patches)
 
-    def label_counts(self, indices: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def label_counts(self, indices: Indices = None) -> np.ndarray:
         """Pixels per class id over the items ``indices`` (default all): only the labels are
         read, once per patch whatever the number of its windows."""
         k_n = len(self.nomenclature)
@@ -477,3 +490,70 @@ class Sen4AgriNet(Dataset[Sample]):
                 window = ids[r0 : r0 + side, c0 : c0 + side]
                 counts += np.bincount(window.ravel(), minlength=k_n)[:k_n]
         return counts
+
+    @property
+    def band_names(self) -> dict[str, tuple[str, ...]]:
+        return {self.modality: self.bands}
+
+    @property
+    def patch_ids(self) -> list[str]:  # type: ignore[override]
+        """The file stem of every patch (``2019_31TCG_patch_10_14``)."""
+        return [p.path.stem for p in self.patches]
+
+    def patch(self, patch_id: str | int) -> Sample:
+        """The whole patch ``patch_id`` (a file stem), whatever ``subpatch``."""
+        try:
+            k = self.patch_ids.index(str(patch_id))
+        except ValueError:
+            raise DatasetError(
+                self.root / f"{patch_id}.nc", "no such patch in this dataset (see patch_ids)"
+            ) from None
+        return self._read_window(k, 0, 0, self.patches[k].size)
+
+    @property
+    def legend(self) -> Any:
+        return self.nomenclature
+
+    @property
+    def reflectance_factor(self) -> float:
+        return 1e-4 / self.scale  # the files hold digital numbers (reflectance x 10^4)
+
+    def observation_dates(self, index: int) -> dict[str, np.ndarray]:
+        info = self.patches[int(self._windows[index % len(self), 0])]
+        return {self.modality: info.days.astype("datetime64[D]")}
+
+    @classmethod
+    def looks_like(cls, root: str | Path) -> bool:
+        """A folder with ``<year>_<tile>_patch_<i>_<j>.nc`` files below it."""
+        root = Path(root)
+        return safe_check(
+            lambda: (
+                root.is_dir()
+                and any(
+                    _NAME.match(p.stem) for p in root.rglob("*.nc") if not p.name.startswith(".")
+                )
+            )
+        )
+
+    @classmethod
+    def is_synthetic(cls, root: str | Path) -> bool:
+        """The simulator sets the attribute ``synthetic = "true"`` in every file."""
+        h5netcdf = require("h5netcdf", "netcdf", "reading Sen4AgriNet netCDF files")
+        root = Path(root)
+
+        def check() -> bool:
+            first = next(
+                (p for p in sorted(root.rglob("*.nc")) if not p.name.startswith(".")), None
+            )
+            if first is None:
+                return False
+            with h5netcdf.File(first, "r") as f:
+                return _text(f.attrs.get("synthetic", "false")).lower() == "true"
+
+        return safe_check(check)
+
+    @classmethod
+    def open(cls, root: str | Path, **options: Any) -> Reader:
+        """Whole patches (``subpatch=None``)."""
+        options.setdefault("subpatch", None)
+        return cls(root, **options)

@@ -16,21 +16,58 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
 
 from sitsfusion.data.dates import DateLike, reference_day
+from sitsfusion.data.readers.base import Reader, register_reader, safe_check
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
 
-__all__ = ["LongTableDataset", "WideTableDataset"]
+__all__ = [
+    "LabelledSamples",
+    "LongTableDataset",
+    "WideTableDataset",
+    "table_columns",
+    "table_is_synthetic",
+]
 
 _COORDS = ("longitude", "latitude")
 _PARQUET = (".parquet", ".pq")
+_TABLES = (".csv", *_PARQUET)
+
+
+def table_columns(path: str | Path) -> list[str] | None:
+    """The column names of a CSV (its first row) or Parquet (its schema) file, without reading
+    the rows; None for anything else. May raise on an unreadable file."""
+    path = Path(path)
+    if not path.is_file() or path.suffix.lower() not in _TABLES:
+        return None
+    if path.suffix.lower() in _PARQUET:
+        import pyarrow.parquet as pq
+
+        return [str(c) for c in pq.read_schema(path).names]
+    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+
+
+def table_is_synthetic(path: str | Path) -> bool:
+    """True when the table has a ``synthetic`` column that is True (the simulator's tables,
+    e.g. an OAD table aggregated from simulated patches); never raises."""
+    path = Path(path)
+
+    def check() -> bool:
+        if "synthetic" not in (table_columns(path) or []):
+            return False
+        if path.suffix.lower() in _PARQUET:
+            head = pd.read_parquet(path, columns=["synthetic"])
+        else:
+            head = pd.read_csv(path, usecols=["synthetic"], nrows=5)
+        return bool(head["synthetic"].all())
+
+    return safe_check(check)
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -62,7 +99,8 @@ def _parse_dates(path: Path, column: pd.Series, name: str) -> np.ndarray:
 
 class LabelledSamples:
     """The accessors every per-sample table reader shares: ``labels``, ``class_names``,
-    ``ids`` (from the ``_labels``, ``_class_names``, ``_ids`` the reader fills)."""
+    ``ids`` (from the ``_labels``, ``_class_names``, ``_ids`` the reader fills), and the
+    synthetic flag of its table."""
 
     _labels: np.ndarray
     _class_names: list[str]
@@ -82,8 +120,13 @@ class LabelledSamples:
         """Sample ids in dataset order."""
         return list(self._ids)
 
+    @classmethod
+    def is_synthetic(cls, root: str | Path) -> bool:
+        return table_is_synthetic(root)
 
-class LongTableDataset(LabelledSamples, Dataset[Sample]):
+
+@register_reader
+class LongTableDataset(LabelledSamples, Reader):
     """Labelled time series stored as a long table: one row per (sample, date).
 
     File layout (CSV, or Parquet for a ``.parquet`` / ``.pq`` suffix)::
@@ -119,11 +162,23 @@ class LongTableDataset(LabelledSamples, Dataset[Sample]):
         ids: keep only these sample ids (compared as strings); an absent id is an error.
         transform: applied to each sample on access.
 
+    Reader contract: ``root`` is the file, ``modalities`` ``(modality,)``, ``channels``
+    ``{modality: len(bands)}``, ``labels`` per sample; no groups, clusters, georeferencing or
+    published statistics. :meth:`looks_like` a table with the default id, label and date
+    columns.
+
     Raises:
         DatasetError: missing file, missing columns, unparsable dates, duplicate
             (id, date) rows, a NaN band value, a label that changes over time within a sample,
             a label not in ``classes``, a requested id not in the table.
     """
+
+    format: ClassVar[str] = "long_table"
+    layout: ClassVar[str] = (
+        "long table (CSV / Parquet, one row per sample and date: sample_id, label, date, bands)"
+    )
+    tasks: ClassVar[tuple[str, ...]] = ("parcel",)
+    title: ClassVar[str] = "long-table"
 
     def __init__(
         self,
@@ -138,8 +193,9 @@ class LongTableDataset(LabelledSamples, Dataset[Sample]):
         ids: Sequence[Any] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = self.root = Path(path)
         self.modality = modality
+        self.modalities = (modality,)
         self.transform = transform
         path = self.path
         df = _read_table(path)
@@ -162,6 +218,7 @@ class LongTableDataset(LabelledSamples, Dataset[Sample]):
             if not bands:
                 raise DatasetError(path, "no numeric band column")
         self.bands = [str(b) for b in bands]
+        self.channels = {modality: len(self.bands)}
 
         if ids is not None:
             wanted = [str(i) for i in ids]
@@ -252,6 +309,19 @@ class LongTableDataset(LabelledSamples, Dataset[Sample]):
         sample = Sample({self.modality: ts}, label=int(self._labels[index]), meta=meta)
         return sample if self.transform is None else self.transform(sample)
 
+    @property
+    def band_names(self) -> dict[str, tuple[str, ...]]:
+        return {self.modality: tuple(self.bands)}
+
+    def observation_dates(self, index: int) -> dict[str, np.ndarray]:
+        a, b = int(self._offsets[index]), int(self._offsets[index + 1])
+        days = self._days[a:b].numpy().astype("timedelta64[D]")
+        return {self.modality: np.datetime64(self.reference_date, "D") + days}
+
+    @classmethod
+    def looks_like(cls, root: str | Path) -> bool:
+        return safe_check(lambda: {"sample_id", "label", "date"} <= set(table_columns(root) or []))
+
 
 # --------------------------------------------------------------------------------------------
 # Wide tables: one row per sample
@@ -297,7 +367,8 @@ def _as_keys(values: Sequence[Any] | np.ndarray) -> np.ndarray:
         return np.array(keys, dtype=object)
 
 
-class WideTableDataset(LabelledSamples, Dataset[Sample]):
+@register_reader
+class WideTableDataset(LabelledSamples, Reader):
     """Labelled time series stored as a wide table: one row per sample.
 
     File layout (CSV with or without a header row, or Parquet for a ``.parquet`` / ``.pq``
@@ -327,7 +398,8 @@ class WideTableDataset(LabelledSamples, Dataset[Sample]):
 
     Args:
         path: the CSV or Parquet file.
-        n_bands: channels ``C`` per date; the number of value columns must be a multiple.
+        n_bands: channels ``C`` per date (default 1: univariate); the number of value columns
+            must be a multiple.
         band_names: names of the ``C`` bands (default ``B0..B{C-1}``).
         label_column: position (int, 0-based) or header name (str) of the label column.
         id_column: position or name of a sample-id column; None = the row number is the id.
@@ -350,6 +422,11 @@ class WideTableDataset(LabelledSamples, Dataset[Sample]):
             an error.
         transform: applied to each sample on access.
 
+    Reader contract: ``root`` is the file, ``modalities`` ``(modality,)``, ``channels``
+    ``{modality: n_bands}``, ``labels`` and ``clusters`` (with a cluster column) per sample; no
+    groups, georeferencing or published statistics. :meth:`looks_like` any CSV / Parquet file
+    (the wide table is detected last, after the formats with named columns).
+
     Raises:
         DatasetError: missing or unreadable file, a missing column, a value count not
             divisible by ``n_bands``, a NaN or non-numeric value (naming its row and column), a
@@ -357,10 +434,16 @@ class WideTableDataset(LabelledSamples, Dataset[Sample]):
             ``T``, dates not strictly increasing, duplicate sample ids, a requested id absent.
     """
 
+    format: ClassVar[str] = "wide_table"
+    layout: ClassVar[str] = "wide table (CSV / Parquet, one row per sample: label, T x C values)"
+    catch_all: ClassVar[bool] = True
+    tasks: ClassVar[tuple[str, ...]] = ("parcel",)
+    title: ClassVar[str] = "wide-table"
+
     def __init__(
         self,
         path: str | Path,
-        n_bands: int,
+        n_bands: int = 1,  # univariate series, as most of the UCR archive
         band_names: Sequence[str] | None = None,
         label_column: Column = 0,
         id_column: Column | None = None,
@@ -374,8 +457,9 @@ class WideTableDataset(LabelledSamples, Dataset[Sample]):
         ids: Sequence[Any] | None = None,
         transform: Callable[[Sample], Sample] | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = self.root = Path(path)
         self.modality = modality
+        self.modalities = (modality,)
         self.transform = transform
         path = self.path
         if int(n_bands) < 1:
@@ -388,7 +472,8 @@ class WideTableDataset(LabelledSamples, Dataset[Sample]):
         self.bands = (
             [str(b) for b in band_names] if band_names else [f"B{k}" for k in range(n_bands)]
         )
-        self.layout = layout
+        self.value_order: Layout = layout
+        self.channels = {modality: n_bands}
 
         specs = {"label": label_column, "id": id_column, "cluster": cluster_column}
         df, line_offset = self._read(path, specs, header)
@@ -616,3 +701,19 @@ class WideTableDataset(LabelledSamples, Dataset[Sample]):
     def series_array(self) -> np.ndarray:
         """float32 ``[N, T, C]`` values of every sample (before ``transform``), a copy."""
         return self._values.numpy().copy()
+
+    @property
+    def band_names(self) -> dict[str, tuple[str, ...]]:
+        return {self.modality: tuple(self.bands)}
+
+    def observation_dates(self, index: int) -> dict[str, np.ndarray]:
+        days = self._days.numpy()
+        if self.reference_date is None:
+            return {self.modality: days.copy()}
+        return {
+            self.modality: np.datetime64(self.reference_date, "D") + days.astype("timedelta64[D]")
+        }
+
+    @classmethod
+    def looks_like(cls, root: str | Path) -> bool:
+        return safe_check(lambda: table_columns(root) is not None)
