@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from paths import CONFIGS
+from sitsfusion.config import load_config
 from sitsfusion.data.readers.multisenge import PAPER_SPLIT
 from sitsfusion.simulate import simulate_sen4agrinet
 from sitsfusion.simulate.formats import FORMATS, uncovered_splits
@@ -18,9 +18,10 @@ from sitsfusion.simulate.sen4agrinet import REGIONS as S4A_REGIONS
 
 
 def _configs(folder: str) -> list[dict]:
+    """The resolved configs (bases and overlays composed) of every file in ``folder``."""
     paths = sorted((CONFIGS / folder).glob("*.yaml"))
     assert paths, folder
-    return [yaml.safe_load(p.read_text()) for p in paths]
+    return [load_config(p).to_dict() for p in paths]
 
 
 def test_defaults_are_the_real_datasets_and_valid() -> None:

@@ -231,10 +231,20 @@ def _load_builtin() -> None:
         importlib.import_module(module)
 
 
+def _rank(fmt: str) -> int:
+    """Built-in formats in the order of ``_BUILTIN`` (whatever was imported first), then the
+    user's, in registration order."""
+    module = _REGISTRY[fmt][0].__module__
+    for k, name in enumerate(_BUILTIN):
+        if module == name or module.startswith(name + "."):
+            return k
+    return len(_BUILTIN)
+
+
 def reader_formats() -> list[str]:
-    """Every registered format, in registration order."""
+    """Every registered format: the built-in ones in a fixed order, then the user's."""
     _load_builtin()
-    return list(_REGISTRY)
+    return sorted(_REGISTRY, key=_rank)  # stable: user formats keep their registration order
 
 
 def format_tasks(fmt: str) -> tuple[str, ...]:
@@ -253,13 +263,13 @@ def reader_class(fmt: str, task: str | None = None) -> type[Reader]:
     _load_builtin()
     classes = _REGISTRY.get(fmt)
     if not classes:
-        raise ConfigError(f"format {fmt!r}: unknown; known formats: {', '.join(_REGISTRY)}")
+        raise ConfigError(f"format {fmt!r}: unknown; known formats: {', '.join(reader_formats())}")
     if task is None:
         return classes[0]
     for cls in classes:
         if task in cls.tasks:
             return cls
-    serving = [f for f, c in _REGISTRY.items() if any(task in r.tasks for r in c)]
+    serving = [f for f in reader_formats() if any(task in r.tasks for r in _REGISTRY[f])]
     raise ConfigError(
         f"format {fmt!r} does not serve the {task!r} task (formats that do: {', '.join(serving)})"
     )
@@ -277,11 +287,11 @@ def detect_format(root: str | Path) -> str:
     if not root.exists():
         raise DatasetError(root, "does not exist")
     _load_builtin()
-    ordered = sorted(_REGISTRY.items(), key=lambda item: item[1][0].catch_all)  # stable
-    for fmt, classes in ordered:
-        if classes[0].looks_like(root):
+    formats = reader_formats()
+    for fmt in sorted(formats, key=lambda f: _REGISTRY[f][0].catch_all):  # stable
+        if _REGISTRY[fmt][0].looks_like(root):
             return fmt
-    looked = "; ".join(f"{fmt}: {c[0].layout}" for fmt, c in _REGISTRY.items())
+    looked = "; ".join(f"{fmt}: {_REGISTRY[fmt][0].layout}" for fmt in formats)
     raise DatasetError(root, f"no known dataset layout; looked for {looked}")
 
 
