@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sitsfusion.simulate import layout, optical, phenology, radar, regions, sen4agrinet
+from sitsfusion.simulate import layout, phenology, radar, regions, sen4agrinet, spectra
 from sitsfusion.simulate.params import load_params, season_day
 
 PARAM_FILES = ("classes", "phenology", "radar", "spectra", "regions", "sen4agrinet", "multisenge")
@@ -61,9 +61,9 @@ def test_tables_hold_the_values_of_the_former_code() -> None:
     assert durum.bumps[1] == (1, season_day("2019-05-25"), 22.0, 2.0)
     assert radar.RADAR[layout.WATER] == radar.Radar()
     assert layout.PEAS not in radar.RADAR  # peas exist in the Sentinel-2-only format
-    assert optical.ENDMEMBERS["green_leaf"][6] == 0.450 and optical.CLOUD[-1] == 0.330
-    assert optical.BANDS_20M.tolist() == [3, 4, 5, 7, 8, 9]
-    assert optical.LEAF_NIR[layout.PEAS] == 1.04 and optical.DRY_BRIGHTNESS[layout.FOREST] == 0.5
+    assert spectra.ENDMEMBERS["green_leaf"][6] == 0.450 and spectra.CLOUD[-1] == 0.330
+    assert spectra.BANDS_20M.tolist() == [3, 4, 5, 7, 8, 9]
+    assert spectra.LEAF_NIR[layout.PEAS] == 1.04 and spectra.DRY_BRIGHTNESS[layout.FOREST] == 0.5
     assert list(regions.REGIONS) == ["west", "south", "east", "north"]  # hashed names use it
     assert regions.REGIONS["south"].freq[8] == 4.0 and regions.REGIONS["west"].theta == (33.5, 41.0)
     assert layout.CLASS_FREQUENCIES[1] == 0.40 and len(layout.CLASS_NAMES) == 20
@@ -76,7 +76,7 @@ def test_tables_are_read_only() -> None:
     with pytest.raises(TypeError):
         phenology.PHENOLOGY[2] = phenology.PHENOLOGY[3]  # type: ignore[index]
     with pytest.raises(ValueError, match="read-only"):
-        optical.ENDMEMBERS["soil"][0] = 1.0
+        spectra.ENDMEMBERS["soil"][0] = 1.0
 
 
 def test_hashed_regions_are_spread_over_the_named_ones() -> None:

@@ -1,4 +1,4 @@
-"""Data: the sample contract, transforms over dates, readers and the simulator."""
+"""Data: the sample contract, transforms over dates, readers, data modules and normalisation."""
 
 from sitsfusion.data.sample import (
     Batch,

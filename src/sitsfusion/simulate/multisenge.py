@@ -41,9 +41,9 @@ from scipy import ndimage
 
 from sitsfusion.io import atomic_path, write_text_atomic
 from sitsfusion.optional import require
-from sitsfusion.simulate.optical import ENDMEMBERS
 from sitsfusion.simulate.params import load_params
 from sitsfusion.simulate.randomness import keyed_rng, name_hash, smooth_field
+from sitsfusion.simulate.spectra import ENDMEMBERS
 
 __all__ = ["PATCH_SIZE", "SPLIT_TILES", "TILES", "simulate_multisenge"]
 

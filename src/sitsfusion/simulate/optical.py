@@ -1,66 +1,26 @@
 """Sentinel-2 signal model: linear spectral mixing, within-parcel variability, wet soil, haze,
 noise, clouds and their shadows, 20 m bands degraded and upsampled.
 
-The spectra (endmembers, cloud, haze, per-appearance scalings) are in ``params/spectra.json``.
+The spectra (endmembers, cloud, haze, per-appearance scalings) are in :mod:`.spectra`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sitsfusion.simulate.layout import Layout, appearance_code
-from sitsfusion.simulate.params import load_params
+from sitsfusion.simulate.layout import Layout
 from sitsfusion.simulate.randomness import smooth_field
+from sitsfusion.simulate.spectra import BANDS_20M, CLOUD, ENDMEMBERS, HAZE
+from sitsfusion.simulate.units import UnitState
 from sitsfusion.simulate.weather import Weather
 
-if TYPE_CHECKING:
-    from sitsfusion.simulate.units import UnitState
-
 __all__ = [
-    "BANDS_20M",
-    "CLOUD",
-    "DRY_BRIGHTNESS",
-    "ENDMEMBERS",
-    "HAZE",
-    "LEAF_NIR",
-    "S2_BANDS",
     "add_clouds",
     "simulate_s2",
     "upsample_20m",
 ]
-
-
-def _frozen(values: list[float]) -> np.ndarray:
-    arr = np.array(values)
-    arr.flags.writeable = False
-    return arr
-
-
-_SPECTRA = load_params("spectra")
-S2_BANDS: tuple[str, ...] = tuple(_SPECTRA["bands"])
-"""The 10 simulated bands (B2 ... B12), in the order of every spectrum."""
-BANDS_20M = np.array([S2_BANDS.index(b) for b in ("B5", "B6", "B7", "B8A", "B11", "B12")])
-"""Indices of the 20 m bands of Sentinel-2 among :data:`S2_BANDS`."""
-ENDMEMBERS: Mapping[str, np.ndarray] = MappingProxyType(
-    {name: _frozen(v) for name, v in _SPECTRA["endmembers"].items()}
-)
-"""Endmember reflectances ``[10]``: green_leaf, dry_leaf, yellow_flower, soil, asphalt, built,
-water, forest_floor."""
-CLOUD = _frozen(_SPECTRA["cloud"])
-HAZE = _frozen(_SPECTRA["haze"])
-LEAF_NIR: Mapping[int, float] = MappingProxyType(
-    {appearance_code(k): v for k, v in _SPECTRA["leaf_nir"].items()}
-)
-"""Canopy NIR / visible scaling per appearance (1.0 when absent)."""
-DRY_BRIGHTNESS: Mapping[int, float] = MappingProxyType(
-    {appearance_code(k): v for k, v in _SPECTRA["dry_brightness"].items()}
-)
-"""Dry-vegetation brightness per appearance (1.0 when absent)."""
 
 
 def upsample_20m(x: np.ndarray) -> np.ndarray:

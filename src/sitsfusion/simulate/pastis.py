@@ -45,10 +45,11 @@ import numpy as np
 
 from sitsfusion.io import atomic_path, write_json_atomic
 from sitsfusion.simulate.layout import CLASS_FREQUENCIES, CLASS_NAMES, annotations, make_layout
-from sitsfusion.simulate.optical import S2_BANDS, simulate_s2
+from sitsfusion.simulate.optical import simulate_s2
 from sitsfusion.simulate.radar import S1_CHANNELS, simulate_s1
 from sitsfusion.simulate.randomness import keyed_rng, name_hash
 from sitsfusion.simulate.regions import Region, grid_convergence, region_config
+from sitsfusion.simulate.spectra import S2_BANDS
 from sitsfusion.simulate.units import unit_state
 from sitsfusion.simulate.weather import patch_s2_days, regional_weather, season
 

@@ -46,10 +46,11 @@ from sitsfusion.data.readers.sen4agrinet import RESOLUTION, utm_crs
 from sitsfusion.io import atomic_path
 from sitsfusion.optional import require
 from sitsfusion.simulate.layout import Layout, appearance_code, make_layout
-from sitsfusion.simulate.optical import S2_BANDS, simulate_s2
+from sitsfusion.simulate.optical import simulate_s2
 from sitsfusion.simulate.params import load_params
 from sitsfusion.simulate.randomness import keyed_rng, name_hash
 from sitsfusion.simulate.regions import S2_MONTHLY_KEEP, Region, region_config
+from sitsfusion.simulate.spectra import S2_BANDS
 from sitsfusion.simulate.units import unit_state
 from sitsfusion.simulate.weather import regional_weather
 

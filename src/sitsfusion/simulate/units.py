@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from sitsfusion.simulate.layout import FOREST, ROAD, URBAN, WATER, Layout
-from sitsfusion.simulate.optical import DRY_BRIGHTNESS, ENDMEMBERS, LEAF_NIR
 from sitsfusion.simulate.phenology import unit_curves
 from sitsfusion.simulate.regions import Region
+from sitsfusion.simulate.spectra import DRY_BRIGHTNESS, ENDMEMBERS, LEAF_NIR
 
 __all__ = ["UnitState", "unit_state"]
 
