@@ -1,16 +1,9 @@
-"""Readers for labelled time-series tables (CSV or Parquet), long and wide.
+"""Reader of wide tables: one row per sample, its label, optional id / cluster columns, then
+its ``T x C`` values (the TempCNN data of Pelletier et al. 2019, the UCR / UEA archives),
+read once into a ``[N, T, C]`` array.
 
-A long table holds one row per (sample, date), the way samples are exported from Google Earth
-Engine or from the R package ``sits``. :class:`LongTableDataset` groups it once, at
-construction, into one :class:`~sitsfusion.data.Sample` per sample id.
-
-A wide table holds one row per sample: its label, optional id / cluster columns, then its
-``T × C`` values (the TempCNN data of Pelletier et al. 2019, the UCR / UEA archives).
-:class:`WideTableDataset` reads it once into a ``[N, T, C]`` array.
-
-Every problem with the file raises :class:`~sitsfusion.errors.DatasetError`, whose message starts
-with the offending file.
-"""
+Every problem with the file raises :class:`~sitsfusion.errors.DatasetError`, whose message
+starts with the offending file."""
 
 from __future__ import annotations
 
@@ -24,308 +17,17 @@ import torch
 
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.readers.base import Reader, register_reader, safe_check
+from sitsfusion.data.readers.tables.common import (
+    PARQUET_SUFFIXES,
+    LabelledSamples,
+    read_table,
+    table_columns,
+)
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
 
-__all__ = [
-    "LabelledSamples",
-    "LongTableDataset",
-    "WideTableDataset",
-    "table_columns",
-    "table_is_synthetic",
-]
+__all__ = ["WideTableDataset"]
 
-_COORDS = ("longitude", "latitude")
-_PARQUET = (".parquet", ".pq")
-_TABLES = (".csv", *_PARQUET)
-
-
-def table_columns(path: str | Path) -> list[str] | None:
-    """The column names of a CSV (its first row) or Parquet (its schema) file, without reading
-    the rows; None for anything else. May raise on an unreadable file."""
-    path = Path(path)
-    if not path.is_file() or path.suffix.lower() not in _TABLES:
-        return None
-    if path.suffix.lower() in _PARQUET:
-        import pyarrow.parquet as pq
-
-        return [str(c) for c in pq.read_schema(path).names]
-    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
-
-
-def table_is_synthetic(path: str | Path) -> bool:
-    """True when the table has a ``synthetic`` column that is True (the simulator's tables,
-    e.g. an OAD table aggregated from simulated patches); never raises."""
-    path = Path(path)
-
-    def check() -> bool:
-        if "synthetic" not in (table_columns(path) or []):
-            return False
-        if path.suffix.lower() in _PARQUET:
-            head = pd.read_parquet(path, columns=["synthetic"])
-        else:
-            head = pd.read_csv(path, usecols=["synthetic"], nrows=5)
-        return bool(head["synthetic"].all())
-
-    return safe_check(check)
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DatasetError(path, "missing")
-    try:
-        if path.suffix.lower() in _PARQUET:
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types for unreadable files
-        raise DatasetError(path, f"not a readable table ({exc})") from None
-
-
-def _parse_dates(path: Path, column: pd.Series, name: str) -> np.ndarray:
-    """The column as ``datetime64[D]``; ``YYYYMMDD`` integers or any date string pandas reads."""
-    raw = column
-    if pd.api.types.is_integer_dtype(raw):
-        parsed = pd.to_datetime(raw.astype(str), format="%Y%m%d", errors="coerce")
-    else:
-        parsed = pd.to_datetime(raw, errors="coerce", format="mixed")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        examples = sorted({str(v) for v in raw[bad].head(5)})
-        raise DatasetError(
-            path, f"{int(bad.sum())} unparsable value(s) in date column {name!r}, e.g. {examples}"
-        )
-    return parsed.to_numpy().astype("datetime64[D]")
-
-
-class LabelledSamples:
-    """The accessors every per-sample table reader shares: ``labels``, ``class_names``,
-    ``ids`` (from the ``_labels``, ``_class_names``, ``_ids`` the reader fills), and the
-    synthetic flag of its table."""
-
-    _labels: np.ndarray
-    _class_names: list[str]
-    _ids: list[Any]
-
-    @property
-    def labels(self) -> np.ndarray:
-        """int64 ``[len(self)]`` label of every sample (a copy)."""
-        return self._labels.copy()
-
-    @property
-    def class_names(self) -> list[str]:
-        return list(self._class_names)
-
-    @property
-    def ids(self) -> list[Any]:
-        """Sample ids in dataset order."""
-        return list(self._ids)
-
-    @classmethod
-    def is_synthetic(cls, root: str | Path) -> bool:
-        return table_is_synthetic(root)
-
-
-@register_reader
-class LongTableDataset(LabelledSamples, Reader):
-    """Labelled time series stored as a long table: one row per (sample, date).
-
-    File layout (CSV, or Parquet for a ``.parquet`` / ``.pq`` suffix)::
-
-        sample_id, label, longitude, latitude, date, B02, B03, ..., NDVI
-        0,  NonForest, -64.83, -10.11, 2018-08-12, 0.0341, 0.0605, ..., 0.7555
-        0,  NonForest, -64.83, -10.11, 2018-08-22, 0.0300, 0.0573, ..., 0.7766
-        ...
-
-    ``longitude`` / ``latitude`` are optional. Dates are ISO strings (any format pandas
-    parses) or ``YYYYMMDD`` integers. Samples may have different numbers of dates.
-
-    Each item is a :class:`~sitsfusion.data.Sample`:
-
-    * ``series[modality]``: :class:`~sitsfusion.data.TimeSeries` with ``values`` float32
-      ``[T, C, 1]`` (a one-pixel set) and ``dates`` int64 days since ``reference_date``,
-      sorted;
-    * ``label``: index of the sample's label in :attr:`class_names`;
-    * ``meta``: ``id``, ``label_name``, ``longitude`` / ``latitude`` (when present),
-      ``reference_date`` (ISO string), ``dataset="long_table"``.
-
-    Args:
-        path: the CSV or Parquet file.
-        id_column: column holding the sample id.
-        label_column: column holding the class name (read as a string).
-        date_column: column holding the acquisition date.
-        bands: band columns, in this channel order; default every numeric column except the
-            id, label, date, longitude and latitude columns, in file order.
-        modality: name of the modality in ``Sample.series``.
-        classes: class names mapped to ``0..K-1`` in this order; default the sorted unique
-            labels. A label not in ``classes`` is an error.
-        reference_date: day 0 of ``dates``; default the earliest date in the table.
-        ids: keep only these sample ids (compared as strings); an absent id is an error.
-        transform: applied to each sample on access.
-
-    Reader contract: ``root`` is the file, ``modalities`` ``(modality,)``, ``channels``
-    ``{modality: len(bands)}``, ``labels`` per sample; no groups, clusters, georeferencing or
-    published statistics. :meth:`looks_like` a table with the default id, label and date
-    columns.
-
-    Raises:
-        DatasetError: missing file, missing columns, unparsable dates, duplicate
-            (id, date) rows, a NaN band value, a label that changes over time within a sample,
-            a label not in ``classes``, a requested id not in the table.
-    """
-
-    format: ClassVar[str] = "long_table"
-    layout: ClassVar[str] = (
-        "long table (CSV / Parquet, one row per sample and date: sample_id, label, date, bands)"
-    )
-    tasks: ClassVar[tuple[str, ...]] = ("parcel",)
-    title: ClassVar[str] = "long-table"
-
-    def __init__(
-        self,
-        path: str | Path,
-        id_column: str = "sample_id",
-        label_column: str = "label",
-        date_column: str = "date",
-        bands: Sequence[str] | None = None,
-        modality: str = "S2",
-        classes: Sequence[str] | None = None,
-        reference_date: DateLike | None = None,
-        ids: Sequence[Any] | None = None,
-        transform: Callable[[Sample], Sample] | None = None,
-    ) -> None:
-        self.path = self.root = Path(path)
-        self.modality = modality
-        self.modalities = (modality,)
-        self.transform = transform
-        path = self.path
-        df = _read_table(path)
-
-        required = [id_column, label_column, date_column, *(bands or [])]
-        missing = [c for c in dict.fromkeys(required) if c not in df.columns]
-        if missing:
-            raise DatasetError(
-                path, f"missing column(s) {missing}; the table has {list(df.columns)}"
-            )
-        if bands is None:
-            skip = {id_column, label_column, date_column, *_COORDS}
-            bands = [
-                c
-                for c in df.columns
-                if c not in skip
-                and str(c).lower() not in _COORDS
-                and pd.api.types.is_numeric_dtype(df[c])
-            ]
-            if not bands:
-                raise DatasetError(path, "no numeric band column")
-        self.bands = [str(b) for b in bands]
-        self.channels = {modality: len(self.bands)}
-
-        if ids is not None:
-            wanted = [str(i) for i in ids]
-            str_ids = df[id_column].astype(str)
-            absent = sorted(set(wanted) - set(str_ids))
-            if absent:
-                raise DatasetError(path, f"sample id(s) not in the table: {absent[:10]}")
-            df = df[str_ids.isin(wanted).to_numpy()]
-        if len(df) == 0:
-            raise DatasetError(path, "no rows")
-
-        day = _parse_dates(path, df[date_column], date_column)
-        ref = day.min() if reference_date is None else reference_day(reference_date)
-        days = (day - ref).astype(np.int64)
-
-        codes, uniq_ids = pd.factorize(df[id_column], sort=True)
-        order = np.lexsort((days, codes))
-        codes, days, day = codes[order], days[order], day[order]
-        df = df.iloc[order].reset_index(drop=True)
-
-        dup = (codes[1:] == codes[:-1]) & (days[1:] == days[:-1])
-        if dup.any():
-            rows = np.nonzero(dup)[0]
-            examples = [(str(uniq_ids[codes[i]]), str(day[i])) for i in rows[:5]]
-            raise DatasetError(
-                path, f"{len(rows)} duplicate (id, date) row(s), e.g. (id, date) {examples}"
-            )
-
-        try:
-            values = df[self.bands].to_numpy(dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise DatasetError(path, f"non-numeric band value ({exc})") from None
-        nan = np.isnan(values)
-        if nan.any():
-            r, c = np.argwhere(nan)[0]
-            raise DatasetError(
-                path,
-                f"{int(nan.any(axis=1).sum())} row(s) with NaN band values, first: id "
-                f"{uniq_ids[codes[r]]!s}, date {day[r]}, band {self.bands[c]!r}",
-            )
-
-        labels = df[label_column].astype(str).to_numpy()
-        starts = np.r_[0, np.nonzero(codes[1:] != codes[:-1])[0] + 1]
-        first_label = labels[starts]
-        changed = labels != np.repeat(first_label, np.diff(np.r_[starts, len(codes)]))
-        if changed.any():
-            bad = sorted({str(uniq_ids[c]) for c in codes[changed]})
-            raise DatasetError(path, f"label changes over time in sample(s) {bad[:10]}")
-
-        if classes is None:
-            class_names = sorted(set(first_label.tolist()))
-        else:
-            class_names = [str(c) for c in classes]
-            unknown = sorted(set(first_label.tolist()) - set(class_names))
-            if unknown:
-                raise DatasetError(path, f"label(s) {unknown} not in classes {class_names}")
-        index = {name: k for k, name in enumerate(class_names)}
-
-        self._class_names = class_names
-        self._ids = uniq_ids.tolist()
-        self._label_names = first_label
-        self._labels = np.array([index[n] for n in first_label], dtype=np.int64)
-        self._offsets = np.r_[starts, len(codes)]
-        self._values = torch.from_numpy(np.array(values, copy=True)).unsqueeze(-1)  # [rows, C, 1]
-        self._days = torch.from_numpy(np.array(days, copy=True))
-        self._coords = {
-            c: df[c].to_numpy(dtype=np.float64)[starts] for c in _COORDS if c in df.columns
-        }
-        self.reference_date = str(ref)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, index: int) -> Sample:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} out of range for {len(self)} samples")
-        index = index % len(self)
-        a, b = int(self._offsets[index]), int(self._offsets[index + 1])
-        meta: dict[str, Any] = {
-            "id": self._ids[index],
-            "label_name": str(self._label_names[index]),
-        }
-        for c, arr in self._coords.items():
-            meta[c] = float(arr[index])
-        meta["reference_date"] = self.reference_date
-        meta["dataset"] = "long_table"
-        ts = TimeSeries(self._values[a:b].clone(), self._days[a:b].clone(), source=str(self.path))
-        sample = Sample({self.modality: ts}, label=int(self._labels[index]), meta=meta)
-        return sample if self.transform is None else self.transform(sample)
-
-    @property
-    def band_names(self) -> dict[str, tuple[str, ...]]:
-        return {self.modality: tuple(self.bands)}
-
-    def observation_dates(self, index: int) -> dict[str, np.ndarray]:
-        a, b = int(self._offsets[index]), int(self._offsets[index + 1])
-        days = self._days[a:b].numpy().astype("timedelta64[D]")
-        return {self.modality: np.datetime64(self.reference_date, "D") + days}
-
-    @classmethod
-    def looks_like(cls, root: str | Path) -> bool:
-        return safe_check(lambda: {"sample_id", "label", "date"} <= set(table_columns(root) or []))
-
-
-# --------------------------------------------------------------------------------------------
-# Wide tables: one row per sample
-# --------------------------------------------------------------------------------------------
 
 Column = int | str
 Layout = Literal["date_major", "band_major"]
@@ -597,8 +299,8 @@ class WideTableDataset(LabelledSamples, Reader):
         path: Path, specs: Mapping[str, Column | None], header: bool | None
     ) -> tuple[pd.DataFrame, int]:
         """The table and the 1-based file line of its first data row (0 for Parquet)."""
-        if path.suffix.lower() in _PARQUET:
-            return _read_table(path), 0
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            return read_table(path), 0
         if not path.is_file():
             raise DatasetError(path, "missing")
         try:
