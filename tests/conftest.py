@@ -6,6 +6,8 @@ folder first (``shutil.copytree`` into its ``tmp_path``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,32 @@ def multisenge(tmp_path_factory: pytest.TempPathFactory) -> Path:
         seed=0,
         tiles=MULTISENGE_TILES,
     )
+
+
+@dataclass
+class Ran:
+    """What a ``sitsfusion`` command printed and returned."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def sitsfusion_main(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
+    """Run ``sitsfusion ARGS`` through its real entry point (:func:`sitsfusion.cli.main`: the
+    error handling of the console script) in this process — a subprocess would spend seconds
+    importing torch; one test in tests/cli still starts the real ``python -m sitsfusion``."""
+    from sitsfusion.cli import main
+
+    def run(*args: str) -> Ran:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run

@@ -106,12 +106,13 @@ def plot_sample(
         ax.set_yticks([])
         if sample.instances is not None and max_dates > 1:
             inst = sample.instances.cpu().numpy()
-            rng = np.random.default_rng(0)
-            palette = rng.uniform(0.2, 1.0, size=(int(inst.max()) + 1, 3))
-            palette[0] = 0.0
+            # a colour per distinct id (ids may be large, e.g. Sen4AgriNet parcel ids ~1e8)
+            ids, ranks = np.unique(inst, return_inverse=True)
+            palette = np.random.default_rng(0).uniform(0.2, 1.0, size=(ids.size, 3))
+            palette[ids == 0] = 0.0
             ax2 = axes[row, 1]
-            ax2.imshow(palette[inst], interpolation="nearest")
-            ax2.set_title(f"instances ({len(np.unique(inst)) - 1})", fontsize=8)
+            ax2.imshow(palette[ranks.reshape(inst.shape)], interpolation="nearest")
+            ax2.set_title(f"instances ({int((ids != 0).sum())})", fontsize=8)
             ax2.axis("on")
             ax2.set_xticks([])
             ax2.set_yticks([])

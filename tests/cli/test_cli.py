@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from conftest import Ran
 from paths import REPO
 from sitsfusion.cli import cli
 
@@ -56,20 +58,15 @@ def test_show_writes_png(simulated: Path, tmp_path: Path) -> None:
     assert np.asarray(img).std() > 0.05  # not a blank canvas
 
 
-def test_show_unknown_patch_is_a_clear_error(simulated: Path, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "sitsfusion", "show", str(simulated)),
-            *("--patch", "999999", "--out", str(tmp_path / "x.png")),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2
-    assert "999999" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
+def test_show_unknown_patch_is_a_clear_error(
+    simulated: Path, tmp_path: Path, sitsfusion_main: Callable[..., Ran]
+) -> None:
+    ran = sitsfusion_main("show", simulated, "--patch", "999999", "--out", tmp_path / "x.png")
+    assert ran.code == 2 and "999999" in ran.stdout
 
 
 def test_info_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    """The real console script in its own process: exit code 2, one message, no traceback."""
     proc = subprocess.run(
         [sys.executable, "-m", "sitsfusion", "info", str(tmp_path / "nope")],
         capture_output=True,
@@ -79,14 +76,11 @@ def test_info_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert "nope" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_simulate_refuses_non_empty_folder(simulated: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "sitsfusion", "simulate", "--out", str(simulated)],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stdout + proc.stderr
+def test_simulate_refuses_non_empty_folder(
+    simulated: Path, sitsfusion_main: Callable[..., Ran]
+) -> None:
+    ran = sitsfusion_main("simulate", "--out", simulated)
+    assert ran.code != 0 and str(simulated.name) in ran.stdout + ran.stderr
 
 
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:

@@ -3,15 +3,14 @@ folders; made-up tables; the real pixel-set and JRC folders when present)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from conftest import Ran
 from paths import SHARED_DATA
 from sitsfusion.cli import cli
 
@@ -102,18 +101,19 @@ def test_aggregate_detects_the_format(folders: dict[str, Path], tmp_path: Path) 
         (("aggregate", "--out", "x.parquet"), "no known dataset layout"),
     ],
 )
-def test_a_wrong_folder_gets_one_line(tmp_path: Path, command: tuple, problem: str) -> None:
+def test_a_wrong_folder_gets_one_line(
+    tmp_path: Path,
+    command: tuple,
+    problem: str,
+    sitsfusion_main: Callable[..., Ran],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     (tmp_path / "readme.txt").write_text("not a dataset")
-    proc = subprocess.run(
-        [sys.executable, "-m", "sitsfusion", command[0], str(tmp_path), *command[1:]],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "COLUMNS": "1000"},
-    )
-    assert proc.returncode == 2
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1 and problem in lines[0] and "Traceback" not in proc.stderr
+    monkeypatch.chdir(tmp_path)
+    ran = sitsfusion_main(command[0], tmp_path, *command[1:])
+    assert ran.code == 2
+    lines = ran.stdout.strip().splitlines()
+    assert len(lines) == 1 and problem in lines[0]
 
 
 def test_commands_refuse_formats_they_cannot_serve(

@@ -8,11 +8,13 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from conftest import Ran
 from paths import CONFIGS
 from sitsfusion.cli import cli
 
@@ -157,21 +159,13 @@ def test_another_config_or_checkpoint_never_overwrites_a_report(
 
 
 def test_a_checkpoint_outside_a_run_folder_needs_out(
-    run: Path, pastis_r: Path, tmp_path: Path
+    run: Path, pastis_r: Path, tmp_path: Path, sitsfusion_main: Callable[..., Ran]
 ) -> None:
     copy = tmp_path / "copied.ckpt"
     shutil.copy(run / "checkpoints" / "best.ckpt", copy)
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "sitsfusion", "test", "--config", str(CONFIG)),
-            *_sets(pastis_r),
-            *("--ckpt", str(copy)),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2 and "Traceback" not in proc.stdout + proc.stderr
-    assert "not inside a run folder" in proc.stdout and "--out" in proc.stdout
+    ran = sitsfusion_main("test", "--config", CONFIG, *_sets(pastis_r), "--ckpt", copy)
+    assert ran.code == 2
+    assert "not inside a run folder" in ran.stdout and "--out" in ran.stdout
     out = tmp_path / "elsewhere"
     result = _score("test", pastis_r, copy, "--out", str(out))
     assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ register their commands on it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import click
 from rich.text import Text
@@ -20,14 +21,14 @@ from sitsfusion.errors import DatasetError
 __all__ = ["cli", "main"]
 
 
-def main() -> None:
-    """Entry point: bad input ends with its one-line message, not a traceback. When output is
-    not a terminal (a log file, a pipe), printed lines are not wrapped at 80 columns, so paths
-    stay whole."""
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point (``argv``: the arguments, default the command line's): bad input ends with
+    its one-line message, not a traceback. When output is not a terminal (a log file, a pipe),
+    printed lines are not wrapped at 80 columns, so paths stay whole."""
     if not console.is_terminal:
         console.soft_wrap = True
     try:
-        cli.main(standalone_mode=False)
+        cli.main(args=None if argv is None else list(argv), standalone_mode=False)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
