@@ -1,6 +1,6 @@
 PY ?= python3
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test test-fast lint format bench clean
 
 install:  ## install sitsfusion with the pinned CPU torch and the dev tools
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -10,6 +10,9 @@ demo: install  ## main job on the embedded default: simulate (synthetic) PASTIS-
 
 test: install  ## the test suite (what CI runs)
 	$(PY) -m pytest -q
+
+test-fast:  ## the suite without the tests marked slow (training runs, whole commands)
+	$(PY) -m pytest -q -m "not slow"
 
 lint:
 	ruff check src tests benchmarks

@@ -65,6 +65,7 @@ def test_show_unknown_patch_is_a_clear_error(
     assert ran.code == 2 and "999999" in ran.stdout
 
 
+@pytest.mark.slow
 def test_info_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
     """The real console script in its own process: exit code 2, one message, no traceback."""
     proc = subprocess.run(
@@ -83,6 +84,7 @@ def test_simulate_refuses_non_empty_folder(
     assert ran.code != 0 and str(simulated.name) in ran.stdout + ran.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,

@@ -70,6 +70,7 @@ def test_info_on_real_pixel_sets_and_tables() -> None:
     assert "260 wide-table samples" in out and "day 148" in out  # 149 dates, no calendar
 
 
+@pytest.mark.slow
 def test_show_plots_a_patch_of_each_patch_format(folders: dict[str, Path], tmp_path: Path) -> None:
     patches = {
         "pastis": "10000",

@@ -56,6 +56,7 @@ def logged_fit(pastis_r: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     return {"run": base / "runs" / "parcel" / NAME, "log": log.read_text(), "err": proc.stderr}
 
 
+@pytest.mark.slow
 def test_fit_writes_the_default_run_folder(logged_fit: dict) -> None:
     run = logged_fit["run"]
     for name in ("run.json", "checkpoints/best.ckpt", "metrics.csv", "test/test_metrics.json"):
@@ -124,6 +125,7 @@ def _score(command: str, root: Path, ckpt: Path, *extra: str) -> object:
     return CliRunner().invoke(cli, args)
 
 
+@pytest.mark.slow
 def test_test_and_validate_write_into_the_checkpoint_run_folder(run: Path, pastis_r: Path) -> None:
     ckpt = run / "checkpoints" / "best.ckpt"
     before = (run / "test" / "test_report.json").read_text()

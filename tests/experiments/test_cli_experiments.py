@@ -75,6 +75,7 @@ def test_argument_errors_are_one_line_usage_errors(args: list[str], message: str
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not RONDONIA.is_dir(), reason=f"real data folder absent: {RONDONIA}")
 def test_real_sequences_tiny_run(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
@@ -92,6 +93,7 @@ def test_real_sequences_tiny_run(tmp_path: Path) -> None:
     assert f"results in {out}" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not KARNATAKA.is_dir(), reason=f"real data folder absent: {KARNATAKA}")
 def test_real_pixelset_tiny_run_and_no_silent_rerun(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")

@@ -51,6 +51,7 @@ def test_eval_drop_removes_optical_dates_only(trained: dict[str, tuple]) -> None
     assert len(clouded.train[0]["S2"].dates) == len(plain.train[0]["S2"].dates)  # not training
 
 
+@pytest.mark.slow
 def test_robustness_table_figure_and_cli(trained: dict[str, tuple], tmp_path: Path) -> None:
     runs = [(trained[n][0], trained[n][1]) for n in ("s2", "late")]
     table = run_cloud_robustness(runs, tmp_path / "api", kept=(1.0, 0.5, 0.2))

@@ -113,6 +113,7 @@ def test_rondonia_folds_partition_the_samples() -> None:
     assert not set(tests[0].test_index) & set(tests[1].test_index)
 
 
+@pytest.mark.slow
 @needs_formosat2
 @needs_rondonia
 def test_tiny_run_uses_one_split_for_every_model(tmp_path: Path) -> None:

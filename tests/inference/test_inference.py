@@ -43,6 +43,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, sen4agrinet: Path) -> tupl
     return cfg, run.checkpoint
 
 
+@pytest.mark.slow
 def test_maps_are_georeferenced_stitched_and_match_the_model(
     trained: tuple[object, Path], tmp_path: Path
 ) -> None:

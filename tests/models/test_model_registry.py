@@ -192,6 +192,7 @@ def _registering_modules() -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_registration_is_complete_whichever_module_is_imported_first() -> None:
     """In a fresh interpreter, importing one leaf module already registers every model."""
     modules = sorted(_registering_modules())

@@ -62,6 +62,7 @@ def test_plateau_scheduler_is_refused(sim: Path) -> None:
         build_task(cfg, datamodule(cfg))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["s2", "early_td", "late_td"])
 def test_panoptic_trains_and_reloads(sim: Path, tmp_path: Path, name: str) -> None:
     cfg = load_config(CONFIGS / f"{name}.yaml", [*SMALL, f"data.root={sim}"])

@@ -50,6 +50,7 @@ def _predict(task, dm: SITSDataModule) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(preds), torch.cat(labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["s2", "early_td", "mid_aux_td", "late_aux_td", "decision_aux"],

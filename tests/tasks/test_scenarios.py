@@ -74,6 +74,7 @@ def test_scenario_data_split(s4a: Path, scenario: int) -> None:
     assert sample["S2"].values.shape == (6, 4, 12, 12)  # monthly medians, 10 m bands
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", [1, 2, 3])
 def test_scenario_runs_end_to_end_through_the_cli(s4a: Path, tmp_path: Path, scenario: int) -> None:
     runs = {

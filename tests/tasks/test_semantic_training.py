@@ -33,6 +33,7 @@ def sim(pastis_r: Path) -> Path:
     return pastis_r
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["s2", "early_td", "late_aux_td", "decision_td"])
 def test_semantic_fusion_levels_train_and_reload(sim: Path, tmp_path: Path, name: str) -> None:
     cfg = load_config(CONFIGS / f"{name}.yaml", [*SMALL, f"data.root={sim}", "data.augment=true"])
@@ -56,6 +57,7 @@ def test_semantic_fusion_levels_train_and_reload(sim: Path, tmp_path: Path, name
 WENGER = ALL_CONFIGS / "wenger2022"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["convlstm_inception_s1s2_6classes", "convlstm_s1s2_10classes", "convlstm_s2_6classes"],

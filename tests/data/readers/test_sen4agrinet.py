@@ -223,6 +223,7 @@ def test_monthly_medians_of_a_patch(s4a: Path) -> None:
     assert torch.isfinite(ts.values).all()
 
 
+@pytest.mark.slow
 def test_regions_shift_phenology(tmp_path: Path) -> None:
     """Catalonia greens up and is harvested about two weeks before France (synthetic)."""
 
