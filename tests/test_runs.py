@@ -67,8 +67,12 @@ def test_a_report_is_replaced_only_by_its_own_source(ckpt: Path, cfg, tmp_path: 
     check_report_folder(folder, stamp)  # the same checkpoint and config: fine
     moved = load_config(None, ["task=semantic", "name=my_run", "train.out_dir=elsewhere"])
     check_report_folder(folder, ReportStamp.of("test", ckpt, moved.to_dict()))  # output only
-    other_cfg = load_config(None, ["task=semantic", "name=my_run", "data.batch_size=3"])
-    with pytest.raises(RunFolderError, match=r"another config \(differs in data.batch_size\)"):
+    # what changed the training, not the scores: the same report
+    retrained = ["train.epochs=3", "train.lr=0.5", "data.batch_size=3", "data.augment=true"]
+    again = load_config(None, ["task=semantic", "name=my_run", *retrained])
+    check_report_folder(folder, ReportStamp.of("test", ckpt, again.to_dict()))
+    other_cfg = load_config(None, ["task=semantic", "name=my_run", "data.n_pixels=3"])
+    with pytest.raises(RunFolderError, match=r"another config \(differs in data.n_pixels\)"):
         check_report_folder(folder, ReportStamp.of("test", ckpt, other_cfg.to_dict()))
     other = tmp_path / "other.ckpt"
     other.write_bytes(b"other weights")
@@ -94,6 +98,6 @@ def test_unstamped_report_files_are_not_overwritten(ckpt: Path, cfg, tmp_path: P
 
 
 def test_config_differences_are_dotted_keys() -> None:
-    a = {"data": {"root": "a", "batch_size": 4}, "train": {"out_dir": "x", "lr": 0.1}}
-    b = {"data": {"root": "b", "batch_size": 4}, "train": {"out_dir": "y", "lr": 0.1}}
-    assert config_differences(a, b) == ["data.root"]
+    a = {"data": {"root": "a", "batch_size": 4}, "train": {"out_dir": "x", "lr": 0.1, "seed": 0}}
+    b = {"data": {"root": "b", "batch_size": 8}, "train": {"out_dir": "y", "lr": 0.2, "seed": 1}}
+    assert config_differences(a, b) == ["data.root", "train.seed"]

@@ -9,9 +9,9 @@ checkpoint they score (``<run>/test/``, ``<run>/val/``) unless told otherwise.
 A **report** is the set of ``<split>_*`` files of one split in one folder (``test_metrics.json``,
 ``val_per_class.csv``, ...) plus ``<split>_report.json``, its stamp: which checkpoint (path and
 SHA-256) and which resolved config produced it. A folder never receives the report of another
-checkpoint or config over an existing one (:func:`check_report_folder`; configs are compared
-but for where outputs go, :data:`OUTPUT_KEYS`); the same checkpoint scored again with the same
-config replaces its own report.
+checkpoint or config over an existing one (:func:`check_report_folder`; only the config
+keys that decide the scores are compared, :data:`SCORED_KEYS`); the same checkpoint scored
+again with the same config replaces its own report.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from sitsfusion.errors import DatasetError
 from sitsfusion.io import read_json, write_json_atomic
 
 __all__ = [
-    "OUTPUT_KEYS",
     "RUN_FILE",
+    "SCORED_KEYS",
     "ReportStamp",
     "RunFolderError",
     "check_report_folder",
@@ -110,10 +110,14 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-OUTPUT_KEYS = (("train", "out_dir"),)
-"""Config keys that say where outputs go, not what is computed: ignored when two reports'
-configs are compared (a run fitted with ``--set train.out_dir=X`` is the same run tested
-without it)."""
+SCORED_KEYS: dict[str, tuple[str, ...] | None] = {"task": None, "data": None, "train": ("seed",)}
+"""The config keys that decide a checkpoint's scores (None: the whole section). The model
+comes from the checkpoint itself (its architecture is checked against the config), and the
+rest of ``train`` (epochs, lr, where outputs go, ...) changed how it was trained, not how it
+scores; ``train.seed`` seeds the evaluation's pixel draws and sub-sequences."""
+UNSCORED_DATA_KEYS = ("batch_size", "num_workers", "cache", "temporal_dropout", "augment")
+"""``data`` keys that leave the evaluated samples unchanged (loading, training-only
+transforms)."""
 
 
 def _canonical(tree: Any) -> str:
@@ -121,14 +125,23 @@ def _canonical(tree: Any) -> str:
 
 
 def _scored(config: Any) -> Any:
-    """``config`` without :data:`OUTPUT_KEYS` (a copy)."""
+    """The part of ``config`` that decides a checkpoint's scores (:data:`SCORED_KEYS`), a
+    copy."""
     if not isinstance(config, Mapping):
         return config
     tree = json.loads(_canonical(config))
-    for section, key in OUTPUT_KEYS:
-        if isinstance(tree.get(section), dict):
-            tree[section].pop(key, None)
-    return tree
+    kept: dict[str, Any] = {}
+    for section, keys in SCORED_KEYS.items():
+        if section not in tree:
+            continue
+        value = tree[section]
+        if keys is not None and isinstance(value, dict):
+            value = {k: value[k] for k in keys if k in value}
+        kept[section] = value
+    if isinstance(kept.get("data"), dict):
+        for key in UNSCORED_DATA_KEYS:
+            kept["data"].pop(key, None)
+    return kept
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -141,8 +154,8 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    """The dotted keys (``data.root``) whose values differ between two config dicts, but for
-    :data:`OUTPUT_KEYS`."""
+    """The dotted keys (``data.root``) whose values differ between two config dicts, among
+    those that decide a checkpoint's scores (:data:`SCORED_KEYS`)."""
     fa, fb = _flatten(_scored(a)), _flatten(_scored(b))
     return sorted(k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k))
 
@@ -166,8 +179,8 @@ class ReportStamp:
         return f"{self.split}_report.json"
 
     def same_source(self, other: Mapping[str, Any]) -> bool:
-        """True when the stamp dict ``other`` names the same checkpoint bytes and config (but
-        for :data:`OUTPUT_KEYS`)."""
+        """True when the stamp dict ``other`` names the same checkpoint bytes and the same
+        config keys that decide the scores (:data:`SCORED_KEYS`)."""
         return other.get("checkpoint_sha256") == self.checkpoint_sha256 and _canonical(
             _scored(other.get("config"))
         ) == _canonical(_scored(self.config))

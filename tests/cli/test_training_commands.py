@@ -148,9 +148,13 @@ def test_another_config_or_checkpoint_never_overwrites_a_report(
 ) -> None:
     ckpt = run / "checkpoints" / "best.ckpt"
     report = (run / "test" / "test_metrics.json").read_bytes()
-    result = _score("test", pastis_r, ckpt, "--set", "data.batch_size=7")
+    result = _score("test", pastis_r, ckpt, "--set", "data.n_pixels=7")
     assert isinstance(result.exception, ValueError)
-    assert "another config" in str(result.exception) and "data.batch_size" in str(result.exception)
+    assert "another config" in str(result.exception) and "data.n_pixels" in str(result.exception)
+    assert (run / "test" / "test_metrics.json").read_bytes() == report
+    # what only changed the training (epochs, batch size) scores the same: its own report
+    result = _score("test", pastis_r, ckpt, "--set", "data.batch_size=7", "--set", "train.epochs=9")
+    assert result.exit_code == 0, result.output
     assert (run / "test" / "test_metrics.json").read_bytes() == report
     # the same weights under another name are the same checkpoint; other bytes are not
     other = tmp_path / "other.ckpt"
