@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from conftest import Ran
 from paths import REPO
-from sitsfusion.cli import cli
+from sitsfusion.cli import LOG_WIDTH, cli
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +181,32 @@ def test_version_without_a_source_tree_comes_from_the_installed_metadata(tmp_pat
     except importlib.metadata.PackageNotFoundError:
         expected = "0+unknown"
     assert found == expected
+
+
+def test_logs_get_wide_unwrapped_tables_and_the_console_is_restored(
+    sitsfusion_main: Callable[..., Ran], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Output to a file (not a terminal): a table row longer than 80 columns stays on one
+    line (up to ``LOG_WIDTH``); the shared console is set back after the command."""
+    import click
+    from rich.table import Table
+
+    from sitsfusion.cli.app import console
+
+    cell = "a value of a hundred characters " * 3 + "end"
+
+    @click.command("wide-table")
+    def wide_table() -> None:
+        table = Table(title="wide")
+        table.add_column("model")
+        table.add_column("score")
+        table.add_row(cell, "0.932 ± 0.017")
+        console.print(table)
+
+    monkeypatch.setitem(cli.commands, "wide-table", wide_table)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    ran = sitsfusion_main("wide-table")
+    assert ran.code == 0 and 80 < len(cell) < LOG_WIDTH - 25
+    row = next(line for line in ran.stdout.splitlines() if "0.932" in line)
+    assert cell in row and row.rstrip().endswith("│")
+    assert console.width == 80 and not console.soft_wrap  # rich's own default for a file

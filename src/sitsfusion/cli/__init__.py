@@ -8,6 +8,7 @@ register their commands on it.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -18,15 +19,22 @@ from sitsfusion.cli import config, datasets, demo, experiments, maps, simulate, 
 from sitsfusion.cli.app import cli, console
 from sitsfusion.errors import DatasetError
 
-__all__ = ["cli", "main"]
+__all__ = ["LOG_WIDTH", "cli", "main"]
+
+LOG_WIDTH = 160
+"""Console width when output goes to a file or a pipe (rich would wrap at 80 columns)."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point (``argv``: the arguments, default the command line's): bad input ends with
     its one-line message, not a traceback. When output is not a terminal (a log file, a pipe),
-    printed lines are not wrapped at 80 columns, so paths stay whole."""
+    printed lines are not wrapped at 80 columns, so paths stay whole, and tables get
+    :data:`LOG_WIDTH` columns (the console is set back afterwards)."""
+    wrap, width = console.soft_wrap, console._width  # what the console was built with
     if not console.is_terminal:
         console.soft_wrap = True
+        if "COLUMNS" not in os.environ:  # a log file has no width: keep table rows on one line
+            console.width = LOG_WIDTH
     try:
         cli.main(args=None if argv is None else list(argv), standalone_mode=False)
     except click.exceptions.Abort:
@@ -44,3 +52,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     ) as exc:
         console.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
         sys.exit(2)
+    finally:
+        console.soft_wrap, console._width = wrap, width
