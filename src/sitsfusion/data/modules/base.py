@@ -20,7 +20,6 @@ same way for every format:
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, TypeVar
@@ -49,14 +48,6 @@ __all__ = [
 Transform = Callable[[Sample], Sample]
 M = TypeVar("M", bound="type[SITSDataModule]")
 
-_BUILTIN = (
-    "sitsfusion.data.modules.pastis",
-    "sitsfusion.data.modules.multisenge",
-    "sitsfusion.data.modules.pixelset",
-    "sitsfusion.data.modules.sen4agrinet",
-    "sitsfusion.data.modules.oad",
-    "sitsfusion.data.modules.tables",
-)
 _MODULES: dict[str, type[SITSDataModule]] = {}
 
 
@@ -336,14 +327,8 @@ def register_datamodule(cls: M) -> M:
     return cls
 
 
-def _load_builtin() -> None:
-    for module in _BUILTIN:
-        importlib.import_module(module)
-
-
 def datamodule_formats() -> list[str]:
     """Every format with a data module."""
-    _load_builtin()
     return list(_MODULES)
 
 
@@ -353,7 +338,6 @@ def datamodule_class(fmt: str) -> type[SITSDataModule]:
     Raises:
         ConfigError: no data module for that format.
     """
-    _load_builtin()
     try:
         return _MODULES[fmt]
     except KeyError:

@@ -22,7 +22,6 @@ folder, :func:`reader_class` returns the class serving a format (and task).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -56,16 +55,18 @@ Indices = Sequence[int] | np.ndarray | None
 """Sample positions (None: every sample)."""
 R = TypeVar("R", bound="type[Reader]")
 
-# The built-in readers, imported on first use of the registry.
-_BUILTIN = (
-    "sitsfusion.data.readers.pastis",
-    "sitsfusion.data.readers.multisenge",
-    "sitsfusion.data.readers.sen4agrinet",
-    "sitsfusion.data.readers.pixelset",
-    "sitsfusion.data.readers.jrc",
-    "sitsfusion.data.readers.oad",
-    "sitsfusion.data.readers.tables",
+BUILTIN_FORMATS = (
+    "pastis",
+    "multisenge",
+    "sen4agrinet",
+    "pixelset",
+    "jrc",
+    "oad",
+    "long_table",
+    "wide_table",
 )
+"""The built-in formats in the order they are listed and tried (their readers register when
+``sitsfusion.data.readers`` is imported, which its ``__init__`` does for all of them)."""
 _REGISTRY: dict[str, list[type[Reader]]] = {}
 
 
@@ -226,30 +227,18 @@ def register_reader(cls: R) -> R:
     return cls
 
 
-def _load_builtin() -> None:
-    for module in _BUILTIN:
-        importlib.import_module(module)
-
-
 def _rank(fmt: str) -> int:
-    """Built-in formats in the order of ``_BUILTIN`` (whatever was imported first), then the
-    user's, in registration order."""
-    module = _REGISTRY[fmt][0].__module__
-    for k, name in enumerate(_BUILTIN):
-        if module == name or module.startswith(name + "."):
-            return k
-    return len(_BUILTIN)
+    """Built-in formats in the order of :data:`BUILTIN_FORMATS`, then the user's."""
+    return BUILTIN_FORMATS.index(fmt) if fmt in BUILTIN_FORMATS else len(BUILTIN_FORMATS)
 
 
 def reader_formats() -> list[str]:
     """Every registered format: the built-in ones in a fixed order, then the user's."""
-    _load_builtin()
     return sorted(_REGISTRY, key=_rank)  # stable: user formats keep their registration order
 
 
 def format_tasks(fmt: str) -> tuple[str, ...]:
     """The tasks the readers of format ``fmt`` serve together (empty for an unknown format)."""
-    _load_builtin()
     classes = _REGISTRY.get(fmt, [])
     return tuple(t for t in TASKS if any(t in c.tasks for c in classes))
 
@@ -260,7 +249,6 @@ def reader_class(fmt: str, task: str | None = None) -> type[Reader]:
     Raises:
         ConfigError: an unknown format, or no reader of that format serves ``task``.
     """
-    _load_builtin()
     classes = _REGISTRY.get(fmt)
     if not classes:
         raise ConfigError(f"format {fmt!r}: unknown; known formats: {', '.join(reader_formats())}")
@@ -286,7 +274,6 @@ def detect_format(root: str | Path) -> str:
     root = Path(root)
     if not root.exists():
         raise DatasetError(root, "does not exist")
-    _load_builtin()
     formats = reader_formats()
     for fmt in sorted(formats, key=lambda f: _REGISTRY[f][0].catch_all):  # stable
         if _REGISTRY[fmt][0].looks_like(root):
