@@ -60,18 +60,23 @@ def main() -> None:
     simulate_pastis(root, patches=args.patches, size=args.size, seed=0)
     sim_s = time.perf_counter() - t0
 
-    patch_ds = PASTIS(root, modalities=MODALITIES, target="semantic")
+    # readers give values as stored; the data module's z-score (the NORM files pooled over
+    # every fold here) is applied as the samples' last transform, as in training
+    norm = T.Normalize(PASTIS(root, modalities=MODALITIES).statistics())
+    patch_ds = PASTIS(root, modalities=MODALITIES, target="semantic", transform=norm)
     lengths = {m: [len(patch_ds.dates(m, p)) for p in patch_ds.patch_ids] for m in MODALITIES}
     idx = list(range(len(patch_ds)))
     patch_rate, patch_med = _rate(patch_ds, idx, repeats=2)
 
-    parcel_ds = PASTISParcels(root, modalities=MODALITIES, n_pixels=64)
+    parcel_ds = PASTISParcels(root, modalities=MODALITIES, n_pixels=64, transform=norm)
     pidx = list(range(min(len(parcel_ds), 400)))
     parcel_rate, parcel_med = _rate(parcel_ds, pidx)
 
     # resampling cost relative to loading the same sample: (a) as a transform after loading,
     # (b) on load (PASTIS(resample=...)), before normalisation, as early fusion uses it
-    fused_ds = PASTIS(root, modalities=MODALITIES, target="semantic", resample={"S1A": "S2"})
+    fused_ds = PASTIS(
+        root, modalities=MODALITIES, target="semantic", resample={"S1A": "S2"}, transform=norm
+    )
     load_times, resample_times, fused_times = [], [], []
     for _ in range(3):
         for i in idx:

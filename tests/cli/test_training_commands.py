@@ -4,10 +4,10 @@ the checkpoint's run folder, never over another run's report, one line per epoch
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from conftest import Ran
 from paths import CONFIGS
-from sitsfusion.cli import cli
+from sitsfusion.cli import cli, main
 
 CONFIG = CONFIGS / "garnot2021" / "parcel" / "s2.yaml"
 NAME = "garnot2021_parcel_s2"  # the config's name
@@ -39,21 +39,19 @@ def _sets(root: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def logged_fit(pastis_r: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """``sitsfusion fit`` in a subprocess, stdout to a file (as in a batch job), run folder
-    by default under ``train.out_dir``."""
+    """``sitsfusion fit`` through its entry point with stdout to a file (as in a batch job; no
+    terminal), run folder by default under ``train.out_dir``. In this process: a subprocess
+    would spend seconds importing torch (tests/cli/test_cli.py starts the real one)."""
     base = tmp_path_factory.mktemp("runs")
     log = base / "fit.log"
     args = ["fit", "--config", str(CONFIG), *_sets(pastis_r, f"train.out_dir={base / 'runs'}")]
-    with log.open("w") as stdout:
-        proc = subprocess.run(
-            [sys.executable, "-m", "sitsfusion", *args],
-            stdout=stdout,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=base,
-        )
-    assert proc.returncode == 0, proc.stderr
-    return {"run": base / "runs" / "parcel" / NAME, "log": log.read_text(), "err": proc.stderr}
+    err = io.StringIO()
+    with log.open("w") as out, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(args)
+        except SystemExit as exc:  # main() exits only on an error
+            pytest.fail(f"sitsfusion fit exited with {exc.code}: {log.read_text()}")
+    return {"run": base / "runs" / "parcel" / NAME, "log": log.read_text(), "err": err.getvalue()}
 
 
 @pytest.mark.slow
