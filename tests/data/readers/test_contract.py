@@ -221,3 +221,29 @@ def test_concatenated_readers(tmp_path: Path) -> None:
     assert both.statistics() is None and both.clusters is None
     with pytest.raises(DatasetError, match="the class lists differ"):
         ConcatReader([a, LongTableDataset(write("c.csv", "bc"))])
+
+
+def test_the_contract_is_enforced_on_new_readers() -> None:
+    """A reader without samples cannot be built; a registered format must recognise its own
+    layout."""
+    from sitsfusion.data.readers.base import Reader, register_reader
+
+    class NoSamples(Reader):
+        format = "no_samples"
+        layout = "nothing"
+
+    with pytest.raises(TypeError, match="abstract"):
+        NoSamples()
+
+    class Blind(Reader):
+        format = "blind"
+        layout = "a folder it cannot recognise"
+
+        def __len__(self) -> int:
+            return 0
+
+        def __getitem__(self, index: int):  # type: ignore[override]
+            raise IndexError(index)
+
+    with pytest.raises(TypeError, match="needs its own looks_like"):
+        register_reader(Blind)

@@ -19,6 +19,7 @@ same way for every format:
 
 from __future__ import annotations
 
+import abc
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ def _keep_modalities(sample: Sample, modalities: tuple[str, ...]) -> Sample:
     return sample.replace(series={m: sample[m] for m in modalities})
 
 
-class SITSDataModule(L.LightningDataModule):
+class SITSDataModule(L.LightningDataModule, abc.ABC):
     """Samples of every modality in ``cfg.modalities`` for one task.
 
     Build one with :func:`datamodule` (or ``SITSDataModule(cfg, ...)``, which returns the
@@ -158,9 +159,9 @@ class SITSDataModule(L.LightningDataModule):
 
     # ---- what a format says ---------------------------------------------------------------
 
+    @abc.abstractmethod
     def _splits(self) -> dict[str, Split]:
         """``{"train", "val", "test"}`` → :class:`Split` (the readers built from ``cfg``)."""
-        raise NotImplementedError
 
     def _where(self) -> str:
         """Where the data come from, for error messages."""

@@ -22,6 +22,7 @@ folder, :func:`reader_class` returns the class serving a format (and task).
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -70,7 +71,7 @@ BUILTIN_FORMATS = (
 _REGISTRY: dict[str, list[type[Reader]]] = {}
 
 
-class Reader(Dataset[Sample]):
+class Reader(Dataset[Sample], abc.ABC):
     """Base class of every reader (see the module docstring for the contract).
 
     Subclasses set the class attributes, fill the instance attributes in their constructor
@@ -98,11 +99,13 @@ class Reader(Dataset[Sample]):
     groups: np.ndarray | None = None
     clusters: np.ndarray | None = None
 
+    @abc.abstractmethod
     def __len__(self) -> int:
-        raise NotImplementedError
+        """The number of samples."""
 
+    @abc.abstractmethod
     def __getitem__(self, index: int) -> Sample:
-        raise NotImplementedError
+        """Sample ``index``, values as stored (never normalised)."""
 
     @property
     def num_classes(self) -> int:
@@ -126,8 +129,8 @@ class Reader(Dataset[Sample]):
     def label_counts(self, indices: Indices = None) -> np.ndarray:
         """int64 ``[K]``: samples per class over ``indices`` (default all; labels < 0, i.e.
         unlabelled samples, are not counted). Dense readers count pixels instead."""
-        if self.labels is None:
-            raise NotImplementedError(f"{type(self).__name__} must count its pixels per class")
+        if self.labels is None:  # a dense reader without per-sample labels: PatchReader counts
+            raise TypeError(f"{type(self).__name__} has no per-sample labels to count")
         labels = np.asarray(self.labels, dtype=np.int64)
         if indices is not None:
             labels = labels[np.asarray(indices, dtype=np.int64)]
@@ -165,8 +168,9 @@ class Reader(Dataset[Sample]):
     @classmethod
     def looks_like(cls, root: str | Path) -> bool:
         """Whether ``root`` is laid out in this format, from file names (or a table's header)
-        only; never raises."""
-        raise NotImplementedError
+        only; never raises. A reader that is no format of its own (e.g. several readers
+        concatenated) recognises nothing; :func:`register_reader` requires a format's own."""
+        return False
 
     @classmethod
     def is_synthetic(cls, root: str | Path) -> bool:
@@ -186,18 +190,18 @@ class PatchReader(Reader):
     sample_noun: ClassVar[str] = "patches"
     patch_ids: list[Any]
 
+    @abc.abstractmethod
     def patch(self, patch_id: str | int) -> Sample:
         """The sample of the whole patch ``patch_id`` (a :attr:`patch_ids` value or its text).
 
         Raises:
             DatasetError: no such patch in this dataset.
         """
-        raise NotImplementedError
 
     @property
+    @abc.abstractmethod
     def legend(self) -> Any:
         """A :class:`~sitsfusion.data.taxonomy.Nomenclature` of the semantic ids (for maps)."""
-        raise NotImplementedError
 
     @property
     def reflectance_factor(self) -> float:
@@ -205,9 +209,9 @@ class PatchReader(Reader):
         Sentinel-2 L2A digital numbers, as PASTIS and MultiSenGE store them."""
         return 1e-4
 
+    @abc.abstractmethod
     def label_counts(self, indices: Indices = None) -> np.ndarray:
         """int64 ``[K]``: pixels per class id over the samples ``indices`` (default all)."""
-        raise NotImplementedError
 
 
 def register_reader(cls: R) -> R:
@@ -218,6 +222,8 @@ def register_reader(cls: R) -> R:
     """
     if not cls.format or not cls.layout:
         raise TypeError(f"{cls.__name__}: a registered reader needs a format and a layout")
+    if cls.looks_like.__func__ is Reader.looks_like.__func__:  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__}: a registered reader needs its own looks_like")
     unknown = [t for t in cls.tasks if t not in TASKS]
     if unknown:
         raise TypeError(f"{cls.__name__}: unknown task(s) {unknown}; tasks are {TASKS}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -101,9 +102,9 @@ class PASTISDataset(Reader):
     def band_names(self) -> dict[str, tuple[str, ...]]:
         return {m: S2_BANDS if m == "S2" else S1_BANDS for m in self.modalities}
 
+    @abc.abstractmethod
     def _patch_positions(self, indices: Indices) -> np.ndarray:
         """Positions in :attr:`patch_ids` of the patches of the samples ``indices``."""
-        raise NotImplementedError
 
     def statistics(self, indices: Indices = None) -> ChannelStatistics:
         """The ``NORM`` statistics pooled over the folds of the samples ``indices``."""
