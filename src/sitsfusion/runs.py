@@ -28,6 +28,7 @@ from sitsfusion.errors import DatasetError
 from sitsfusion.io import read_json, write_json_atomic
 
 __all__ = [
+    "RESUME_FREE_KEYS",
     "RUN_FILE",
     "SCORED_KEYS",
     "ReportStamp",
@@ -36,6 +37,7 @@ __all__ = [
     "config_differences",
     "file_sha256",
     "is_run_folder",
+    "resume_differences",
     "run_folder",
     "run_folder_of",
     "write_report_stamp",
@@ -151,6 +153,26 @@ def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in tree.items():
         flat |= _flatten(value, f"{prefix}.{key}" if prefix else str(key))
     return flat
+
+
+RESUME_FREE_KEYS = (
+    "data.num_workers",
+    "data.cache",
+    "train.out_dir",
+    "train.accelerator",
+    "train.devices",
+)
+"""Config keys that ``fit --resume`` lets differ from the interrupted run's: where the data
+loads and the run runs, not what is trained."""
+
+
+def resume_differences(stored: Mapping[str, Any], config: Mapping[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between a run's stored config and ``config``,
+    except :data:`RESUME_FREE_KEYS`: a run continues only with the config it started with."""
+    fa = _flatten(json.loads(_canonical(stored)))
+    fb = _flatten(json.loads(_canonical(config)))
+    keys = fa.keys() | fb.keys()
+    return sorted(k for k in keys if fa.get(k) != fb.get(k) and k not in RESUME_FREE_KEYS)
 
 
 def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

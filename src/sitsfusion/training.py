@@ -9,32 +9,44 @@ On a terminal, Lightning's progress bar shows the training; otherwise (a log fil
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import logging
 import os
 import shutil
 import sys
-import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from sitsfusion.callbacks import (
+    AtomicCheckpointIO,
+    EpochLogLine,
+    RNGState,
+    StopOnNonFinite,
+    TrainingDiverged,
+)
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.data import modules
 from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.data.readers import is_synthetic as _is_synthetic
+from sitsfusion.io import read_json
 from sitsfusion.losses import inverse_frequency_weights
 from sitsfusion.runs import (
+    RUN_FILE,
     ReportStamp,
+    RunFolderError,
     check_report_folder,
     is_run_folder,
     now,
+    resume_differences,
     run_folder,
     run_folder_of,
     write_report_stamp,
@@ -58,6 +70,8 @@ SPLITS = ("val", "test")
 # advertisements for cloud services are noise everywhere.
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*is smaller than the logging interval.*")
+warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
+warnings.filterwarnings("ignore", ".*Experiment logs directory .* exists and is not empty.*")
 warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*")
 
 
@@ -77,6 +91,8 @@ class RunResult:
     checkpoint: Path | None
     scores: dict[str, Any]
     report_dir: Path | None = None
+    resumed: str | None = None
+    """None for a run trained here from its start; "finished" for a run found finished."""
 
 
 def datamodule(cfg: ExperimentConfig) -> SITSDataModule:
@@ -103,55 +119,6 @@ def _interactive() -> bool:
     """True when stdout is a terminal (progress bars), False for a log file or a pipe."""
     isatty = getattr(sys.stdout, "isatty", None)
     return bool(isatty and isatty())
-
-
-class EpochLogLine(Callback):
-    """One line per training epoch, flushed, for output that is not a terminal.
-
-    ``epoch 3/15  train_loss 1.2345  val_loss 1.1000  val_miou 0.4120 ...  2.1 s``: the epoch,
-    the mean training loss over its batches, every ``val_*`` metric Lightning holds (the
-    validation of that epoch) and the epoch's wall time. Written to ``stream`` (default: the
-    current ``sys.stdout``) by the global-zero process only.
-    """
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream
-        self._start = 0.0
-        self._loss_sum: Any = 0.0
-        self._batches = 0
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._start = time.perf_counter()
-        self._loss_sum, self._batches = 0.0, 0
-
-    def on_train_batch_end(
-        self,
-        trainer: L.Trainer,
-        pl_module: L.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        if loss is not None:
-            self._loss_sum = self._loss_sum + loss.detach()  # no device sync per step
-            self._batches += 1
-
-    def line(self, trainer: L.Trainer) -> str:
-        """The line of the epoch that just ended."""
-        parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
-        if self._batches:
-            parts.append(f"train_loss {float(self._loss_sum) / self._batches:.4f}")
-        metrics = trainer.callback_metrics
-        parts += [f"{k} {float(metrics[k]):.4f}" for k in sorted(metrics) if k.startswith("val_")]
-        parts.append(f"{time.perf_counter() - self._start:.1f} s")
-        return "  ".join(parts)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Lightning runs the epoch's validation before this hook: its metrics are current.
-        if trainer.is_global_zero and not trainer.sanity_checking:
-            stream = self.stream or sys.stdout
-            print(self.line(trainer), file=stream, flush=True)
 
 
 def _loggers(out_dir: Path) -> list[Any]:
@@ -189,81 +156,208 @@ def _trainer(
         enable_model_summary=False,
         enable_progress_bar=interactive,
         default_root_dir=out_dir,
+        plugins=[AtomicCheckpointIO()],
     )
 
 
-def _prepare_run_folder(out: Path, overwrite: bool) -> None:
-    """Refuse a non-empty ``out`` unless ``overwrite``; then delete it only if it is a run
-    folder (it holds ``run.json``): never a folder sitsfusion did not write."""
+class _Plan(NamedTuple):
+    """What :func:`fit` does in its run folder: start a new run, continue one (from ``last``,
+    the checkpoint of its last finished epoch, or straight to the test when training had
+    ended) or nothing (the run had finished)."""
+
+    action: str  # "new" | "continue" | "test" | "finished"
+    last: Path | None = None
+    record: dict[str, Any] | None = None
+
+
+def _plan(out: Path, cfg: ExperimentConfig, overwrite: bool, resume: bool) -> _Plan:
+    """Look at the run folder ``out`` before training: refuse what must not be touched, clear
+    what ``overwrite`` replaces (only a run folder sitsfusion wrote), and say what to do."""
+    if overwrite and resume:
+        raise ValueError("--overwrite and --resume exclude each other: start again or continue")
     if not out.exists() or not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise FileExistsError(
-            f"{out}: a run folder already exists; choose another --out or pass --overwrite"
-        )
+        return _Plan("new")
     if not is_run_folder(out):
         raise FileExistsError(
-            f"{out}: not a sitsfusion run folder (no run.json), not deleting it; "
-            "choose another --out"
+            f"{out}: not empty and not a sitsfusion run folder (no {RUN_FILE}), not writing "
+            "into it; choose another --out"
         )
-    shutil.rmtree(out)
+    record = read_json(out / RUN_FILE)
+    status = record.get("status", "finished" if record.get("finished") else "training")
+    if overwrite:
+        shutil.rmtree(out)
+        return _Plan("new")
+    if not resume:
+        raise FileExistsError(
+            f"{out}: holds a run ({status}); pass --resume to continue it, --overwrite to "
+            "start again, or choose another --out"
+        )
+    keys = resume_differences(record["config"], cfg.to_dict())
+    if keys:
+        raise RunFolderError(
+            f"{out}: holds a run of another config (differs in {', '.join(keys[:4])}"
+            f"{', ...' if len(keys) > 4 else ''}); --resume continues a run with the same "
+            "arguments"
+        )
+    if status == "diverged":
+        raise TrainingDiverged(
+            f"{out}: this run stopped because training diverged ({record.get('error', '')}); "
+            "resuming it would diverge again: change train.lr and pass --overwrite"
+        )
+    if status == "finished":
+        return _Plan("finished", record=record)
+    if status == "testing":
+        return _Plan("test", record=record)
+    last = out / "checkpoints" / LAST_CHECKPOINT
+    if not last.is_file():  # killed before its first epoch ended: nothing to keep
+        shutil.rmtree(out)
+        return _Plan("new")
+    return _Plan("continue", last, record)
+
+
+LAST_CHECKPOINT = "last.ckpt"
+"""The checkpoint of the last finished epoch, rewritten (atomically) after every epoch."""
+
+
+def _keep_logged_epochs(out: Path, last: Path) -> list[dict[str, str]]:
+    """The rows of ``<out>/metrics.csv`` of the epochs ``last`` covers (a killed run may have
+    logged steps of the epoch it did not finish; those are run again)."""
+    path = out / "metrics.csv"
+    if not path.is_file():
+        return []
+    epoch = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"])
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if r.get("epoch") and float(r["epoch"]) <= epoch]
 
 
 def fit(
-    cfg: ExperimentConfig, out_dir: str | Path | None = None, overwrite: bool = False
+    cfg: ExperimentConfig,
+    out_dir: str | Path | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train, keep the best checkpoint by ``cfg.train.monitor``, test it, write the report.
 
-    The run folder (default ``<train.out_dir>/<task>/<name>``) must not hold an earlier run
-    unless ``overwrite`` is set (then that run is deleted first; a non-empty folder that is not
-    a run folder is never deleted). It receives ``run.json``, ``checkpoints/best.ckpt``,
-    ``metrics.csv`` and the test report in ``test/``.
+    The run folder (default ``<train.out_dir>/<task>/<name>``) receives ``run.json``,
+    ``checkpoints/best.ckpt``, ``checkpoints/last.ckpt`` (the last finished epoch: weights,
+    optimizer, scheduler, early stopping, random generators; rewritten atomically every
+    epoch), ``metrics.csv`` and the test report in ``test/``.
+
+    Args:
+        cfg: the experiment.
+        out_dir: the run folder, if not the default.
+        overwrite: delete an earlier run in the folder first (never a folder that is not a run
+            folder written by ``fit``).
+        resume: continue the run in the folder, from its last finished epoch, with the same
+            config (only :data:`~sitsfusion.runs.RESUME_FREE_KEYS` may differ); a finished run
+            is returned as it is, an empty folder starts a new run. Without ``resume`` or
+            ``overwrite`` a folder holding a run is refused.
+        callbacks: more Lightning callbacks for the trainer.
+
+    Raises:
+        TrainingDiverged: the loss or the weights became non-finite (``run.json`` says so).
     """
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     out = Path(out_dir) if out_dir is not None else run_folder(cfg)
-    _prepare_run_folder(out, overwrite)
-    started = now()
+    plan = _plan(out, cfg, overwrite, resume)
+    if plan.action == "finished":
+        return _finished_result(out, plan.record or {})
+    started = (plan.record or {}).get("started") or now()
     dm = datamodule(cfg)
     task = build_task(cfg, dm)
+    if plan.action != "test":
+        best = _train(cfg, out, dm, task, started, plan.last, list(callbacks))
+    else:
+        best = out / "checkpoints" / "best.ckpt"
+        shutil.rmtree(out / "test", ignore_errors=True)  # a report the killed run began
+    record = read_json(out / RUN_FILE)
+    report = out / "test" if best else None
+    scores = evaluate(cfg, best, report, dm=dm) if best else {}
+    kept = {k: v for k, v in record.items() if k not in ("name", "task", "sitsfusion", "config")}
+    write_run_file(out, cfg, **(kept | {"status": "finished", "finished": now()}))
+    return RunResult(out, best, scores, report)
+
+
+def _train(
+    cfg: ExperimentConfig,
+    out: Path,
+    dm: SITSDataModule,
+    task: SupervisedTask,
+    started: str,
+    last: Path | None,
+    extra: list[Callback],
+) -> Path | None:
+    """Lightning's fit in ``out`` (from the ``last`` checkpoint, if given); returns the best
+    checkpoint, and leaves ``run.json`` with status "testing" (or "diverged", raising)."""
+    mode = "min" if cfg.train.monitor.endswith("loss") else "max"
     checkpoint = ModelCheckpoint(
         dirpath=out / "checkpoints",
         filename="best",
         monitor=cfg.train.monitor,
-        mode="min" if cfg.train.monitor.endswith("loss") else "max",
+        mode=mode,
         save_top_k=1,
     )
-    callbacks: list[Any] = [checkpoint]
+    latest = ModelCheckpoint(  # no monitor: the latest epoch, replacing the one before
+        dirpath=out / "checkpoints", filename=Path(LAST_CHECKPOINT).stem, save_top_k=1
+    )
+    callbacks: list[Any] = [StopOnNonFinite(), RNGState(), *extra, checkpoint, latest]
     if cfg.train.early_stopping_patience is not None:  # seed 003: patience 20
         callbacks.append(
             EarlyStopping(
-                monitor=cfg.train.monitor,
-                mode=checkpoint.mode,
-                patience=cfg.train.early_stopping_patience,
+                monitor=cfg.train.monitor, mode=mode, patience=cfg.train.early_stopping_patience
             )
         )
+    kept = _keep_logged_epochs(out, last) if last is not None else []
     trainer = _trainer(cfg, out, callbacks)
-    for logger in trainer.loggers:  # the loggers start in the new, empty folder ...
+    for logger in trainer.loggers:  # the loggers start in the run folder ...
         _ = logger.experiment
-    write_run_file(out, cfg, started=started)  # ... then run.json marks it as a run folder
-    trainer.fit(task, datamodule=dm)
+    if kept:  # ... (the CSV logger empties metrics.csv) with the rows of the epochs kept
+        writer = trainer.loggers[0].experiment
+        for row in kept:
+            values = {k: v for k, v in row.items() if v != "" and k != "step"}
+            writer.log_metrics(values, step=int(row["step"]))
+        writer.save()
+    write_run_file(out, cfg, started=started, status="training")  # ... run.json marks it
+    if last is not None:
+        print(f"resuming {out} from epoch {_epoch_of(last) + 1}", file=sys.stderr, flush=True)
+    try:
+        trainer.fit(task, datamodule=dm, ckpt_path=last, weights_only=True)
+    except TrainingDiverged as exc:
+        write_run_file(out, cfg, started=started, status="diverged", error=str(exc))
+        raise
     best = Path(checkpoint.best_model_path) if checkpoint.best_model_path else None
     if best is not None and cfg.task == "panoptic":  # the reference tunes it on validation
         from sitsfusion.tasks.panoptic import tune_checkpoint
 
         tune_checkpoint(best, dm.val_dataloader())
-    report = out / "test" if best else None
-    scores = evaluate(cfg, best, report, dm=dm) if best else {}
     best_score = checkpoint.best_model_score
     write_run_file(
         out,
         cfg,
         started=started,
-        finished=now(),
+        status="testing",
         epochs=trainer.current_epoch,
         checkpoint=os.path.relpath(best, out) if best else None,
         monitor={cfg.train.monitor: None if best_score is None else float(best_score)},
     )
-    return RunResult(out, best, scores, report)
+    return best
+
+
+def _epoch_of(checkpoint: Path) -> int:
+    """The (0-based) epoch a Lightning checkpoint was written after."""
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["epoch"])
+
+
+def _finished_result(out: Path, record: dict[str, Any]) -> RunResult:
+    """The :class:`RunResult` of a finished run, from its folder (nothing is run)."""
+    best = out / record["checkpoint"] if record.get("checkpoint") else None
+    report = out / "test" if best else None
+    scores: dict[str, Any] = {}
+    if report is not None and (report / "test_metrics.json").is_file():
+        scores = read_json(report / "test_metrics.json")
+    return RunResult(out, best, scores, report, resumed="finished")
 
 
 def evaluate(

@@ -115,8 +115,11 @@ def test_run_folder_not_overwritten_by_accident(sim: Path, tmp_path: Path) -> No
     out = tmp_path / "run"
     out.mkdir()
     (out / "old.txt").write_text("earlier run")
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(FileExistsError, match="not a sitsfusion run folder"):
         fit(_config("s2", sim), out)
+    with pytest.raises(FileExistsError, match="not a sitsfusion run folder"):
+        fit(_config("s2", sim), out, overwrite=True)
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
 
 
 def test_garbage_checkpoint_refused(tmp_path: Path) -> None:

@@ -25,14 +25,30 @@ from sitsfusion.cli.output import print_paths
     default=None,
     help="Run folder (default: <train.out_dir>/<task>/<name>).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in the run folder.")
-def fit(config_path: Path, overrides: tuple[str, ...], out: Path | None, overwrite: bool) -> None:
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an earlier run in the run folder (a run only)."
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in the run folder from its last finished epoch (same config); "
+    "a finished run is shown as it is, an empty folder starts a new run.",
+)
+def fit(
+    config_path: Path,
+    overrides: tuple[str, ...],
+    out: Path | None,
+    overwrite: bool,
+    resume: bool,
+) -> None:
     """Train a model, keep the best checkpoint (validation mIoU), test it."""
     from sitsfusion.training import fit as run_fit
     from sitsfusion.training import is_synthetic
 
     cfg = load(config_path, overrides)
-    result = run_fit(cfg, out, overwrite=overwrite)
+    result = run_fit(cfg, out, overwrite=overwrite, resume=resume)
+    if result.resumed == "finished":
+        console.print(f"{result.out_dir}: this run had finished; nothing to resume")
     print_scores(f"{cfg.name}: test", result.scores, is_synthetic(cfg.data.root))
     paths: dict[str, Path] = {"run folder": result.out_dir}
     if result.checkpoint is not None:

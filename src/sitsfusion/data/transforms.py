@@ -762,6 +762,22 @@ class RandomTransform:
             self._owner = owner
         return self._generator
 
+    def generator_state(self) -> Tensor | None:
+        """The state of the generator of this process (None before its first draw); with
+        :meth:`set_generator_state`, a resumed training continues the same draws."""
+        if self._generator is None or self._owner != (os.getpid(), None):
+            return None
+        return self._generator.get_state()
+
+    def set_generator_state(self, state: Tensor | None) -> None:
+        """Continue from a :meth:`generator_state` (None: seed again on first use)."""
+        if state is None:
+            self._generator = self._owner = None
+            return
+        self._generator = torch.Generator()
+        self._generator.set_state(state)
+        self._owner = (os.getpid(), None)
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_generator"] = state["_owner"] = None

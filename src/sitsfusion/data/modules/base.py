@@ -23,7 +23,7 @@ import abc
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import lightning as L
 import numpy as np
@@ -291,6 +291,32 @@ class SITSDataModule(L.LightningDataModule, abc.ABC):
         if split == "train":
             return parts["train"]
         return ConcatDataset([parts[k] for k in ("train", "val", "test")])
+
+    # ---- resumed training ------------------------------------------------------------------
+
+    def _random_training_transforms(self) -> list[T.RandomTransform]:
+        transform = None if self.train is None else self.train.transform
+        steps = transform.transforms if isinstance(transform, T.Compose) else [transform]
+        return [t for t in steps if isinstance(t, T.RandomTransform)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """What Lightning stores in a checkpoint for this module: the states of the training
+        transforms' generators (temporal dropout, flips, sub-sequences), so that a resumed run
+        draws what the uninterrupted one would have. With ``data.num_workers > 0`` the
+        (persistent) workers own their generators: a resumed run then continues with other,
+        equally random draws."""
+        return {"generators": [t.generator_state() for t in self._random_training_transforms()]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        states = state_dict.get("generators", [])
+        transforms = self._random_training_transforms()
+        if len(states) != len(transforms):
+            raise ConfigError(
+                f"data: the checkpoint holds {len(states)} random training transforms, this "
+                f"config has {len(transforms)}; resume with the config the run started with"
+            )
+        for transform, state in zip(transforms, states, strict=True):
+            transform.set_generator_state(state)
 
     # ---- loaders ---------------------------------------------------------------------------
 
