@@ -36,6 +36,7 @@ __all__ = [
     "check_report_folder",
     "config_differences",
     "file_sha256",
+    "finished_report",
     "is_run_folder",
     "resume_differences",
     "run_folder",
@@ -245,6 +246,25 @@ def check_report_folder(folder: str | Path, stamp: ReportStamp) -> None:
         f"{folder}: holds the {stamp.split} report of this checkpoint with another config "
         f"(differs in {', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}); {hint}"
     )
+
+
+def finished_report(folder: str | Path, stamp: ReportStamp) -> dict[str, Any] | None:
+    """The scores (``<split>_metrics.json``) of a complete report of ``stamp``'s source in
+    ``folder`` (its stamp says ``complete``: it is written before the report's files and again
+    after them) or None: multi-run commands skip what is already scored."""
+    folder = Path(folder)
+    path, metrics = folder / stamp.file_name, folder / f"{stamp.split}_metrics.json"
+    if not path.is_file() or not metrics.is_file():
+        return None
+    try:
+        old, scores = read_json(path), read_json(metrics)
+    except DatasetError:
+        return None
+    if not isinstance(old, dict) or not stamp.same_source(old) or not isinstance(scores, dict):
+        return None
+    if not old.get("complete", True):  # stamped before its files, then again when complete
+        return None
+    return scores
 
 
 def write_report_stamp(

@@ -396,8 +396,10 @@ def evaluate(
     synthetic = is_synthetic(cfg.data.root)
     if synthetic:
         title += " (synthetic data)"
+    # the stamp first, marked incomplete: a report cut short is recognised as this source's
+    write_report_stamp(folder, stamp, [], title=title, synthetic=synthetic, complete=False)
     files = task.write_test_report(folder, title, prefix=split)
-    write_report_stamp(folder, stamp, files, title=title, synthetic=synthetic)
+    write_report_stamp(folder, stamp, files, title=title, synthetic=synthetic, complete=True)
     return scores
 
 

@@ -95,7 +95,7 @@ def test_real_sequences_tiny_run(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not KARNATAKA.is_dir(), reason=f"real data folder absent: {KARNATAKA}")
-def test_real_pixelset_tiny_run_and_no_silent_rerun(tmp_path: Path) -> None:
+def test_real_pixelset_tiny_run_and_a_rerun_resumes(tmp_path: Path) -> None:
     pytest.importorskip("sklearn")
     out = tmp_path / "ka"
     args = ["real-pixelset", "--root", str(KARNATAKA), "--out", str(out), "--seeds", "0"]
@@ -104,5 +104,8 @@ def test_real_pixelset_tiny_run_and_no_silent_rerun(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert pd.read_csv(out / "results.csv")["seed"].tolist() == [0, 0]
     assert json.loads((out / "run.json").read_text())["seeds"] == [0]
+    first = pd.read_csv(out / "results.csv")
     again = _invoke(*args)
-    assert isinstance(again.exception, FileExistsError)  # main() prints it as one line
+    assert again.exit_code == 0, again.output  # resumed: the finished training is read
+    cols = ["model", "seed", "OA", "mIoU", "macro_F1", "kappa"]
+    assert pd.read_csv(out / "results.csv")[cols].equals(first[cols])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -60,6 +61,17 @@ def test_robustness_table_figure_and_cli(trained: dict[str, tuple], tmp_path: Pa
     full = table[(table["model"] == trained["s2"][0].name) & (table["kept"] == 1.0)]
     assert float(full["mIoU"].iloc[0]) == pytest.approx(trained["s2"][2]["miou"])  # = plain test
     assert (tmp_path / "api" / "robustness.png").is_file()
+    # called again (as after an interruption): what is scored is read, what is missing scored
+    reports = sorted((tmp_path / "api").glob("*/kept_*/test_report.json"))
+    assert len(reports) == 6
+    stamp = json.loads(reports[0].read_text())  # an evaluation that did not finish
+    reports[0].write_text(json.dumps(stamp | {"complete": False}))
+    (reports[0].parent / "test_metrics.json").unlink()
+    before = {p: p.stat().st_mtime_ns for p in reports[1:]}
+    again = run_cloud_robustness(runs, tmp_path / "api", kept=(1.0, 0.5, 0.2))
+    assert before == {p: p.stat().st_mtime_ns for p in reports[1:]}
+    assert json.loads(reports[0].read_text())["complete"] is True
+    assert again.equals(table)
 
     args = ["robustness", "--out", str(tmp_path / "cli"), "--kept", "1,0.3"]
     for name in ("s2", "late"):

@@ -148,5 +148,26 @@ def test_tiny_run_scores_both_models(tmp_path: Path) -> None:
     assert "369 parcels, Karnataka, HLS" in (tmp_path / "summary.md").read_text()
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 1
     assert "RF (parcel means)" in console.file.getvalue()
-    with pytest.raises(FileExistsError):
-        run_real_pixelset(ROOT, seeds=(0,), out_dir=tmp_path, epochs=1, overrides=SMALL)
+    # run again: the finished training is read, not trained again; the same scores
+    run = tmp_path / "pse_ltae" / "seed_0"
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    again = run_real_pixelset(
+        ROOT,
+        seeds=(0,),
+        out_dir=tmp_path,
+        epochs=1,
+        overrides=SMALL,
+        n_estimators=50,
+        console=console,
+    )
+    assert before == {p: p.stat().st_mtime_ns for p in run.rglob("*") if p.is_file()}
+    cols = ["OA", "mIoU", "macro_F1", "kappa"]
+    assert again[cols].equals(table[cols])
+    with pytest.raises(ValueError, match=r"differs in train\.epochs"):  # not another config
+        run_real_pixelset(ROOT, seeds=(0,), out_dir=tmp_path, epochs=2, overrides=SMALL)
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not an output folder of this experiment"):
+        run_real_pixelset(ROOT, seeds=(0,), out_dir=user, epochs=1, overwrite=True)
+    assert (user / "notes.txt").read_text() == "mine"

@@ -20,6 +20,7 @@ import pandas as pd
 
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.io import write_text_atomic
+from sitsfusion.runs import ReportStamp, finished_report
 
 __all__ = ["DEFAULT_KEPT", "plot_robustness", "run_cloud_robustness"]
 
@@ -40,7 +41,9 @@ def run_cloud_robustness(
     Returns one row per model, ratio and seed: ``model, kept, seed`` and the scores (OA, mIoU,
     macro F1, and PQ for panoptic models); also written to ``<out_dir>/robustness.csv`` with a
     figure ``robustness.png`` (the monitored score vs the ratio kept, one curve per model).
-    Each evaluation's report goes to ``<out_dir>/<model>/kept_<ratio>_seed_<seed>/``.
+    Each evaluation's report goes to ``<out_dir>/<model>/kept_<ratio>_seed_<seed>/``; one
+    already there, complete and of the same checkpoint and config, is read instead of scored
+    again (an interrupted call, run again, scores only what is missing).
 
     Raises:
         ConfigError: a ratio outside (0, 1], a model that does not read ``modality``.
@@ -65,7 +68,8 @@ def run_cloud_robustness(
                 run.train.seed = int(seed)
                 run.data.eval_drop = {} if ratio >= 1.0 else {modality: 1.0 - float(ratio)}
                 where = out / cfg.name / f"kept_{ratio:.2f}_seed_{seed}"
-                scores = evaluate(run, checkpoint, where)
+                stamp = ReportStamp.of("test", checkpoint, run.to_dict())
+                scores = finished_report(where, stamp) or evaluate(run, checkpoint, where)
                 row: dict[str, Any] = {"model": cfg.name, "kept": float(ratio), "seed": int(seed)}
                 for name, key in _METRICS.items():
                     if key in scores:

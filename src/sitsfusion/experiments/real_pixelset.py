@@ -18,6 +18,7 @@ See ``docs/real-data.md``.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,6 +249,21 @@ def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
+def _prepare(out: Path, overwrite: bool) -> None:
+    """Create ``out``, or accept it holding an earlier run of this experiment (``run.json``
+    / ``results.csv`` / ``pse_ltae/``), deleted with ``overwrite``; never another folder."""
+    if out.exists() and any(out.iterdir()):
+        ours = {"run.json", "results.csv", "pse_ltae"} & {p.name for p in out.iterdir()}
+        if not ours:
+            raise FileExistsError(
+                f"{out}: not empty and not an output folder of this experiment (no run.json, "
+                "results.csv or pse_ltae/); choose another output folder"
+            )
+        if overwrite:
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
 def run_real_pixelset(
     root: str | Path,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
@@ -278,7 +294,9 @@ def run_real_pixelset(
         n_estimators: trees of the forest.
         rf_fit_on_val: fit the forest on train + val (default: train only, as the network;
             the network uses val only to choose its checkpoint).
-        overwrite: replace the results of an earlier run in ``out_dir``.
+        overwrite: delete an earlier run of this experiment in ``out_dir`` first (default:
+            resume it: finished trainings are read, an interrupted one continues, the forest
+            and the tables are computed again).
         num_threads: torch intra-op threads during the run, restored afterwards (None: leave
             them). One thread trained 3-9x faster than two on a shared 2-core machine.
         console: where the tables are printed (default: a new rich console).
@@ -290,9 +308,7 @@ def run_real_pixelset(
         raise ValueError("seeds: give at least one seed")
     start = time.perf_counter()
     out = Path(out_dir)
-    if (out / "results.csv").exists() and not overwrite:
-        raise FileExistsError(f"{out}: holds results already; choose another out_dir or overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare(out, overwrite)
     config_path = Path(config) if config is not None else DEFAULT_CONFIG
     extra = [*overrides, *([f"train.epochs={epochs}"] if epochs is not None else [])]
 
@@ -319,7 +335,7 @@ def run_real_pixelset(
             check_same_split(cfg, features.ids, split)
 
             t0 = time.perf_counter()
-            result = fit(cfg, out / "pse_ltae" / f"seed_{seed}", overwrite=overwrite)
+            result = fit(cfg, out / "pse_ltae" / f"seed_{seed}", resume=True)
             if not result.scores:
                 raise RuntimeError(f"seed {seed}: PSE + L-TAE produced no checkpoint to test")
             rows.append(_row(PSE_LTAE, seed, result.scores, time.perf_counter() - t0))

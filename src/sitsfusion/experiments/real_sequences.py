@@ -445,7 +445,7 @@ def run_real_sequences(
                         f"{split.fingerprint()}); the configs' data sections must agree"
                     )
                 t0 = time.perf_counter()
-                result = fit(cfg, out / MODELS[model] / f"rep_{rep}", overwrite=True)
+                result = fit(cfg, out / MODELS[model] / f"rep_{rep}", resume=True)
                 seconds = time.perf_counter() - t0
                 if not result.scores:
                     raise RuntimeError(f"{model}, repetition {rep}: no checkpoint to test")
