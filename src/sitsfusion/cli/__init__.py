@@ -52,5 +52,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ) as exc:
         console.print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
         sys.exit(2)
+    except OSError as exc:  # the system refused (disk full, permission, ...): say what, where
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(
+            Text.assemble(("error: ", "red"), where, exc.strerror or str(exc)), soft_wrap=True
+        )
+        sys.exit(2)
     finally:
         console.soft_wrap, console._width = wrap, width
