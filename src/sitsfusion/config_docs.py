@@ -14,10 +14,9 @@ import dataclasses
 import inspect
 import itertools
 import textwrap
-import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -28,6 +27,7 @@ from sitsfusion.config import (
     ExperimentConfig,
     ModelConfig,
     TrainConfig,
+    type_name,
 )
 
 __all__ = [
@@ -89,22 +89,6 @@ def field_docstrings(cls: type) -> dict[str, str]:
         ):
             docs[node.target.id] = " ".join(after.value.value.split())
     return docs
-
-
-def type_name(annotation: Any) -> str:
-    """A type as a reader of YAML files sees it: ``list[int] or null``, ``pastis / pixelset``."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation is Any:
-        return "any"
-    if annotation is type(None):
-        return "null"
-    if origin is Literal:
-        return " / ".join(str(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(a) for a in args)
-    if origin in (list, dict):
-        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
-    return annotation.__name__
 
 
 def _default(f: dataclasses.Field) -> Any:
