@@ -31,6 +31,7 @@ __all__ = [
     "VALID",
     "Choice",
     "Range",
+    "check_ranges",
     "check_runtime",
     "check_values",
     "valid_text",
@@ -313,17 +314,24 @@ def _check_train(cfg: ExperimentConfig) -> None:
             f"train.milestones: expected increasing epochs, got {train.milestones}",
             "train.milestones",
         )
-    _check_devices(train.devices)
-    _check_limit(train.limit_train_batches)
+
+
+def check_ranges(cfg: ExperimentConfig) -> None:
+    """Raise :class:`ConfigError` (naming the dotted key, the value and what is expected) when
+    a single value of ``cfg`` is outside :data:`VALID` (or ``train.devices`` /
+    ``train.limit_train_batches`` are invalid)."""
+    _check_valid(cfg)
+    _check_devices(cfg.train.devices)
+    _check_limit(cfg.train.limit_train_batches)
 
 
 def check_values(cfg: ExperimentConfig) -> None:
-    """Raise :class:`ConfigError` (naming the dotted key, the value and what is expected) when
-    a value of ``cfg`` is outside :data:`VALID` or breaks a rule between keys.
+    """:func:`check_ranges`, then the rules between keys (disjoint splits, a monitor metric
+    the task logs, ...): :class:`ConfigError` naming the keys.
 
     Machine-independent: the accelerator's presence is :func:`check_runtime`'s job.
     """
-    _check_valid(cfg)
+    check_ranges(cfg)
     _check_splits(cfg)
     _check_train(cfg)
 
