@@ -213,8 +213,8 @@ def _check_valid(cfg: ExperimentConfig) -> None:
         value = _get(cfg, key)
         for item in _values(value):
             if item not in valid:
-                shown = value if item is value else f"{item!r} in {value!r}"
-                raise ConfigError(f"{key}: expected {valid}, got {shown!r}", key)
+                within = "" if item is value else f" in {value!r}"
+                raise ConfigError(f"{key}: expected {valid}, got {item!r}{within}", key)
 
 
 def _check_devices(devices: int | str) -> None:
