@@ -9,7 +9,13 @@ relative to the file; bases may extend others). The bases merge left to right, t
 own keys on top: mappings merge key by key; lists, scalars and ``{}`` replace. Several files
 given to :func:`load_config` (several ``--config``) merge the same way, left to right; then
 overrides with dotted keys (``--set train.epochs=2 --set data.root=/data/PASTIS-R``) replace
-single values.
+single values. An override's value is decided by its key's annotation: a text key (``str``,
+string choices, either or null) takes the text literally (``data.root=2019`` is the folder
+"2019", ``runs #1`` keeps its ``#1``); any other key reads it as YAML, refusing a comment.
+
+Values are checked once the config is resolved (:mod:`sitsfusion.config_checks`: ranges,
+disjoint splits, the monitor metric); files are ``stat``-ed before they are opened (a named
+pipe is refused, never read) and must be UTF-8.
 
 Each field's docstring (the string below it) says what the key means and cites the source of its
 default; docs/configuration.md is generated from them (``sitsfusion config docs``).

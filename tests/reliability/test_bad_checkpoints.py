@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from sitsfusion.tasks.base import (
     CheckpointError,
     SupervisedTask,
     check_same_architecture,
+    check_same_dataset,
     load_task,
     task_class,
 )
@@ -276,6 +278,23 @@ def test_a_checkpoint_of_another_dataset_or_architecture(good: Path, kind: str) 
 
 def test_the_same_dataset_and_architecture_pass(good: Path) -> None:
     check_same_architecture(_task(), load_task(good), good)
+    check_same_dataset(load_task(good), {"S2": 10, "S1A": 3}, CLASSES, good)  # S1A unused
+
+
+@pytest.mark.parametrize(
+    ("channels", "classes", "match"),
+    [
+        ({"S2": 13}, CLASSES, "channels per modality {'S2': 10}, the dataset has {'S2': 13}"),
+        ({"S2": 10}, CLASSES[:2], "3 classes (Maize, Meadow, Wheat), the dataset has 2"),
+        ({"S2": 10}, CLASSES[::-1], "3 classes (Meadow, Wheat, Maize), the dataset has 3"),
+    ],
+)
+def test_a_dataset_without_a_config_model_is_checked_too(
+    good: Path, channels: dict[str, int], classes: list[str], match: str
+) -> None:
+    """``predict`` builds no model from the config: the dataset alone is compared."""
+    with pytest.raises(CheckpointError, match=re.escape(match)):
+        check_same_dataset(load_task(good), channels, classes, good)
 
 
 # ------------------------------------------------------------------------------ command line

@@ -30,6 +30,7 @@ __all__ = [
     "CheckpointError",
     "SupervisedTask",
     "check_same_architecture",
+    "check_same_dataset",
     "config_from_dict",
     "load_task",
     "task_class",
@@ -380,38 +381,48 @@ def _describe(task: SupervisedTask) -> str:
     )
 
 
+def check_same_dataset(
+    loaded: SupervisedTask, channels: dict[str, int], class_names: list[str], path: str | Path
+) -> None:
+    """Raise :class:`CheckpointError` when the task ``loaded`` from ``path`` was trained on
+    another dataset than the one read: other channels per modality, or other classes (names
+    or number), both sides named."""
+    trained = dict(loaded.hparams["channels"])
+    shared = [m for m in trained if m in channels]
+    if any(trained[m] != channels[m] for m in shared):
+        raise CheckpointError(
+            f"{path}: trained on another dataset: channels per modality {trained}, the "
+            f"dataset has {dict(channels)}"
+        )
+    names = list(loaded.hparams["class_names"])
+    if names != list(class_names):
+        raise CheckpointError(
+            f"{path}: trained on another dataset: {len(names)} classes "
+            f"{_names(names, class_names)}, the dataset has {len(class_names)} "
+            f"{_names(list(class_names), names)}"
+        )
+
+
 def check_same_architecture(
     expected: SupervisedTask, loaded: SupervisedTask, path: str | Path
 ) -> None:
     """Raise :class:`CheckpointError` when the task ``loaded`` from ``path`` is another
     architecture than ``expected`` (the one the config asks for, on the dataset read), or was
-    trained on another dataset: other channels per modality, other classes (both named)."""
+    trained on another dataset (:func:`check_same_dataset`)."""
+    other = CheckpointError(
+        f"{path}: trained with another architecture ({_describe(loaded)}) than the config "
+        f"asks for ({_describe(expected)})"
+    )
     if type(loaded) is not type(expected) or list(loaded.hparams["channels"]) != list(
         expected.hparams["channels"]
     ):
-        raise CheckpointError(
-            f"{path}: trained with another architecture ({_describe(loaded)}) than the config "
-            f"asks for ({_describe(expected)})"
-        )
-    channels = (dict(loaded.hparams["channels"]), dict(expected.hparams["channels"]))
-    if channels[0] != channels[1]:
-        raise CheckpointError(
-            f"{path}: trained on another dataset: channels per modality {channels[0]}, the "
-            f"dataset has {channels[1]}"
-        )
-    names = (list(loaded.hparams["class_names"]), list(expected.hparams["class_names"]))
-    if names[0] != names[1]:
-        raise CheckpointError(
-            f"{path}: trained on another dataset: {len(names[0])} classes "
-            f"{_names(names[0], names[1])}, the dataset has {len(names[1])} "
-            f"{_names(names[1], names[0])}"
-        )
+        raise other
+    check_same_dataset(
+        loaded, dict(expected.hparams["channels"]), list(expected.hparams["class_names"]), path
+    )
     a, b = expected.state_dict(), loaded.state_dict()
     if set(a) != set(b) or any(a[k].shape != b[k].shape for k in a):
-        raise CheckpointError(
-            f"{path}: trained with another architecture ({_describe(loaded)}) than the config "
-            f"asks for ({_describe(expected)})"
-        )
+        raise other
 
 
 def _names(names: list[str], other: list[str], shown: int = 4) -> str:
