@@ -9,7 +9,13 @@ relative to the file; bases may extend others). The bases merge left to right, t
 own keys on top: mappings merge key by key; lists, scalars and ``{}`` replace. Several files
 given to :func:`load_config` (several ``--config``) merge the same way, left to right; then
 overrides with dotted keys (``--set train.epochs=2 --set data.root=/data/PASTIS-R``) replace
-single values.
+single values. An override's value is decided by its key's annotation: a text key (``str``,
+string choices, either or null) takes the text literally (``data.root=2019`` is the folder
+"2019", ``runs #1`` keeps its ``#1``); any other key reads it as YAML, refusing a comment.
+
+Values are checked once the config is resolved (:mod:`sitsfusion.config_checks`: ranges,
+disjoint splits, the monitor metric); files are ``stat``-ed before they are opened (a named
+pipe is refused, never read) and must be UTF-8.
 
 Each field's docstring (the string below it) says what the key means and cites the source of its
 default; docs/configuration.md is generated from them (``sitsfusion config docs``).
@@ -20,7 +26,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
+import stat
 import types
 import typing
 from collections.abc import Sequence
@@ -40,6 +48,7 @@ __all__ = [
     "TrainConfig",
     "compose_config",
     "load_config",
+    "type_name",
 ]
 
 #: the top-level key naming a file's base file(s)
@@ -47,7 +56,15 @@ EXTENDS = "extends"
 
 
 class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message names the file and key."""
+    """A configuration file or override is invalid; the message names the file and key.
+
+    ``keys``: the dotted keys at fault, when known (lets a caller name the files that wrote
+    them).
+    """
+
+    def __init__(self, message: str, *keys: str) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
 # "feature": seed 003's ConvLSTM per sensor + Inception on the first dates, fused in a U-Net
@@ -297,19 +314,37 @@ class ExperimentConfig:
 # --------------------------------------------------------------------------- checking
 
 
+def type_name(annotation: Any) -> str:
+    """A type as a reader of YAML files sees it: ``list[int] or null``, ``pastis / pixelset``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is Any:
+        return "any"
+    if annotation is type(None):
+        return "null"
+    if origin is Literal:
+        return " / ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args)
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
+    return annotation.__name__
+
+
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
     """``value`` converted to ``annotation`` where lossless, else :class:`ConfigError`."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if annotation is Any:
+        _check_finite(value, where)
         return value
     if origin in (typing.Union, types.UnionType):
-        for arg in args:
+        # a value of one of the types as it is first (an int stays an int in ``float | int``)
+        for arg in sorted(args, key=lambda a: not _is_exactly(value, a)):
             try:
                 return _check_type(value, arg, where)
             except ConfigError:
                 continue
-        raise ConfigError(f"{where}: {value!r} matches none of {annotation}")
+        raise ConfigError(f"{where}: expected {type_name(annotation)}, got {value!r}")
     if annotation is type(None):
         if value is None:
             return None
@@ -330,12 +365,15 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
             for k, v in value.items()
         }
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            try:
-                return float(value)  # YAML reads 1e-3 as a string
-            except (TypeError, ValueError):
-                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
-        return float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value)  # YAML reads 1e-3 as a string
+        except (ValueError, OverflowError):  # not a number; an int beyond a float's range
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
@@ -351,6 +389,23 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
     if dataclasses.is_dataclass(annotation):
         return _build(annotation, value, where)
     raise ConfigError(f"{where}: unsupported type {annotation}")
+
+
+def _is_exactly(value: Any, annotation: Any) -> bool:
+    """``value`` is already of the plain type ``annotation`` (no conversion needed)."""
+    return isinstance(annotation, type) and type(value) is annotation
+
+
+def _check_finite(value: Any, where: str) -> None:
+    """No NaN or infinite float anywhere in ``value`` (a free-form option of a mapping)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{where}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]")
 
 
 def _build(cls: type, values: Any, where: str) -> Any:
@@ -404,12 +459,50 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
+def _file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def _check_regular_file(path: Path, what: str) -> None:
+    """:class:`ConfigError` unless ``path`` is a regular file; checked with ``stat`` before any
+    ``open``, so a named pipe or a device cannot block the reading."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: {what} cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{path}: is {_file_kind(mode)}, expected a {what}")
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     """The mapping at the top of the YAML file ``path`` ({} for an empty file)."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+    _check_regular_file(path, "config file")
     try:
-        tree = yaml.load(path.read_text(), Loader=_Loader)  # a safe loader
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: config file cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}, "
+            f"line {line}); save the file as UTF-8"
+        ) from None
+    try:
+        tree = yaml.load(text, Loader=_Loader)  # a safe loader
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
@@ -430,8 +523,12 @@ def _bases(value: Any, path: Path) -> list[Path]:
     bases = []
     for name in names:
         base = Path(os.path.normpath(path.parent / name))
-        if not base.is_file():
+        if not base.exists():
             raise ConfigError(f"{path}: {EXTENDS} {name!r}: no such file {base}")
+        try:
+            _check_regular_file(base, "YAML file")
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {EXTENDS} {name!r}: {exc}") from None
         bases.append(base)
     return bases
 
@@ -470,19 +567,89 @@ def _add_origin(origins: Origins, dotted: str, source: str) -> None:
     origins[dotted] = known if source in known else (*known, source)
 
 
+def _annotation_at(parts: Sequence[str]) -> Any:
+    """The type of the dotted key ``parts`` (``Any`` inside a free-form mapping, None for an
+    unknown key)."""
+    annotation: Any = ExperimentConfig
+    for part in parts:
+        if dataclasses.is_dataclass(annotation):
+            annotation = typing.get_type_hints(annotation).get(part)
+        elif typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        elif annotation is not Any:
+            return None
+    return annotation
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types of a union, or the type itself."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _is_text(annotation: Any) -> bool:
+    """A string or one of string choices."""
+    if typing.get_origin(annotation) is Literal:
+        return all(isinstance(a, str) for a in typing.get_args(annotation))
+    return annotation is str
+
+
+def _has_comment(text: str) -> bool:
+    """``text`` (a YAML value) holds a comment: a ``#`` outside every YAML token."""
+    try:
+        tokens = list(yaml.scan(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False
+    inside = [(t.start_mark.index, t.end_mark.index) for t in tokens]
+    return any(c == "#" and not any(a <= i < b for a, b in inside) for i, c in enumerate(text))
+
+
+def _override_value(text: str, annotation: Any, override: str) -> Any:
+    """The value of ``--set KEY=text`` for a key of type ``annotation`` (None: unknown key).
+
+    Text keys (a string, string choices, or those or null) take ``text`` literally (``null``,
+    ``~`` or nothing: null where null is allowed). Other keys read it as YAML; where a union
+    also admits a string, a text YAML would turn into a value of another type (a number, a
+    mapping, a comment dropped) stays literal.
+    """
+    members = _members(annotation)
+    text_ok = any(_is_text(m) for m in members)
+    if text_ok and all(_is_text(m) or m is type(None) for m in members):
+        if type(None) in members and text.strip() in ("", "null", "~"):
+            return None
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        if text_ok:
+            return text
+        raise ConfigError(f"--set {override!r}: not valid YAML ({_yaml_problem(exc)})") from None
+    if _has_comment(text):
+        if text_ok:
+            return text
+        raise ConfigError(
+            f"--set {override!r}: the value holds a YAML comment (' #'), which would be "
+            "dropped; quote the value or remove the comment"
+        )
+    if text_ok and not isinstance(value, str):
+        try:
+            _check_type(value, annotation, "")
+        except ConfigError:
+            return text
+    return value
+
+
 def _parse_override(override: str) -> tuple[list[str], Any, dict[str, Any]]:
-    """The dotted key of ``KEY=VALUE`` split at the dots, its value (read as YAML) and the
-    nested mapping it sets."""
+    """The dotted key of ``KEY=VALUE`` split at the dots, its value (:func:`_override_value`:
+    literal text for text keys, else YAML) and the nested mapping it sets."""
     if "=" not in override:
         raise ConfigError(f"--set {override!r}: expected KEY=VALUE, e.g. train.epochs=2")
     key, text = override.split("=", 1)
     parts = key.strip().split(".")
     if not all(parts):
         raise ConfigError(f"--set {override!r}: expected a dotted key such as train.epochs")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {override!r}: not valid YAML ({_yaml_problem(exc)})") from None
+    value = _override_value(text, _annotation_at(parts), override)
     tree: dict[str, Any] = {parts[-1]: value}
     for part in reversed(parts[:-1]):
         tree = {part: tree}
@@ -568,8 +735,10 @@ def compose_config(
     ``KEY=VALUE`` overrides into a checked config, remembering where each value came from.
 
     Raises:
-        ConfigError: a missing file, an ``extends`` cycle, invalid YAML, an unknown or mistyped
-            key (named with the file or override that wrote it).
+        ConfigError: a missing or non-regular file, an ``extends`` cycle, invalid UTF-8 or
+            YAML, an unknown or mistyped key, a value outside its valid range or breaking a
+            rule between keys (:mod:`sitsfusion.config_checks`), named with the file or
+            override that wrote it.
     """
     composer = _Composer()
     for path in _as_paths(paths):
@@ -581,6 +750,14 @@ def compose_config(
         config = _build(ExperimentConfig, composer.tree, "")
     except ConfigError as exc:
         raise ConfigError(f"{sources}: {exc}") from None
+    from sitsfusion.config_checks import check_values  # it builds on this module
+
+    try:
+        check_values(config)
+    except ConfigError as exc:  # named after the file (or --set) that wrote the key
+        written = dict.fromkeys(src for key in exc.keys for src in composer.origins.get(key, ()))
+        where = ", ".join(written) if written else f"{sources} (default value)"
+        raise ConfigError(f"{where}: {exc}", *exc.keys) from None
     return ComposedConfig(config, tuple(composer.files), tuple(overrides), composer.origins)
 
 
@@ -592,6 +769,7 @@ def load_config(
 
     ``paths`` is one file or a sequence merged left to right; each file's ``extends`` bases
     merge before it. ``overrides`` are ``KEY=VALUE`` strings with dotted keys
-    (``train.epochs=2``), the value read as YAML. See :func:`compose_config`.
+    (``train.epochs=2``): the value of a text key (a string, or a string choice) is the text
+    itself, that of any other key is read as YAML. See :func:`compose_config`.
     """
     return compose_config(paths, overrides).config

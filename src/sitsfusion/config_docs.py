@@ -14,10 +14,9 @@ import dataclasses
 import inspect
 import itertools
 import textwrap
-import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -28,7 +27,9 @@ from sitsfusion.config import (
     ExperimentConfig,
     ModelConfig,
     TrainConfig,
+    type_name,
 )
+from sitsfusion.config_checks import valid_text
 
 __all__ = [
     "DOCS_COMMAND",
@@ -58,12 +59,14 @@ SECTIONS: tuple[tuple[str, type], ...] = (
 
 @dataclass(frozen=True)
 class KeyDoc:
-    """One config key: ``key`` (dotted), its ``type`` and ``default`` as text, and ``doc``."""
+    """One config key: ``key`` (dotted), its ``type`` and ``default`` as text, ``doc``, and
+    ``valid``: its valid values beyond the type (``">= 1"``; ``""``: any of the type)."""
 
     key: str
     type: str
     default: str
     doc: str
+    valid: str = ""
 
 
 def flow(value: Any) -> str:
@@ -91,22 +94,6 @@ def field_docstrings(cls: type) -> dict[str, str]:
     return docs
 
 
-def type_name(annotation: Any) -> str:
-    """A type as a reader of YAML files sees it: ``list[int] or null``, ``pastis / pixelset``."""
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if annotation is Any:
-        return "any"
-    if annotation is type(None):
-        return "null"
-    if origin is Literal:
-        return " / ".join(str(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(type_name(a) for a in args)
-    if origin in (list, dict):
-        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
-    return annotation.__name__
-
-
 def _default(f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
@@ -129,7 +116,15 @@ def key_reference() -> list[KeyDoc]:
             if f.name not in docs:
                 raise ValueError(f"{cls.__name__}.{f.name}: no docstring below the field")
             key = f"{prefix}.{f.name}" if prefix else f.name
-            keys.append(KeyDoc(key, type_name(hints[f.name]), flow(_default(f)), docs[f.name]))
+            keys.append(
+                KeyDoc(
+                    key,
+                    type_name(hints[f.name]),
+                    flow(_default(f)),
+                    docs[f.name],
+                    valid_text(key),
+                )
+            )
     return keys
 
 
@@ -140,6 +135,8 @@ def keys_text(section: str | None = None) -> str:
         if section is not None and not k.key.startswith(f"{section}."):
             continue
         lines.append(f"{k.key}: {k.type} = {k.default}")
+        if k.valid:
+            lines.append(f"    valid: {k.valid}")
         lines += textwrap.wrap(k.doc, 96, initial_indent="    ", subsequent_indent="    ")
     return "\n".join(lines) + "\n"
 
@@ -173,8 +170,15 @@ file plus one short file per experiment that names only what differs.
   overlays, not in the base.
 * **Several `--config`**: `sitsfusion fit --config a.yaml --config b.yaml` merges the files
   (each with its bases) left to right, as if `b.yaml` extended `a.yaml`.
-* **`--set KEY=VALUE`**: applied after every file, with a dotted key and a YAML value:
+* **`--set KEY=VALUE`**: applied after every file, with a dotted key:
   `--set train.epochs=2 --set data.modalities=[S2,S1A] --set model.temporal.n_head=8`.
+  The value of a text key (type `str`, a list of choices such as `pastis / pixelset`, or
+  either `or null`) is taken literally: `--set data.root=2019`, `data.root=runs #1` and
+  `data.root=my: folder` name those folders (`null`, `~` or nothing set an optional key to
+  null). Every other key reads its value as YAML (numbers, `true`, `[a, b]`, `{{name: pse}}`),
+  then its type is checked (`train.epochs=abc`: "expected an integer"); a YAML comment
+  (` #...`) in such a value is refused, not dropped; a key that also admits text
+  (`train.devices: int or str`) keeps the literal text when YAML would give another type.
   `--set` replaces the value at its key (a mapping given whole replaces the mapping; a dotted
   key into a mapping no file wrote starts from the default mapping).
 * **`sitsfusion config show FILE [FILE...] [--set KEY=VALUE]`** prints the resolved config as
@@ -195,6 +199,20 @@ model:
   fusion: late
   auxiliary: 0.5           # seed 001 Sec. 4.2: lambda = 0.5 per modality
 ```
+
+## Valid values
+
+Every value is checked when the config is loaded, with a one-line error naming the file (or
+`--set`) that wrote the key, the key, the value and what is expected. Numbers are finite (no
+NaN or infinity, also inside the mappings below); the Type column gives each key's range
+(for a list: of every item, for a mapping: of every value). Rules between keys: the training,
+validation and test `folds`, `tiles`, `roots` and `groups` share no entry and list none twice
+(a shared one would leak test samples into training); `train.monitor` is a validation
+metric the task logs (parcel and semantic: `val_loss`, `val_miou`, `val_oa`,
+`val_macro_f1`; panoptic: `val_pq`, `val_sq`, `val_rq`, `val_miou`); `data.fold` <
+`data.n_folds`; `data.split_fractions` are 3 shares summing to 1; `data.months` and
+`train.milestones` hold no repeat (milestones increase). Whether `train.accelerator` is present
+on the machine is checked when a command trains or scores, before any data is read.
 
 ## Keys
 
@@ -225,7 +243,8 @@ def markdown_page() -> str:
         parts.append("| Key | Type | Default | Meaning (source of the default) |\n")
         parts.append("| --- | --- | --- | --- |\n")
         for k in rows:
-            cells = (f"`{k.key}`", _cell(k.type), f"`{_cell(k.default)}`", _cell(k.doc))
+            kind = f"{k.type}; {k.valid}" if k.valid else k.type
+            cells = (f"`{k.key}`", _cell(kind), f"`{_cell(k.default)}`", _cell(k.doc))
             parts.append("| " + " | ".join(cells) + " |\n")
     return "".join(parts)
 

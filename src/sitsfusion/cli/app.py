@@ -36,7 +36,11 @@ set_option = click.option(
     "overrides",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Override a config value, e.g. --set train.epochs=2 --set data.root=DATA.",
+    help=(
+        "Override a config value, e.g. --set train.epochs=2 --set data.root=DATA. Text keys "
+        "(paths, names, choices) take VALUE literally (data.root=2019 is the folder '2019'); "
+        "other keys read it as YAML ([S2, S1A], 1e-3, true), then check its type."
+    ),
 )
 
 

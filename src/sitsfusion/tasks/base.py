@@ -10,6 +10,8 @@ checkpoint by validation mIoU.
 
 from __future__ import annotations
 
+import math
+import stat
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,6 +20,7 @@ import torch
 from torch import Tensor
 
 from sitsfusion.config import ConfigError, ExperimentConfig, _build
+from sitsfusion.config_checks import check_ranges
 from sitsfusion.data.sample import Batch
 from sitsfusion.losses import build_loss
 from sitsfusion.metrics import ClassificationMetrics, plot_confusion_matrix, write_metrics
@@ -27,6 +30,7 @@ __all__ = [
     "CheckpointError",
     "SupervisedTask",
     "check_same_architecture",
+    "check_same_dataset",
     "config_from_dict",
     "load_task",
     "task_class",
@@ -34,7 +38,15 @@ __all__ = [
 
 
 class CheckpointError(ValueError):
-    """A checkpoint does not fit the model it is loaded into."""
+    """A checkpoint cannot be used: not a file, not a sitsfusion checkpoint, non-finite weights,
+    a tampered stored config, or trained for another architecture or dataset than the one it
+    is loaded for. The message is one line starting with the checkpoint's path."""
+
+
+#: the hyper-parameters a sitsfusion checkpoint stores (SupervisedTask's arguments)
+HYPER_PARAMETERS = ("config", "channels", "class_names", "class_weights")
+#: the sections a stored config must hold (a checkpoint stores the whole resolved config)
+STORED_SECTIONS = ("task", "data", "model", "train")
 
 
 # the task registry: {task_name: subclass}, filled by SupervisedTask.__init_subclass__
@@ -46,8 +58,15 @@ def _qualified_name(cls: type) -> str:
 
 
 def config_from_dict(tree: dict[str, Any]) -> ExperimentConfig:
-    """The :class:`ExperimentConfig` of a plain dict (as stored in checkpoints)."""
-    return _build(ExperimentConfig, tree, "")
+    """The :class:`ExperimentConfig` of a plain dict (as stored in checkpoints), its keys, types
+    and single values checked (:func:`~sitsfusion.config_checks.check_ranges`).
+
+    Raises:
+        ConfigError: an unknown key, a mistyped or out-of-range value.
+    """
+    cfg = _build(ExperimentConfig, tree, "")
+    check_ranges(cfg)
+    return cfg
 
 
 class SupervisedTask(L.LightningModule):
@@ -221,26 +240,128 @@ def task_class(name: str) -> type[SupervisedTask]:
     return _TASKS[name]
 
 
-def load_task(path: str | Path, map_location: str | torch.device = "cpu") -> SupervisedTask:
-    """Rebuild a task from a checkpoint, loaded with ``torch.load(weights_only=True)``.
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception as one short line: its type, and its message's first sentence (or the
+    name of a refused pickle global)."""
+    text = " ".join(str(exc).split())
+    if "Unsupported global" in text:  # torch's weights-only unpickler refusing a class
+        text = text[text.index("Unsupported global") :]
+    text = text.split(". ")[0]
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
-    Raises:
-        CheckpointError: not a sitsfusion checkpoint, or its weights do not fit the
-            architecture its config describes.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
+
+def _read_checkpoint(path: Path, map_location: str | torch.device) -> dict[str, Any]:
+    """The dict stored in the checkpoint ``path``, loaded with ``weights_only=True``; ``stat``
+    before ``open`` (a named pipe or a device must not block)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except OSError as exc:
+        raise CheckpointError(f"{path}: checkpoint cannot be read ({exc.strerror})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file (.ckpt)")
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(f"{path}: not a regular file (a pipe or a device), expected a .ckpt")
+    if info.st_size == 0:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling errors come in many types
-        raise CheckpointError(f"{path}: cannot be loaded safely ({exc})") from None
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint that loads safely (truncated, corrupted or "
+            f"another kind of file; {_one_line(exc)})"
+        ) from None
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
-    if not hp or "config" not in hp or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path}: not a sitsfusion checkpoint")
-    task = task_class(hp["config"].get("task", "parcel"))(**hp)
-    expected = task.state_dict()
+    if not isinstance(hp, dict) or "config" not in hp or "state_dict" not in ckpt:
+        raise CheckpointError(
+            f"{path}: not a sitsfusion checkpoint (no hyper_parameters.config or state_dict)"
+        )
+    return ckpt
+
+
+def _check_hyper_parameters(path: Path, hp: dict[str, Any]) -> None:
+    """The stored task arguments are those sitsfusion writes, well typed."""
+    extra = sorted(str(k) for k in hp if k not in HYPER_PARAMETERS)
+    missing = [k for k in HYPER_PARAMETERS[:3] if k not in hp]
+    if extra or missing:
+        raise CheckpointError(
+            f"{path}: hyper_parameters: unknown {extra}, missing {missing}; expected "
+            f"{list(HYPER_PARAMETERS)}"
+        )
+    channels, names, weights = hp["channels"], hp["class_names"], hp.get("class_weights")
+    if (
+        not isinstance(channels, dict)
+        or not channels
+        or not all(isinstance(m, str) and type(c) is int and c >= 1 for m, c in channels.items())
+    ):
+        raise CheckpointError(
+            f"{path}: hyper_parameters.channels: expected {{modality: channels >= 1}}, "
+            f"got {channels!r}"
+        )
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise CheckpointError(
+            f"{path}: hyper_parameters.class_names: expected a list of names, got {names!r}"
+        )
+    if weights is not None and (
+        not isinstance(weights, list)
+        or len(weights) != len(names)
+        or not all(isinstance(w, int | float) and math.isfinite(w) for w in weights)
+    ):
+        raise CheckpointError(
+            f"{path}: hyper_parameters.class_weights: expected {len(names)} finite numbers or null"
+        )
+    config = hp["config"]
+    absent = [k for k in STORED_SECTIONS if not isinstance(config, dict) or k not in config]
+    if absent:
+        raise CheckpointError(f"{path}: its stored config lacks {absent}")
+    try:
+        config_from_dict(config)
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its stored config: {exc}") from None
+
+
+def _check_finite_weights(path: Path, state: Any) -> None:
+    """Every entry of the state dict is a tensor, and a floating one is finite."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: state_dict: expected a mapping of tensors")
+    for name, value in state.items():
+        if not isinstance(value, Tensor):
+            raise CheckpointError(f"{path}: state_dict[{name!r}] is not a tensor")
+        if value.is_floating_point() or value.is_complex():
+            bad = int((~torch.isfinite(value)).sum())
+            if bad:
+                raise CheckpointError(
+                    f"{path}: weights {name!r} hold {bad} NaN or infinite value(s) of "
+                    f"{value.numel()}; the training diverged or the file is corrupted"
+                )
+
+
+def load_task(path: str | Path, map_location: str | torch.device = "cpu") -> SupervisedTask:
+    """Rebuild a task from a checkpoint, loaded with ``torch.load(weights_only=True)``.
+
+    Checked before any weight is used: a regular, non-empty file (``stat`` before ``open``);
+    the hyper-parameters sitsfusion stores, well typed; the stored config (every section,
+    known keys, types, valid values); finite weights; weights that fit the architecture the
+    stored config describes.
+
+    Raises:
+        CheckpointError: one line naming ``path`` and the problem.
+    """
+    path = Path(path)
+    ckpt = _read_checkpoint(path, map_location)
+    hp = ckpt["hyper_parameters"]
+    _check_hyper_parameters(path, hp)
     got = ckpt["state_dict"]
+    _check_finite_weights(path, got)
+    try:
+        task = task_class(hp["config"]["task"])(**hp)
+    except Exception as exc:  # a tampered config may fail anywhere in a model's constructor
+        raise CheckpointError(
+            f"{path}: its stored config does not build a model ({_one_line(exc)})"
+        ) from None
+    expected = task.state_dict()
     missing = sorted(set(expected) - set(got))
     unexpected = sorted(set(got) - set(expected))
     shapes = [k for k in expected if k in got and tuple(got[k].shape) != tuple(expected[k].shape)]
@@ -253,20 +374,59 @@ def load_task(path: str | Path, map_location: str | torch.device = "cpu") -> Sup
     return task
 
 
+def _describe(task: SupervisedTask) -> str:
+    return (
+        f"{task.cfg.task}, fusion {task.cfg.model.fusion!r}, modalities "
+        f"{list(task.hparams['channels'])}"
+    )
+
+
+def check_same_dataset(
+    loaded: SupervisedTask, channels: dict[str, int], class_names: list[str], path: str | Path
+) -> None:
+    """Raise :class:`CheckpointError` when the task ``loaded`` from ``path`` was trained on
+    another dataset than the one read: other channels per modality, or other classes (names
+    or number), both sides named."""
+    trained = dict(loaded.hparams["channels"])
+    shared = [m for m in trained if m in channels]
+    if any(trained[m] != channels[m] for m in shared):
+        raise CheckpointError(
+            f"{path}: trained on another dataset: channels per modality {trained}, the "
+            f"dataset has {dict(channels)}"
+        )
+    names = list(loaded.hparams["class_names"])
+    if names != list(class_names):
+        raise CheckpointError(
+            f"{path}: trained on another dataset: {len(names)} classes "
+            f"{_names(names, class_names)}, the dataset has {len(class_names)} "
+            f"{_names(list(class_names), names)}"
+        )
+
+
 def check_same_architecture(
     expected: SupervisedTask, loaded: SupervisedTask, path: str | Path
 ) -> None:
     """Raise :class:`CheckpointError` when the task ``loaded`` from ``path`` is another
-    architecture than ``expected`` (the one the config asks for)."""
-    a, b = expected.state_dict(), loaded.state_dict()
-    if (
-        type(loaded) is not type(expected)
-        or set(a) != set(b)
-        or any(a[k].shape != b[k].shape for k in a)
+    architecture than ``expected`` (the one the config asks for, on the dataset read), or was
+    trained on another dataset (:func:`check_same_dataset`)."""
+    other = CheckpointError(
+        f"{path}: trained with another architecture ({_describe(loaded)}) than the config "
+        f"asks for ({_describe(expected)})"
+    )
+    if type(loaded) is not type(expected) or list(loaded.hparams["channels"]) != list(
+        expected.hparams["channels"]
     ):
-        raise CheckpointError(
-            f"{path}: trained with another architecture ({loaded.cfg.task}, fusion "
-            f"{loaded.cfg.model.fusion!r}, modalities {list(loaded.hparams['channels'])}) than "
-            f"the config asks for ({expected.cfg.task}, fusion {expected.cfg.model.fusion!r}, "
-            f"modalities {list(expected.hparams['channels'])})"
-        )
+        raise other
+    check_same_dataset(
+        loaded, dict(expected.hparams["channels"]), list(expected.hparams["class_names"]), path
+    )
+    a, b = expected.state_dict(), loaded.state_dict()
+    if set(a) != set(b) or any(a[k].shape != b[k].shape for k in a):
+        raise other
+
+
+def _names(names: list[str], other: list[str], shown: int = 4) -> str:
+    """A few of ``names``, those not in ``other`` first: ``(Wheat, Maize, ...)``."""
+    first = [n for n in names if n not in other] + [n for n in names if n in other]
+    more = ", ..." if len(names) > shown else ""
+    return f"({', '.join(first[:shown])}{more})"
