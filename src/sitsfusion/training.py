@@ -34,6 +34,7 @@ from sitsfusion.callbacks import (
     TrainingDiverged,
 )
 from sitsfusion.config import ConfigError, ExperimentConfig
+from sitsfusion.config_checks import check_runtime
 from sitsfusion.data import modules
 from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.data.readers import is_synthetic as _is_synthetic
@@ -259,6 +260,7 @@ def fit(
     Raises:
         TrainingDiverged: the loss or the weights became non-finite (``run.json`` says so).
     """
+    check_runtime(cfg)  # the accelerator is here: before any data is read
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     out = Path(out_dir) if out_dir is not None else run_folder(cfg)
     plan = _plan(out, cfg, overwrite, resume)
@@ -380,6 +382,7 @@ def evaluate(
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_runtime(cfg)
     task = load_task(checkpoint)
     folder = Path(report_dir) if report_dir is not None else run_folder_of(checkpoint) / split
     stamp = ReportStamp.of(split, checkpoint, cfg.to_dict())

@@ -193,3 +193,23 @@ def test_a_diverging_run_is_one_line_on_the_command_line(
     error = [line for line in ran.stdout.splitlines() if line.startswith("error:")]
     assert len(error) == 1 and "training diverged" in error[0], ran.stdout
     assert "Traceback" not in ran.stdout + ran.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+@pytest.mark.parametrize("command", ["fit", "test"])
+def test_an_absent_accelerator_is_refused_before_reading_data(
+    command: str, tmp_path: Path, sitsfusion_main: Any
+) -> None:
+    args = [command, "--config", str(CONFIG), "--set", "train.accelerator=gpu"]
+    args += ["--set", f"data.root={tmp_path / 'no_data_here'}"]  # never read
+    if command == "test":
+        ckpt = tmp_path / "best.ckpt"
+        ckpt.write_bytes(b"x")
+        args += ["--ckpt", str(ckpt), "--out", str(tmp_path / "report")]
+    else:
+        args += ["--out", str(tmp_path / "run")]
+    ran = sitsfusion_main(*args)
+    assert ran.code == 2
+    assert "train.accelerator: 'gpu' is not present on this machine" in ran.stdout
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert not (tmp_path / "run").exists()
