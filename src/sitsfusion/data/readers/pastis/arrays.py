@@ -14,6 +14,7 @@ from sitsfusion.io import check_finite, load_npy
 
 __all__ = [
     "ANNOTATION",
+    "PASTIS_CHANNELS",
     "S1_BANDS",
     "S2_BANDS",
     "SERIES",
@@ -39,6 +40,8 @@ ANNOTATION = "an annotation"
 S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
 """Sentinel-2 band order of the PASTIS arrays (reference §3.1); S1: VV, VH, VV/VH."""
 S1_BANDS = ("VV", "VH", "VV/VH")
+PASTIS_CHANNELS = {"S2": len(S2_BANDS), "S1A": len(S1_BANDS), "S1D": len(S1_BANDS)}
+"""Channels of the PASTIS-R modalities (other modality names are not checked)."""
 
 
 def band_names(modality: str) -> tuple[str, ...]:
