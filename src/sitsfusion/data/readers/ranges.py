@@ -43,10 +43,16 @@ __all__ = [
     "ANY",
     "OPTICAL",
     "RADAR",
+    "DataWarning",
     "ValueRange",
     "check_band_values",
     "plausible_range",
 ]
+
+
+class DataWarning(UserWarning):
+    """Values a reader masked instead of refusing (a format's legitimate no-data, e.g. the
+    ``_FillValue`` of a netCDF band), with their count."""
 
 
 @dataclass(frozen=True)
