@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import os
 import re
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from sitsfusion.data.readers.base import Indices, PatchReader, Reader, register_reader, safe_check
+from sitsfusion.data.readers.georef import parse_crs
 from sitsfusion.data.readers.ranges import DataWarning, check_band_values
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.splits import group_key
@@ -149,18 +149,6 @@ def _check_coordinates(path: Path, group: Any, band: str, shape: tuple[int, ...]
 _COUNTRY_ZONES: dict[str, range] = {"ES": range(28, 32), "FR": range(30, 33)}
 
 
-@functools.lru_cache(maxsize=64)
-def _crs_epsg(text: str) -> int | None:
-    """The EPSG code of a CRS string (None when it has none); ValueError if unparsable."""
-    from pyproj import CRS
-    from pyproj.exceptions import CRSError
-
-    try:
-        return CRS.from_user_input(text).to_epsg()
-    except CRSError as exc:
-        raise ValueError(str(exc)) from None
-
-
 def _check_attributes(path: Path, attrs: dict[str, str], year: int, tile: str) -> None:
     """Root attributes that agree with the file name ``<year>_<tile>_patch_<i>_<j>.nc``: year,
     tile, full name, a country whose UTM zones hold the tile, a CRS of the tile's zone."""
@@ -185,10 +173,7 @@ def _check_attributes(path: Path, attrs: dict[str, str], year: int, tile: str) -
         )
     crs = attrs.get("crs")
     if crs:
-        try:
-            epsg = _crs_epsg(crs)
-        except ValueError:
-            raise DatasetError(path, f"attribute crs={crs!r} is not a CRS") from None
+        epsg = parse_crs(path, crs, "attribute crs").to_epsg()
         expected_crs = utm_crs(tile)
         if epsg is not None and f"EPSG:{epsg}" != expected_crs:
             raise DatasetError(
