@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -458,18 +459,27 @@ def _rasterio() -> Any:
 
 
 def _read_tif(path: Path) -> tuple[np.ndarray, Any, str | None]:
-    """``(array [C, H, W], affine transform, CRS WKT)`` of one GeoTIFF."""
+    """``(array [C, H, W], affine transform, CRS WKT)`` of one GeoTIFF.
+
+    Raises:
+        DatasetError: missing, not a regular file (refused before GDAL opens it), unreadable,
+            or without a geotransform (GDAL would report the identity: a pixel of 1 x 1).
+    """
     rasterio = _rasterio()
     require_regular_file(path)  # a named pipe would block GDAL
     try:
-        with rasterio.open(path) as src:
-            arr = src.read()
-            transform = src.transform
-            crs = src.crs.to_wkt() if src.crs is not None else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                arr = src.read()
+                transform = src.transform
+                crs = src.crs.to_wkt() if src.crs is not None else None
     except rasterio.errors.RasterioIOError as exc:
         if not path.exists():
             raise DatasetError(path, "missing") from None
         raise DatasetError(path, f"cannot read as a GeoTIFF ({exc})") from None
+    if transform.is_identity:
+        raise DatasetError(path, "has no geotransform; MultiSenGE GeoTIFFs are georeferenced")
     return arr, transform, crs
 
 
