@@ -1,8 +1,10 @@
 """File helpers shared by readers and writers: atomic writes, checked ``.npy`` and JSON reads.
 
 Every reader of the package goes through these, so a missing, corrupt or truncated file always
-gives the same one-line :class:`~sitsfusion.errors.DatasetError` naming it, and every writer
-replaces its files atomically (a reader never sees half a file).
+gives the same one-line :class:`~sitsfusion.errors.DatasetError` naming it, a named pipe or
+device where a file is expected is refused before it is opened (:func:`require_regular_file`:
+nothing blocks), and every writer replaces its files atomically (a reader never sees half a
+file).
 """
 
 from __future__ import annotations

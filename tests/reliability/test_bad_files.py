@@ -241,7 +241,7 @@ def with_crs(epsg: int) -> Callable:
 
 
 def shifted(arr: np.ndarray, profile: dict) -> tuple[np.ndarray, dict]:
-    return arr, {**profile, "transform": profile["transform"] * Affine.translation(1, 0)}
+    return arr, {**profile, "transform": profile["transform"] @ Affine.translation(1, 0)}
 
 
 def no_geotransform(arr: np.ndarray, profile: dict) -> tuple[np.ndarray, dict]:
