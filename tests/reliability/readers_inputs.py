@@ -188,15 +188,13 @@ def no_hang(seconds: int = 10) -> Iterator[None]:
 
 def read_all(name: str, root: Path, **options: Any) -> Any:
     """Open dataset ``name`` at ``root`` as the commands do (the reader serving option
-    ``task`` when given) and read every sample (plus the published statistics of PASTIS); the
-    reader."""
+    ``task`` when given) and read every sample and the published statistics; the reader."""
     options = {**OPTIONS.get(name, {}), **options}
     task = options.pop("task", None)
     reader = reader_class(FORMATS[name], task).open(root, **options)
     for i in range(len(reader)):
         reader[i]
-    if name == "pastis":
-        reader.statistics()
+    reader.statistics()  # the published statistics (PASTIS NORM files, pixel-set pickles)
     return reader
 
 

@@ -64,6 +64,14 @@ def folder(rel: str) -> Callable[[Path], Path]:
     return lambda root: replace_by_folder(root / rel)
 
 
+def new_fifo(rel: str) -> Callable[[Path], Path]:
+    def edit(root: Path) -> Path:
+        os.mkfifo(root / rel)
+        return root / rel
+
+    return edit
+
+
 def tif_fifo(sub: str) -> Callable[[Path], Path]:
     return lambda root: replace_by_fifo(first_tif(root, sub))
 
@@ -234,6 +242,10 @@ def bands(keep: int) -> Callable:
     return change
 
 
+def cropped(arr: np.ndarray, profile: dict) -> tuple[np.ndarray, dict]:
+    return arr[:, :15, :15], {**profile, "width": 15, "height": 15}
+
+
 def with_crs(epsg: int) -> Callable:
     from rasterio.crs import CRS
 
@@ -262,6 +274,7 @@ CASES = [
     Case("pixelset-dates-fifo", "pixelset", fifo("META/dates.json"), FIFO),
     Case("pixelset-labels-fifo", "pixelset", fifo("META/labels.json"), FIFO),
     Case("pixelset-npy-folder", "pixelset", folder(PIXELSET_NPY), FOLDER),
+    Case("pixelset-meanstd-fifo", "pixelset", new_fifo("META/S2-meanstd.pkl"), FIFO),
     Case("long-fifo", "long", fifo(""), FIFO),
     Case("wide-fifo", "wide", fifo(""), FIFO),
     Case("oad-fifo", "oad", fifo(""), FIFO),
@@ -307,6 +320,7 @@ CASES = [
     Case("msg-s2-9-bands", "multisenge", tif("s2", bands(9)), ("9 bands, a S2 file has 10",), S2),
     Case("msg-s1-3-bands", "multisenge", tif("s1", bands(3)), ("3 bands, a S1 file has 2",), S1),
     Case("msg-gr-2-bands", "multisenge", tif("ground_reference", bands(2)), ("2 bands",), S2),
+    Case("msg-s2-wrong-size", "multisenge", tif("s2", cropped), ("size 15x15 differs",), S2),
     # CRS and transforms
     Case(
         "pastis-unparsable-crs",
@@ -416,3 +430,27 @@ def test_a_fifo_is_refused_without_being_opened(tmp_path: Path) -> None:
     for read in (load_npy, read_npy_header, read_json, lambda p: load_npy(p, mmap=True)):
         with no_hang(), pytest.raises(DatasetError, match=r"x\.npy: is a named pipe"):
             read(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("pastis", fifo("metadata.geojson")),
+        ("multisenge", msg_json()),
+        ("sen4agrinet", fifo(S4A_FILE)),
+    ],
+    ids=["pastis-metadata", "multisenge-json", "sen4agrinet-nc"],
+)
+def test_synthetic_flag_of_a_fifo_is_false_without_blocking(
+    name: str,
+    edit: Callable[[Path], Path],
+    valid: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """``is_synthetic`` reads a file's head: a named pipe there must not block it."""
+    from sitsfusion.data.readers import reader_class
+
+    root = copy_of(valid, name, tmp_path)
+    edit(root)
+    with no_hang():
+        assert reader_class(name).is_synthetic(root) is False

@@ -827,7 +827,10 @@ class MultiSenGE(PatchReader):
 
         def check() -> bool:
             first = next(iter(sorted(folder.glob("*.json"))), None)
-            return first is not None and '"synthetic": true' in first.read_text()[:20000]
+            if first is None:
+                return False
+            require_regular_file(first)  # raises (then False): a named pipe would block
+            return '"synthetic": true' in first.read_text()[:20000]
 
         return safe_check(check)
 

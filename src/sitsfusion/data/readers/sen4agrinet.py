@@ -638,6 +638,7 @@ class Sen4AgriNet(PatchReader):
             )
             if first is None:
                 return False
+            require_regular_file(first)  # raises (then False): a named pipe would block
             with h5netcdf.File(first, "r") as f:
                 return _text(f.attrs.get("synthetic", "false")).lower() == "true"
 

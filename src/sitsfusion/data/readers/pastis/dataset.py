@@ -35,7 +35,7 @@ from sitsfusion.data.taxonomy import load_nomenclature
 from sitsfusion.data.transforms import ResampleMethod
 from sitsfusion.data.transforms import resample as resample_modality
 from sitsfusion.errors import DatasetError
-from sitsfusion.io import load_npy
+from sitsfusion.io import load_npy, require_regular_file
 
 __all__ = ["PASTISDataset"]
 
@@ -128,6 +128,7 @@ class PASTISDataset(Reader):
         path = Path(root) / METADATA_FILE
 
         def check() -> bool:
+            require_regular_file(path)  # raises (then False): a named pipe would block
             with path.open(encoding="utf-8", errors="replace") as f:
                 return _SYNTHETIC_FLAG in f.read(_METADATA_HEAD)
 
