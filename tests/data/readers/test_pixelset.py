@@ -466,8 +466,12 @@ def test_bad_values_when_read(tmp_path: Path, case: str, problem: str) -> None:
     elif case == "inf":
         arr[1, 2, 0] = np.inf
         np.save(path, arr)
-    elif case == "truncated":
+    elif case == "truncated":  # the header announces more bytes: refused at construction
         path.write_bytes(path.read_bytes()[:-16])
+        with pytest.raises(DatasetError, match=problem) as err:
+            PixelSetDataset(tmp_path)
+        assert err.value.path == path
+        return
     else:
         np.save(path, np.zeros_like(arr))
     ds = PixelSetDataset(tmp_path)  # headers are fine: found when the item is read

@@ -28,8 +28,10 @@ from torch import Tensor
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.readers.base import Reader, register_reader, safe_check
 from sitsfusion.data.readers.tables import LabelledSamples
+from sitsfusion.data.readers.tables.common import numeric_values
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
+from sitsfusion.io import require_regular_file
 
 __all__ = ["CLOUD_CLASSES", "MODALITIES", "STATISTICS", "JRCParcelStatistics", "event_targets"]
 
@@ -79,8 +81,7 @@ def _natural_key(pid: str) -> tuple[int, int, str]:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DatasetError(path, "missing")
+    require_regular_file(path)  # a named pipe would block the read
     try:
         return pd.read_csv(path)
     except Exception as exc:  # pandas raises many types for unreadable files
@@ -417,6 +418,8 @@ class JRCParcelStatistics(LabelledSamples, Reader):
                         path, f"non-numeric value {example!r} in column {cols[stat]!r}"
                     )
                 out[f"v{k}"] = vals.to_numpy(dtype=np.float64)
+            # ±inf, overflow and implausible magnitudes (NaN is the on_nan policy's)
+            numeric_values(path, df, [cols[s] for s in self._stat_columns], kind, allow_nan=True)
             if with_cloud:
                 out["cloud"] = self._cloud_fraction(df)
             files.append(path)

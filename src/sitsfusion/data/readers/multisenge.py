@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -31,11 +32,13 @@ import torch
 
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.readers.base import Indices, PatchReader, register_reader, safe_check
+from sitsfusion.data.readers.georef import check_pixel_size, crs_name, parse_crs, same_crs
+from sitsfusion.data.readers.ranges import check_band_values
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.taxonomy import Nomenclature
 from sitsfusion.data.transforms import ChannelStats
 from sitsfusion.errors import DatasetError
-from sitsfusion.io import read_json
+from sitsfusion.io import read_json, require_regular_file
 from sitsfusion.optional import require
 
 __all__ = [
@@ -456,17 +459,27 @@ def _rasterio() -> Any:
 
 
 def _read_tif(path: Path) -> tuple[np.ndarray, Any, str | None]:
-    """``(array [C, H, W], affine transform, CRS WKT)`` of one GeoTIFF."""
+    """``(array [C, H, W], affine transform, CRS WKT)`` of one GeoTIFF.
+
+    Raises:
+        DatasetError: missing, not a regular file (refused before GDAL opens it), unreadable,
+            or without a geotransform (GDAL would report the identity: a pixel of 1 x 1).
+    """
     rasterio = _rasterio()
+    require_regular_file(path)  # a named pipe would block GDAL
     try:
-        with rasterio.open(path) as src:
-            arr = src.read()
-            transform = src.transform
-            crs = src.crs.to_wkt() if src.crs is not None else None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                arr = src.read()
+                transform = src.transform
+                crs = src.crs.to_wkt() if src.crs is not None else None
     except rasterio.errors.RasterioIOError as exc:
         if not path.exists():
             raise DatasetError(path, "missing") from None
         raise DatasetError(path, f"cannot read as a GeoTIFF ({exc})") from None
+    if transform.is_identity:
+        raise DatasetError(path, "has no geotransform; MultiSenGE GeoTIFFs are georeferenced")
     return arr, transform, crs
 
 
@@ -483,9 +496,26 @@ def _check_raster(
         )
     if arr.dtype.kind not in "iuf":
         raise DatasetError(path, f"non-numeric dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
-        raise DatasetError(path, f"holds NaN/inf values ({n_nan} NaN, {n_inf} inf)")
+    check_band_values(path, arr, what, band_axis=0, band_names=BANDS.get(what))
+
+
+def _check_same_grid(
+    path: Path, grid: tuple[str | None, Any], reference: tuple[str | None, Any]
+) -> None:
+    """A patch's image on the ground reference's grid: same CRS, same affine transform."""
+    (crs, transform), (ref_crs, ref_transform) = grid, reference
+    if not same_crs(crs, ref_crs):
+        raise DatasetError(
+            path,
+            "CRS differs from the patch's ground reference "
+            f"({crs_name(crs)} vs {crs_name(ref_crs)}); a patch has one CRS",
+        )
+    if tuple(transform)[:6] != tuple(ref_transform)[:6]:
+        raise DatasetError(
+            path,
+            f"geotransform {tuple(transform)[:6]} differs from the patch's ground reference "
+            f"{tuple(ref_transform)[:6]}; a patch has one pixel grid",
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -633,6 +663,7 @@ class MultiSenGE(PatchReader):
         self.skipped: list[str] = []
         for path in json_files:
             meta = read_patch_metadata(path)
+            parse_crs(path, meta["projection"], "'projection'")
             if select == "paper":
                 sel = select_dates(
                     meta["S2_dates"], meta["S1_dates"], months, min_gap, s1_rule=s1_rule
@@ -696,6 +727,7 @@ class MultiSenGE(PatchReader):
                 path,
                 f"class codes outside 1..{_N_CLASSES} (0 = no data): {bad[:10].tolist()}",
             )
+        check_pixel_size(path, tuple(transform))
         sem = torch.from_numpy(self.table[gr.astype(np.int64)])
         return sem, transform, crs
 
@@ -710,8 +742,9 @@ class MultiSenGE(PatchReader):
             arrays = []
             for _, name in rec["files"][m]:
                 path = folder / name
-                arr, _, _ = _read_tif(path)
+                arr, file_transform, file_crs = _read_tif(path)
                 _check_raster(path, arr, N_BANDS[m], spatial, m)
+                _check_same_grid(path, (file_crs, file_transform), (crs, transform))
                 arrays.append(arr.astype(np.float32, copy=False))
             days = np.array(
                 [(np.datetime64(d, "D") - self._ref).astype(np.int64) for d, _ in rec["files"][m]],
@@ -794,7 +827,10 @@ class MultiSenGE(PatchReader):
 
         def check() -> bool:
             first = next(iter(sorted(folder.glob("*.json"))), None)
-            return first is not None and '"synthetic": true' in first.read_text()[:20000]
+            if first is None:
+                return False
+            require_regular_file(first)  # raises (then False): a named pipe would block
+            return '"synthetic": true' in first.read_text()[:20000]
 
         return safe_check(check)
 

@@ -15,7 +15,9 @@ import pandas as pd
 import torch
 
 from sitsfusion.data.readers.base import Reader, register_reader, safe_check
+from sitsfusion.data.readers.ranges import ANY
 from sitsfusion.data.readers.tables import table_columns, table_is_synthetic
+from sitsfusion.data.readers.tables.common import numeric_values, read_table
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
 
@@ -64,12 +66,7 @@ class OADDataset(Reader):
         if stat not in ("mean", "mean_std"):
             raise ValueError(f"stat must be 'mean' or 'mean_std', got {stat!r}")
         self.path = self.root = path = Path(path)
-        if not path.is_file():
-            raise DatasetError(path, "missing")
-        try:
-            table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
-        except Exception as exc:
-            raise DatasetError(path, f"cannot read the OAD table ({exc})") from None
+        table = read_table(path)
         stat_cols = ["mean"] if stat == "mean" else ["mean", "std"]
         need = ["parcel_id", "patch_id", "class", "modality", "date", "band", *stat_cols]
         missing = [c for c in need if c not in table.columns]
@@ -83,6 +80,7 @@ class OADDataset(Reader):
         if absent:
             raise DatasetError(path, f"modalities {absent} not in the table ({present})")
         table = table[table["modality"].isin(self.modalities)]
+        self._check_values(path, table, stat_cols)
         parcel_class = table.groupby("parcel_id", sort=True)["class"].first()
         if classes is None:
             classes = sorted(int(c) for c in parcel_class.unique())
@@ -130,6 +128,23 @@ class OADDataset(Reader):
         first = self._series[self.parcel_ids[0]]
         self.channels = {m: first[m].num_channels for m in self.modalities}
         self.synthetic = "synthetic" in table.columns and bool(table["synthetic"].all())
+
+    @staticmethod
+    def _check_values(path: Path, table: pd.DataFrame, stat_cols: list[str]) -> None:
+        """Every statistic finite and plausible for its modality, every date / band / class
+        an integer; DatasetError naming the column and row of the first bad cell."""
+        for modality, rows in table.groupby("modality", sort=False):
+            numeric_values(path, rows, stat_cols, str(modality))
+        keys = ["date", "band", "class"]
+        numbers = numeric_values(path, table, keys, value_range=ANY)
+        fractional = numbers != np.round(numbers)
+        if fractional.any():
+            r, c = (int(v) for v in np.argwhere(fractional)[0])
+            raise DatasetError(
+                path,
+                f"column {keys[c]!r}, row {table.index[r]}: {numbers[r, c]:g} is not an integer "
+                f"({int(fractional.sum())} such cell(s))",
+            )
 
     def __len__(self) -> int:
         return len(self.parcel_ids)

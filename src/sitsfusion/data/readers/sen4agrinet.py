@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,9 +16,12 @@ import numpy as np
 import torch
 
 from sitsfusion.data.readers.base import Indices, PatchReader, Reader, register_reader, safe_check
+from sitsfusion.data.readers.georef import parse_crs
+from sitsfusion.data.readers.ranges import DataWarning, check_band_values
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.splits import group_key
 from sitsfusion.errors import DatasetError
+from sitsfusion.io import require_regular_file
 from sitsfusion.optional import require
 
 __all__ = [
@@ -78,6 +83,7 @@ class _PatchInfo:
     synthetic: bool
     crs: str  # "EPSG:326zz" / "EPSG:327zz": the file's crs attribute, else the tile's UTM zone
     origin: tuple[float, float, float, float] | None  # x0, y0 (outer corner), dx, dy (m)
+    fills: dict[str, float] = field(default_factory=dict)  # band -> _FillValue (nodata)
 
 
 def _decode_time(path: Path, var: Any) -> np.ndarray:
@@ -106,8 +112,9 @@ def utm_crs(tile: str) -> str:
     return f"EPSG:{(32700 if band < 'N' else 32600) + zone}"
 
 
-def _grid(f: Any) -> tuple[float, float, float, float] | None:
-    """Outer corner and pixel size of the 10 m grid from B02's x / y coordinates, if any."""
+def _grid(path: Path, f: Any) -> tuple[float, float, float, float] | None:
+    """Outer corner and pixel size of the 10 m grid from B02's x / y coordinates, if any;
+    DatasetError for a zero or non-finite pixel size."""
     group = f[_REFERENCE_BAND]
     if "x" not in group.variables or "y" not in group.variables:
         return None
@@ -115,7 +122,65 @@ def _grid(f: Any) -> tuple[float, float, float, float] | None:
     if x.size < 2 or y.size < 2:
         return None
     dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    if not (math.isfinite(dx) and math.isfinite(dy)) or dx == 0 or dy == 0:
+        raise DatasetError(
+            path,
+            f"{_REFERENCE_BAND} x / y coordinates give a pixel size of {dx:g} x {dy:g}; "
+            "expected a non-zero finite size (10 m)",
+        )
     return float(x[0] - dx / 2), float(y[0] - dy / 2), dx, dy
+
+
+def _check_coordinates(path: Path, group: Any, band: str, shape: tuple[int, ...]) -> None:
+    """The ``time`` / ``y`` / ``x`` coordinates of a band group as long as its variable's axes."""
+    for axis, name in enumerate(("time", "y", "x")):
+        if name in group.variables and axis < len(shape):
+            n = int(group[name].shape[0])
+            if n != shape[axis]:
+                raise DatasetError(
+                    path,
+                    f"band {band} has {shape[axis]} values along {name} but its {name} "
+                    f"coordinate has {n}",
+                )
+
+
+# UTM zones of each Sen4AgriNet country: mainland Spain and the Canaries 28-31, metropolitan
+# France and Corsica 30-32 (the LPIS of seed 004 covers Catalonia and France, Sec. III).
+_COUNTRY_ZONES: dict[str, range] = {"ES": range(28, 32), "FR": range(30, 33)}
+
+
+def _check_attributes(path: Path, attrs: dict[str, str], year: int, tile: str) -> None:
+    """Root attributes that agree with the file name ``<year>_<tile>_patch_<i>_<j>.nc``: year,
+    tile, full name, a country whose UTM zones hold the tile, a CRS of the tile's zone."""
+    name = path.name.removesuffix(".nc")
+    for key, expected in (
+        ("patch_year", str(year)),
+        ("patch_tile", tile),
+        ("patch_full_name", name),
+    ):
+        value = attrs.get(key)
+        if value is not None and value.strip() != expected:
+            raise DatasetError(
+                path, f"attribute {key}={value!r} contradicts the file name (expected {expected!r})"
+            )
+    country = attrs.get("patch_country_code", "").strip().upper()
+    zones = _COUNTRY_ZONES.get(country)
+    if zones is not None and int(tile[:2]) not in zones:
+        raise DatasetError(
+            path,
+            f"attribute patch_country_code={country!r} contradicts the tile {tile} (UTM zone "
+            f"{tile[:2]}; {country} lies in zones {zones.start}-{zones.stop - 1})",
+        )
+    crs = attrs.get("crs")
+    if crs:
+        epsg = parse_crs(path, crs, "attribute crs").to_epsg()
+        expected_crs = utm_crs(tile)
+        if epsg is not None and f"EPSG:{epsg}" != expected_crs:
+            raise DatasetError(
+                path,
+                f"attribute crs={crs!r} contradicts the tile {tile} (expected {expected_crs}, "
+                "its UTM zone)",
+            )
 
 
 def _text(value: Any) -> str:
@@ -263,8 +328,7 @@ class Sen4AgriNet(PatchReader):
 
     def _read_header(self, path: Path) -> _PatchInfo:
         h5netcdf = require("h5netcdf", "netcdf", "reading Sen4AgriNet netCDF files")
-        if not path.is_file():
-            raise DatasetError(path, "missing")
+        require_regular_file(path)  # a named pipe would block HDF5
         try:
             year, tile, _, _ = parse_patch_name(path.stem)
         except ValueError as exc:
@@ -273,62 +337,74 @@ class Sen4AgriNet(PatchReader):
             f = h5netcdf.File(path, "r")
         except Exception as exc:  # not HDF5 / netCDF4
             raise DatasetError(path, f"cannot open as netCDF4 ({exc})") from None
-        with f:
-            groups = set(f.groups)
-            need = [*dict.fromkeys([_REFERENCE_BAND, *self.bands]), "labels", "parcels"]
-            missing = [g for g in need if g not in groups]
-            if missing:
+        try:
+            with f:
+                info = self._parse_header(path, f, year, tile)
+        except DatasetError:
+            raise
+        except Exception as exc:  # h5netcdf: a variable whose extent its dimensions contradict
+            raise DatasetError(
+                path, f"malformed netCDF file ({type(exc).__name__}: {exc})".splitlines()[0]
+            ) from None
+        return info
+
+    def _parse_header(self, path: Path, f: Any, year: int, tile: str) -> _PatchInfo:
+        """The :class:`_PatchInfo` of the open netCDF file ``f`` named ``<year>_<tile>_...``."""
+        groups = set(f.groups)
+        need = [*dict.fromkeys([_REFERENCE_BAND, *self.bands]), "labels", "parcels"]
+        missing = [g for g in need if g not in groups]
+        if missing:
+            raise DatasetError(path, f"missing group(s) {missing}; the file has {sorted(groups)}")
+        for g in need:
+            if g not in f[g].variables:
+                raise DatasetError(path, f"group {g!r} has no variable {g!r}")
+        ref = f[_REFERENCE_BAND][_REFERENCE_BAND]
+        if len(ref.shape) != 3 or ref.shape[1] != ref.shape[2]:
+            raise DatasetError(
+                path, f"{_REFERENCE_BAND} must be (time, y, x) square, got {ref.shape}"
+            )
+        t_n, size = int(ref.shape[0]), int(ref.shape[1])
+        if "time" not in f[_REFERENCE_BAND].variables:
+            raise DatasetError(path, f"group {_REFERENCE_BAND!r} has no time coordinate")
+        ref_time = f[_REFERENCE_BAND]["time"]
+        raw_time = np.asarray(ref_time[:])
+        days = _decode_time(path, ref_time)
+        if days.size != t_n:
+            raise DatasetError(path, f"{t_n} images but {days.size} dates")
+        if np.any(np.diff(days) <= 0):
+            raise DatasetError(path, "dates are not strictly increasing")
+        factors: dict[str, int] = {}
+        fills: dict[str, float] = {}
+        for band in self.bands:
+            var = f[band][band]
+            shape = tuple(int(s) for s in var.shape)
+            _check_coordinates(path, f[band], band, shape)
+            fill = var.attrs.get("_FillValue")
+            if fill is not None:
+                fills[band] = float(np.asarray(fill).reshape(-1)[0])
+            if len(shape) != 3 or shape[0] != t_n or shape[1] != shape[2]:
+                raise DatasetError(path, f"band {band} has shape {shape}; expected ({t_n}, n, n)")
+            if size % shape[1] or (size // shape[1]) not in (1, 2, 6):
                 raise DatasetError(
-                    path, f"missing group(s) {missing}; the file has {sorted(groups)}"
+                    path,
+                    f"band {band} is {shape[1]} px for a {size} px patch; expected 10 m "
+                    f"({size}), 20 m ({size // 2}) or 60 m ({size // 6})",
                 )
-            for g in need:
-                if g not in f[g].variables:
-                    raise DatasetError(path, f"group {g!r} has no variable {g!r}")
-            ref = f[_REFERENCE_BAND][_REFERENCE_BAND]
-            if len(ref.shape) != 3 or ref.shape[1] != ref.shape[2]:
-                raise DatasetError(
-                    path, f"{_REFERENCE_BAND} must be (time, y, x) square, got {ref.shape}"
-                )
-            t_n, size = int(ref.shape[0]), int(ref.shape[1])
-            if "time" not in f[_REFERENCE_BAND].variables:
-                raise DatasetError(path, f"group {_REFERENCE_BAND!r} has no time coordinate")
-            ref_time = f[_REFERENCE_BAND]["time"]
-            raw_time = np.asarray(ref_time[:])
-            days = _decode_time(path, ref_time)
-            if days.size != t_n:
-                raise DatasetError(path, f"{t_n} images but {days.size} dates")
-            if np.any(np.diff(days) <= 0):
-                raise DatasetError(path, "dates are not strictly increasing")
-            factors: dict[str, int] = {}
-            for band in self.bands:
-                var = f[band][band]
-                shape = tuple(int(s) for s in var.shape)
-                if len(shape) != 3 or shape[0] != t_n or shape[1] != shape[2]:
-                    raise DatasetError(
-                        path, f"band {band} has shape {shape}; expected ({t_n}, n, n)"
-                    )
-                if size % shape[1] or (size // shape[1]) not in (1, 2, 6):
-                    raise DatasetError(
-                        path,
-                        f"band {band} is {shape[1]} px for a {size} px patch; expected 10 m "
-                        f"({size}), 20 m ({size // 2}) or 60 m ({size // 6})",
-                    )
-                if "time" in f[band].variables and band != _REFERENCE_BAND:
-                    tv = f[band]["time"]
-                    same = tv.attrs.get("units") == ref_time.attrs.get("units") and (
-                        np.array_equal(np.asarray(tv[:]), raw_time)
-                    )  # identical encodings: no need to decode
-                    if not same and not np.array_equal(_decode_time(path, tv), days):
-                        raise DatasetError(
-                            path, f"band {band} has other dates than {_REFERENCE_BAND}"
-                        )
-                factors[band] = size // shape[1]
-            for g in ("labels", "parcels"):
-                shape = tuple(int(s) for s in f[g][g].shape)
-                if shape != (size, size):
-                    raise DatasetError(path, f"{g} is {shape}; expected ({size}, {size})")
-            attrs = {k: _text(v) for k, v in f.attrs.items()}
-            grid = _grid(f)
+            if "time" in f[band].variables and band != _REFERENCE_BAND:
+                tv = f[band]["time"]
+                same = tv.attrs.get("units") == ref_time.attrs.get("units") and (
+                    np.array_equal(np.asarray(tv[:]), raw_time)
+                )  # identical encodings: no need to decode
+                if not same and not np.array_equal(_decode_time(path, tv), days):
+                    raise DatasetError(path, f"band {band} has other dates than {_REFERENCE_BAND}")
+            factors[band] = size // shape[1]
+        for g in ("labels", "parcels"):
+            shape = tuple(int(s) for s in f[g][g].shape)
+            if shape != (size, size):
+                raise DatasetError(path, f"{g} is {shape}; expected ({size}, {size})")
+        attrs = {k: _text(v) for k, v in f.attrs.items()}
+        grid = _grid(path, f)
+        _check_attributes(path, attrs, year, tile)
         country = attrs.get("patch_country_code", "")
         region = COUNTRY_REGION.get(country.upper(), country.lower() or "unknown")
         return _PatchInfo(
@@ -336,12 +412,13 @@ class Sen4AgriNet(PatchReader):
             size,
             factors,
             days,
-            int(attrs.get("patch_year", year)),
-            attrs.get("patch_tile", tile),
+            year,
+            tile,
             region,
             attrs.get("synthetic", "false").lower() == "true",
-            attrs.get("crs") or utm_crs(attrs.get("patch_tile", tile)),
+            attrs.get("crs") or utm_crs(tile),
             grid,
+            fills,
         )
 
     # ---- lazy reads -----------------------------------------------------------------------
@@ -407,12 +484,26 @@ class Sen4AgriNet(PatchReader):
         """The sample of the window ``side × side`` at ``(r0, c0)`` of patch ``k``."""
         info = self.patches[k]
         values = np.empty((info.days.size, len(self.bands), side, side), dtype=np.float32)
+        missing: np.ndarray | None = None  # [T, s, s] True where a band holds its fill value
         for ch, band in enumerate(self.bands):
             raw = self._read_band(k, band, r0, c0, side)
-            if raw.dtype.kind == "f" and np.isnan(raw).any():
-                raise DatasetError(info.path, f"band {band} has NaN values in window {r0, c0}")
+            fill = info.fills.get(band)
+            if fill is not None:
+                nodata = np.isnan(raw) if math.isnan(fill) else raw == fill
+                if nodata.any():
+                    missing = nodata if missing is None else missing | nodata
+                    warnings.warn(
+                        f"{info.path}: band {band}: {int(nodata.sum())} fill value(s) "
+                        f"(_FillValue {fill:g}) in window {r0, c0} masked as missing "
+                        "observations",
+                        DataWarning,
+                        stacklevel=2,
+                    )
+                    raw = np.where(nodata, 0, raw)
+            check_band_values(info.path, raw[:, None], "S2", band_axis=1, band_names=[band])
             values[:, ch] = raw
         values *= self.scale
+        mask = None if missing is None else torch.from_numpy(~missing)
         codes = self._read_layer(k, "labels", r0, c0, side)
         parcels = self._read_layer(k, "parcels", r0, c0, side).astype(np.int64)
         ref = self._reference(info)
@@ -434,7 +525,7 @@ class Sen4AgriNet(PatchReader):
             x0, y0, dx, dy = info.origin
             meta["transform"] = (dx, 0.0, x0 + c0 * dx, 0.0, dy, y0 + r0 * dy)
         series = TimeSeries(
-            torch.from_numpy(values), torch.from_numpy(dates), source=str(info.path)
+            torch.from_numpy(values), torch.from_numpy(dates), mask=mask, source=str(info.path)
         )
         sample = Sample(
             {self.modality: series},
@@ -547,6 +638,7 @@ class Sen4AgriNet(PatchReader):
             )
             if first is None:
                 return False
+            require_regular_file(first)  # raises (then False): a named pipe would block
             with h5netcdf.File(first, "r") as f:
                 return _text(f.attrs.get("synthetic", "false")).lower() == "true"
 

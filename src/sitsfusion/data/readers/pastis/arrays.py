@@ -7,14 +7,20 @@ from pathlib import Path
 import numpy as np
 
 from sitsfusion.data.readers.pastis.metadata import METADATA_FILE
+from sitsfusion.data.readers.ranges import check_band_values
 from sitsfusion.data.taxonomy import load_nomenclature
 from sitsfusion.errors import DatasetError
 from sitsfusion.io import check_finite, load_npy
 
 __all__ = [
     "ANNOTATION",
+    "PASTIS_CHANNELS",
+    "S1_BANDS",
+    "S2_BANDS",
     "SERIES",
+    "band_names",
     "check_series",
+    "check_series_values",
     "heatmap_path",
     "instances_path",
     "load_annotation",
@@ -30,6 +36,26 @@ __all__ = [
 
 SERIES = "an image time series"
 ANNOTATION = "an annotation"
+
+S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
+"""Sentinel-2 band order of the PASTIS arrays (reference §3.1); S1: VV, VH, VV/VH."""
+S1_BANDS = ("VV", "VH", "VV/VH")
+PASTIS_CHANNELS = {"S2": len(S2_BANDS), "S1A": len(S1_BANDS), "S1D": len(S1_BANDS)}
+"""Channels of the PASTIS-R modalities (other modality names are not checked)."""
+
+
+def band_names(modality: str) -> tuple[str, ...]:
+    """The PASTIS band names of ``modality`` (``S2``: 10 bands, ``S1A`` / ``S1D``: 3)."""
+    return S2_BANDS if modality == "S2" else S1_BANDS
+
+
+def check_series_values(path: Path, arr: np.ndarray, modality: str) -> None:
+    """NaN / inf and implausible magnitudes in a series ``[T, C, ...]`` of ``modality``
+    (:func:`~sitsfusion.data.readers.ranges.check_band_values`), naming the band."""
+    names = band_names(modality)
+    check_band_values(
+        path, arr, modality, band_axis=1, band_names=names if arr.shape[1] == len(names) else None
+    )
 
 
 def series_path(root: Path, modality: str, patch_id: int) -> Path:
@@ -162,6 +188,7 @@ def load_series_array(
     n_channels: int | None = None,
     spatial: tuple[int, int] | None = None,
     mmap: bool = False,
+    modality: str | None = None,
 ) -> np.ndarray:
     """Load and check one image time series ``[T, C, H, W]`` (``DATA_<mod>/<mod>_<id>.npy``).
 
@@ -170,18 +197,20 @@ def load_series_array(
         n_dates: expected T (the number of dates in ``metadata.geojson``).
         n_channels: expected C.
         spatial: expected ``(H, W)``.
-        mmap: memory-map instead of reading (then NaN/inf are not checked here: check the
+        mmap: memory-map instead of reading (then the values are not checked here: check the
             values actually read).
+        modality: the modality (default: from the folder name ``DATA_<modality>``), for the
+            plausible range of the values.
 
     Raises:
         DatasetError: missing, corrupt or truncated file, non-numeric dtype, not 4-D, T, C or
-            H × W different from the expected ones, NaN/inf values.
+            H × W different from the expected ones, NaN/inf or implausible values.
     """
     path = Path(path)
     arr = load_npy(path, SERIES, mmap=mmap)
     check_series(path, arr, n_dates, n_channels, spatial)
     if not mmap:
-        check_finite(path, arr)
+        check_series_values(path, arr, modality or path.parent.name.removeprefix("DATA_"))
     return arr
 
 

@@ -15,7 +15,9 @@ from sitsfusion.data.dates import DateLike
 from sitsfusion.data.readers.base import Indices, Reader, safe_check
 from sitsfusion.data.readers.pastis.arrays import (
     SERIES,
+    band_names,
     check_series,
+    check_series_values,
     load_annotation,
     load_target,
     series_path,
@@ -33,16 +35,12 @@ from sitsfusion.data.taxonomy import load_nomenclature
 from sitsfusion.data.transforms import ResampleMethod
 from sitsfusion.data.transforms import resample as resample_modality
 from sitsfusion.errors import DatasetError
-from sitsfusion.io import check_finite, load_npy
+from sitsfusion.io import load_npy, require_regular_file
 
 __all__ = ["PASTISDataset"]
 
 _SYNTHETIC_FLAG = '"SYNTHETIC": true'
 _METADATA_HEAD = 20_000  # characters of metadata.geojson read to find the simulator's flag
-
-S2_BANDS = ("B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B11", "B12")
-"""Sentinel-2 band order of the PASTIS arrays (reference §3.1); S1: VV, VH, VV/VH."""
-S1_BANDS = ("VV", "VH", "VV/VH")
 
 
 class PASTISDataset(Reader):
@@ -100,7 +98,7 @@ class PASTISDataset(Reader):
 
     @property
     def band_names(self) -> dict[str, tuple[str, ...]]:
-        return {m: S2_BANDS if m == "S2" else S1_BANDS for m in self.modalities}
+        return {m: band_names(m) for m in self.modalities}
 
     @abc.abstractmethod
     def _patch_positions(self, indices: Indices) -> np.ndarray:
@@ -130,6 +128,7 @@ class PASTISDataset(Reader):
         path = Path(root) / METADATA_FILE
 
         def check() -> bool:
+            require_regular_file(path)  # raises (then False): a named pipe would block
             with path.open(encoding="utf-8", errors="replace") as f:
                 return _SYNTHETIC_FLAG in f.read(_METADATA_HEAD)
 
@@ -189,7 +188,7 @@ class PASTISDataset(Reader):
             n_dates = len(self.index.dates(modality, pid))
             check_series(path, arr, n_dates, self.channels[modality], spatial)
             if not mm:
-                check_finite(path, arr)
+                check_series_values(path, arr, modality)
             return arr
 
         return self._cached(path, load, mmap), path

@@ -12,7 +12,9 @@ import numpy as np
 
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.readers.pastis.arrays import (
+    PASTIS_CHANNELS,
     SERIES,
+    band_names,
     instances_path,
     parcel_ids_path,
     series_path,
@@ -171,6 +173,13 @@ class PASTISIndex:
                 info["bounds"] = tuple(float(b) for b in geometry.bounds)
                 found = patch_corners(geometry)
                 if found is not None and crs is not None:
+                    (x0, y0), (x1, y1), (x2, y2) = found
+                    if (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0) == 0:
+                        raise DatasetError(
+                            self.metadata_path,
+                            f"patch {pid}: its footprint has zero area (pixel size 0); expected "
+                            "the four corners of the patch",
+                        )
                     corners[pid] = found
             for column in extra:
                 info[str(column).lower()] = python_scalar(meta[column].iat[i])
@@ -185,6 +194,13 @@ class PASTISIndex:
         check_numeric_dtype(path, dtype, SERIES)
         if len(shape) != 4:
             raise DatasetError(path, f"wrong rank: expected 4-D (T, C, H, W), got shape {shape}")
+        expected = PASTIS_CHANNELS.get(modality)
+        if expected is not None and shape[1] != expected:
+            raise DatasetError(
+                path,
+                f"has {shape[1]} channels; PASTIS {modality} has {expected} "
+                f"({', '.join(band_names(modality))})",
+            )
         return int(shape[1])
 
     # ---- queries --------------------------------------------------------------------------

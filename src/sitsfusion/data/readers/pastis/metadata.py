@@ -14,6 +14,7 @@ import pandas as pd
 
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.errors import DatasetError
+from sitsfusion.io import require_regular_file
 
 __all__ = [
     "METADATA_FILE",
@@ -73,10 +74,21 @@ def _parse_date_dict(value: Any) -> list[int] | None:
         value = json.loads(value)  # newer pyogrio returns the nested object as a JSON string
     if isinstance(value, Mapping):
         items = sorted(((int(k), v) for k, v in value.items()), key=lambda kv: kv[0])
-        return [int(v) for _, v in items]
+        return [_date_integer(v) for _, v in items]
     if isinstance(value, Sequence | np.ndarray):
-        return [int(v) for v in value]
+        return [_date_integer(v) for v in value]
     raise TypeError(f"expected a dict of dates, got {type(value).__name__}")
+
+
+def _date_integer(value: Any) -> int:
+    """One ``YYYYMMDD`` date as an int; a float must be integral (``20190101.5``, NaN refused:
+    ``int()`` would silently truncate them)."""
+    if isinstance(value, bool | np.bool_):
+        raise TypeError(f"{value!r} is not a YYYYMMDD date")
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value) or value != math.floor(value):
+            raise ValueError(f"{value!r} is not an integer YYYYMMDD date")
+    return int(value)
 
 
 def python_scalar(value: Any) -> Any:
@@ -138,15 +150,17 @@ def read_metadata(path: str | Path) -> gpd.GeoDataFrame:
         are kept as they are.
 
     Raises:
-        DatasetError: file missing or unreadable; ``ID_PATCH`` / ``Fold`` missing or not
-            integers; duplicate patch ids; a date list that is empty, malformed, not calendar
-            dates, or not strictly increasing (unsorted or duplicate dates).
+        DatasetError: file missing or unreadable; coordinates that contradict the CRS;
+            ``ID_PATCH`` / ``Fold`` missing or not integers; duplicate patch ids; a date list
+            that is empty, malformed (a fractional or NaN date), not calendar dates, or not
+            strictly increasing (unsorted or duplicate dates).
     """
     path = Path(path)
     if path.is_dir():
         path = path / METADATA_FILE
-    if not path.is_file():
+    if not path.exists():
         raise DatasetError(path, "missing (every PASTIS dataset has a metadata.geojson)")
+    require_regular_file(path)  # a named pipe would block GDAL
     try:
         gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio raises its own error types for unreadable files
@@ -158,6 +172,7 @@ def read_metadata(path: str | Path) -> gpd.GeoDataFrame:
         if values.isna().any() or (values != values.round()).any():
             raise DatasetError(path, f"property {column!r} must be an integer in every feature")
         gdf[column] = values.astype(np.int64)
+    _check_crs(path, gdf)
     duplicated = gdf["ID_PATCH"][gdf["ID_PATCH"].duplicated()].unique()
     if len(duplicated):
         raise DatasetError(path, f"duplicate ID_PATCH values {duplicated[:5].tolist()}")
@@ -166,6 +181,23 @@ def read_metadata(path: str | Path) -> gpd.GeoDataFrame:
     gdf = gdf.set_index("ID_PATCH", drop=False)
     gdf.index.name = None  # an index named like a column makes pandas calls ambiguous
     return gdf
+
+
+def _check_crs(path: Path, gdf: gpd.GeoDataFrame) -> None:
+    """Coordinates that fit the file's CRS. GDAL reads an unparsable or missing ``crs`` member
+    as WGS 84 (EPSG:4326) without a word, so projected coordinates (PASTIS: Lambert-93 metres)
+    under a geographic CRS mean the CRS was not understood."""
+    if gdf.crs is None or not gdf.crs.is_geographic or gdf.geometry.isna().all():
+        return
+    x0, y0, x1, y1 = (float(v) for v in gdf.total_bounds)
+    if max(abs(x0), abs(x1)) > 180 or max(abs(y0), abs(y1)) > 90:
+        raise DatasetError(
+            path,
+            f"coordinates up to ({max(abs(x0), abs(x1)):.0f}, {max(abs(y0), abs(y1)):.0f}) are "
+            f"not longitude / latitude, but the CRS read is {gdf.crs.to_string()} (a missing or "
+            "unparsable 'crs' member reads as WGS 84); expected a projected CRS such as "
+            "urn:ogc:def:crs:EPSG::2154",
+        )
 
 
 def modalities_with_dates(gdf: pd.DataFrame) -> list[str]:

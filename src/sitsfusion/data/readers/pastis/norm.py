@@ -165,7 +165,7 @@ def fold_statistics(
         DatasetError: a bad file (see :func:`read_norm`), or a fold it does not cover.
     """
     path = norm_path(root, modality)
-    if path.is_file():
+    if path.exists():  # read_norm refuses a folder or a named pipe: never written over
         stats = read_norm(path, n_channels)
     else:
         warnings.warn(

@@ -14,13 +14,13 @@ from scipy import ndimage
 
 from sitsfusion.data.dates import DateLike
 from sitsfusion.data.readers.base import Indices, register_reader
-from sitsfusion.data.readers.pastis.arrays import ANNOTATION, load_annotation
+from sitsfusion.data.readers.pastis.arrays import ANNOTATION, check_series_values, load_annotation
 from sitsfusion.data.readers.pastis.dataset import PASTISDataset
 from sitsfusion.data.readers.pastis.metadata import REFERENCE_DATE
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.transforms import ResampleMethod
 from sitsfusion.errors import DatasetError
-from sitsfusion.io import check_finite, load_npy
+from sitsfusion.io import load_npy
 
 __all__ = ["PASTISParcels"]
 
@@ -285,7 +285,7 @@ class PASTISParcels(PASTISDataset):
             arr, path = self._series(m, pid, (height, width), mmap=True)
             window_values = arr[:, :, box[0] : box[1], box[2] : box[3]]
             values = np.asarray(window_values[:, :, rows, cols], dtype=np.float32)  # [T, C, N]
-            check_finite(path, values)
+            check_series_values(path, values, m)
             mask = None
             if valid is not None:
                 mask = torch.from_numpy(np.broadcast_to(valid, (values.shape[0], s)).copy())

@@ -30,12 +30,12 @@ from sitsfusion.data.readers.pixelset.metadata import (
     natural_key,
     read_dates_file,
 )
+from sitsfusion.data.readers.ranges import check_band_values, plausible_range
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.data.statistics import ChannelStatistics, pool_moments
 from sitsfusion.data.transforms import sample_pixels as draw_pixels
 from sitsfusion.errors import DatasetError
 from sitsfusion.io import (
-    check_finite,
     check_numeric_dtype,
     load_npy,
     read_json,
@@ -497,7 +497,10 @@ class PixelSetDataset(Reader):
             raise DatasetError(
                 path, f"shape {arr.shape} differs from {src.shapes[pid]} read at construction"
             )
-        check_finite(path, arr)
+        checked = arr  # a no-data value outside the plausible range is no band value
+        if self.nodata is not None and self.nodata not in plausible_range(src.name):
+            checked = np.where(arr == self.nodata, 0, arr)
+        check_band_values(path, checked, src.name, band_axis=1)
         values = arr.astype(np.float32)
         if self.nodata is None:
             valid = np.ones((values.shape[0], values.shape[2]), dtype=bool)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sitsfusion.errors import DatasetError
+from sitsfusion.io import require_regular_file
 
 __all__ = ["find_meanstd", "read_meanstd"]
 
@@ -46,6 +47,7 @@ def read_meanstd(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             std > 0, rank above 2.
     """
     path = Path(path)
+    require_regular_file(path)  # a named pipe would block the read
     try:
         with path.open("rb") as f:
             obj = _ArrayUnpickler(f).load()

@@ -10,13 +10,17 @@ import numpy as np
 import pandas as pd
 
 from sitsfusion.data.readers.base import safe_check
+from sitsfusion.data.readers.ranges import ValueRange, plausible_range
 from sitsfusion.errors import DatasetError
+from sitsfusion.io import require_regular_file
 
 __all__ = [
     "COORDINATE_COLUMNS",
     "PARQUET_SUFFIXES",
     "TABLE_SUFFIXES",
     "LabelledSamples",
+    "numeric_columns",
+    "numeric_values",
     "parse_dates",
     "read_table",
     "table_columns",
@@ -60,14 +64,100 @@ def table_is_synthetic(path: str | Path) -> bool:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DatasetError(path, "missing")
+    """The CSV / Parquet table at ``path``; DatasetError if missing, not a regular file (a
+    named pipe is refused before opening) or unreadable."""
+    require_regular_file(path)
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except Exception as exc:  # pandas raises many types for unreadable files
         raise DatasetError(path, f"not a readable table ({exc})") from None
+
+
+def _cell(path: Path, frame: pd.DataFrame, row: int, column: str) -> str:
+    """``column 'B02', row 3 (file line 5)``: where a cell is (CSV: header on line 1)."""
+    label = frame.index[row]
+    where = f"column {column!r}, row {label}"
+    if path.suffix.lower() == ".csv" and isinstance(label, (int, np.integer)):
+        where += f" (file line {int(label) + 2})"
+    return where
+
+
+def numeric_columns(frame: pd.DataFrame, skip: set[str]) -> list[str]:
+    """Columns not in ``skip`` that hold numbers: numeric dtype, or text columns where some
+    cell reads as a number (a band polluted by a non-numeric cell stays a band, so that
+    :func:`numeric_values` refuses the cell instead of the band being silently dropped)."""
+    out = []
+    for c in frame.columns:
+        if c in skip or str(c).lower() in skip:
+            continue
+        col = frame[c]
+        if pd.api.types.is_bool_dtype(col):
+            continue
+        if pd.api.types.is_numeric_dtype(col) or pd.to_numeric(col, errors="coerce").notna().any():
+            out.append(str(c))
+    return out
+
+
+def numeric_values(
+    path: Path,
+    frame: pd.DataFrame,
+    columns: list[str],
+    modality: str | None = None,
+    allow_nan: bool = False,
+    value_range: ValueRange | None = None,
+) -> np.ndarray:
+    """float64 ``[rows, len(columns)]`` of band columns, every cell checked.
+
+    Refused, naming the column and the row (and the CSV file line): a cell that is not a number
+    (``"abc"``, a decimal comma ``"1,5"``), ±inf (also a number too large for float64), a value
+    outside the modality's plausible range (:func:`~sitsfusion.data.readers.ranges
+    .plausible_range`: a cell of 1e39, which float32 would turn into inf, is refused here);
+    NaN (an empty cell) too unless ``allow_nan`` (the caller then reports missing values).
+
+    Raises:
+        DatasetError: the first bad cell, with the count of bad cells.
+    """
+    block = frame[columns]
+    numeric = block.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    nan = np.isnan(numeric)
+    text = nan & ~block.isna().to_numpy()
+    if text.any():
+        r, c = (int(v) for v in np.argwhere(text)[0])
+        raw = str(block.iat[r, c])
+        hint = " (a decimal comma? use a dot)" if "," in raw else ""
+        raise DatasetError(
+            path,
+            f"{_cell(path, frame, r, columns[c])}: non-numeric value {raw!r}{hint}; expected a "
+            f"number ({int(text.sum())} such cell(s))",
+        )
+    if not allow_nan and nan.any():
+        r, c = (int(v) for v in np.argwhere(nan)[0])
+        raise DatasetError(
+            path,
+            f"{_cell(path, frame, r, columns[c])}: missing (NaN) value; expected a number "
+            f"({int(nan.sum())} such cell(s))",
+        )
+    inf = np.isinf(numeric)
+    if inf.any():
+        r, c = (int(v) for v in np.argwhere(inf)[0])
+        raise DatasetError(
+            path,
+            f"{_cell(path, frame, r, columns[c])}: infinite value {numeric[r, c]}; expected a "
+            f"finite number ({int(inf.sum())} such cell(s))",
+        )
+    rng = value_range or plausible_range(modality)
+    with np.errstate(invalid="ignore"):
+        out = (numeric < rng.low) | (numeric > rng.high)
+    if out.any():
+        r, c = (int(v) for v in np.argwhere(out)[0])
+        raise DatasetError(
+            path,
+            f"{_cell(path, frame, r, columns[c])}: {numeric[r, c]:g} is out of the plausible "
+            f"range {rng.low:g}..{rng.high:g} of {rng.what} ({int(out.sum())} such cell(s))",
+        )
+    return numeric
 
 
 def parse_dates(path: Path, column: pd.Series, name: str) -> np.ndarray:

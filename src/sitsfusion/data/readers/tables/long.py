@@ -19,6 +19,8 @@ from sitsfusion.data.readers.base import Reader, register_reader, safe_check
 from sitsfusion.data.readers.tables.common import (
     COORDINATE_COLUMNS,
     LabelledSamples,
+    numeric_columns,
+    numeric_values,
     parse_dates,
     read_table,
     table_columns,
@@ -111,14 +113,7 @@ class LongTableDataset(LabelledSamples, Reader):
                 path, f"missing column(s) {missing}; the table has {list(df.columns)}"
             )
         if bands is None:
-            skip = {id_column, label_column, date_column, *COORDINATE_COLUMNS}
-            bands = [
-                c
-                for c in df.columns
-                if c not in skip
-                and str(c).lower() not in COORDINATE_COLUMNS
-                and pd.api.types.is_numeric_dtype(df[c])
-            ]
+            bands = numeric_columns(df, {id_column, label_column, date_column, *COORDINATE_COLUMNS})
             if not bands:
                 raise DatasetError(path, "no numeric band column")
         self.bands = [str(b) for b in bands]
@@ -133,6 +128,8 @@ class LongTableDataset(LabelledSamples, Reader):
             df = df[str_ids.isin(wanted).to_numpy()]
         if len(df) == 0:
             raise DatasetError(path, "no rows")
+        # every band cell checked where the file has it (rows named by their file line)
+        checked = numeric_values(path, df, self.bands, modality, allow_nan=True)
 
         day = parse_dates(path, df[date_column], date_column)
         ref = day.min() if reference_date is None else reference_day(reference_date)
@@ -151,10 +148,7 @@ class LongTableDataset(LabelledSamples, Reader):
                 path, f"{len(rows)} duplicate (id, date) row(s), e.g. (id, date) {examples}"
             )
 
-        try:
-            values = df[self.bands].to_numpy(dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise DatasetError(path, f"non-numeric band value ({exc})") from None
+        values = checked[order].astype(np.float32)
         nan = np.isnan(values)
         if nan.any():
             r, c = np.argwhere(nan)[0]

@@ -17,6 +17,7 @@ import torch
 
 from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.readers.base import Reader, register_reader, safe_check
+from sitsfusion.data.readers.ranges import plausible_range
 from sitsfusion.data.readers.tables.common import (
     PARQUET_SUFFIXES,
     LabelledSamples,
@@ -25,6 +26,7 @@ from sitsfusion.data.readers.tables.common import (
 )
 from sitsfusion.data.sample import Sample, TimeSeries
 from sitsfusion.errors import DatasetError
+from sitsfusion.io import require_regular_file
 
 __all__ = ["WideTableDataset"]
 
@@ -227,6 +229,15 @@ class WideTableDataset(LabelledSamples, Reader):
                 f"{int(bad.sum())} NaN, infinite or non-numeric value(s); first at "
                 f"{where(int(r), value_pos[int(c)])}: {raw!r}",
             )
+        rng = plausible_range(modality)
+        out = (numeric < rng.low) | (numeric > rng.high)
+        if out.any():  # e.g. 1e39, which float32 would turn into inf
+            r, c = np.argwhere(out)[0]
+            raise DatasetError(
+                path,
+                f"{int(out.sum())} value(s) out of the plausible range {rng.low:g}..{rng.high:g} "
+                f"of {rng.what}; first at {where(int(r), value_pos[int(c)])}: {numeric[r, c]:g}",
+            )
         values = numeric.astype(np.float32).reshape(
             len(df), *((t, n_bands) if layout == "date_major" else (n_bands, t))
         )
@@ -301,8 +312,7 @@ class WideTableDataset(LabelledSamples, Reader):
         """The table and the 1-based file line of its first data row (0 for Parquet)."""
         if path.suffix.lower() in PARQUET_SUFFIXES:
             return read_table(path), 0
-        if not path.is_file():
-            raise DatasetError(path, "missing")
+        require_regular_file(path)  # a named pipe would block the read
         try:
             df = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
         except Exception as exc:  # pandas raises many types for unreadable files
