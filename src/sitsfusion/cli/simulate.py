@@ -99,6 +99,11 @@ def _size_rule(f: SimulatorFormat) -> str:
     f"[default: {','.join(FORMATS['multisenge'].tiles or ())}: train, val and test tiles of "
     "the paper's split].",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a dataset sitsfusion simulated at OUT (never a folder it did not create).",
+)
 def simulate(
     out: Path,
     fmt: str,
@@ -110,12 +115,16 @@ def simulate(
     cloud_cover: float | None,
     subpatch: int | None,
     tiles: str | None,
+    overwrite: bool,
 ) -> None:
-    """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format."""
+    """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format.
+
+    The files are written into a hidden sibling of OUT and moved in when complete: a run
+    that is killed leaves no folder that reads as a dataset, and running it again works."""
     spec = FORMATS[fmt]
     if patches < 1:
         raise click.BadParameter(f"must be >= 1, got {patches}", param_hint="'--patches'")
-    kwargs: dict[str, Any] = {"patches": patches, "seed": seed}
+    kwargs: dict[str, Any] = {"patches": patches, "seed": seed, "overwrite": overwrite}
     _checked("subpatch", spec.check_subpatch, subpatch)  # None: the configs' side
     kwargs["size"] = size = _checked("size", lambda v: spec.check_size(v, subpatch), size)
     values = {
