@@ -124,7 +124,7 @@ def simulate(
     spec = FORMATS[fmt]
     if patches < 1:
         raise click.BadParameter(f"must be >= 1, got {patches}", param_hint="'--patches'")
-    kwargs: dict[str, Any] = {"patches": patches, "seed": seed, "overwrite": overwrite}
+    kwargs: dict[str, Any] = {"patches": patches, "seed": seed}
     _checked("subpatch", spec.check_subpatch, subpatch)  # None: the configs' side
     kwargs["size"] = size = _checked("size", lambda v: spec.check_size(v, subpatch), size)
     values = {
@@ -143,6 +143,8 @@ def simulate(
             )
     if spec.progress:
         kwargs["progress"] = True
+    if overwrite:
+        kwargs["overwrite"] = True
     if spec.any_region and values["region"] not in spec.regions:
         console.print(
             f"[yellow]note:[/] region {values['region']!r} is not one of "
