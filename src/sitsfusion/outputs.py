@@ -33,6 +33,7 @@ __all__ = [
     "OutputError",
     "OutputExistsError",
     "check_not_input",
+    "check_output_folder",
     "check_output_path",
     "created_by_sitsfusion",
     "file_lock",
@@ -78,8 +79,15 @@ class OutputExistsError(OutputError, FileExistsError):
 def _nearest_existing(path: Path) -> Path:
     """``path`` or its closest ancestor that exists (a symlink counts when it resolves)."""
     for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
+        try:
+            os.stat(candidate)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:  # a name too long, a loop of symlinks: not there either
+            if exc.errno in (errno.ENAMETOOLONG, errno.ELOOP):
+                continue
+            raise
+        return candidate
     return Path(path.anchor or ".")
 
 
@@ -332,12 +340,14 @@ def _decide(
     owned: Owned | None,
     reuse: bool,
     replace_incomplete: bool,
+    locked: bool = False,
 ) -> str:
     """What to do with ``folder``: ``"create"``, ``"clear"`` or ``"keep"``; refusals raised.
-    Reads only; a folder locked by another process is refused as in use."""
+    Reads only; a folder locked by another process (or another lock of this one) is refused
+    as in use, unless the caller holds the lock (``locked``)."""
     if not folder.exists():
         return "create"
-    if _held_elsewhere(folder / LOCK) and not _holder_is_me(folder / LOCK):
+    if not locked and _held_elsewhere(folder / LOCK):
         raise _in_use(folder / LOCK, folder)
     contents = _contents(folder)
     if not contents:
@@ -349,18 +359,23 @@ def _decide(
         return "keep"
     if same_kind and replace_incomplete and mark is not None and not mark.get("complete"):
         return "clear"  # an interrupted output of the same command: redone
+    what = f"a sitsfusion {mark['kind']} folder" if mark else "a folder"
     if not overwrite:
-        what = f"a sitsfusion {mark['kind']} folder" if mark else "a folder"
-        hint = "pass --overwrite to replace it, or " if ours else ""
+        hint = "pass --overwrite to replace it, or " if same_kind else ""
         raise OutputExistsError(
-            folder,
-            f"exists and is not an empty directory ({what}); {hint}choose another output folder",
+            folder, f"exists and is not an empty directory ({what}); {hint}choose another folder"
         )
     if not ours:
         raise OutputExistsError(
             folder,
             "not created by sitsfusion (no .sitsfusion.json mark): never cleared, even with "
             "--overwrite; choose another output folder",
+        )
+    if not same_kind:
+        raise OutputExistsError(
+            folder,
+            f"{what}, not a {kind} folder: never cleared by --overwrite here; choose "
+            "another output folder",
         )
     return "clear"
 
@@ -377,12 +392,34 @@ def _prepare(folder: Path, kind: str, action: str, command: str, fields: dict[st
     write_mark(folder, kind, complete=False, command=command, **fields)
 
 
+def _inside_dataset(path: Path) -> list[Path]:
+    """The folders above ``path`` that sitsfusion marked as datasets."""
+    return [p for p in path.parents if created_by_sitsfusion(p, "dataset")]
+
+
 def _checked_folder(
     folder: str | Path,
     inputs: Iterable[str | Path | None],
 ) -> Path:
     path = check_output_path(folder, folder=True)
-    check_not_input(path, inputs)
+    check_not_input(path, [*inputs, *_inside_dataset(path)])
+    return path
+
+
+def check_output_folder(
+    folder: str | Path,
+    *,
+    kind: str,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path | None] = (),
+    owned: Owned | None = None,
+    reuse: bool = False,
+    replace_incomplete: bool = False,
+) -> Path:
+    """Every refusal of :func:`prepare_output_folder`, reading only (nothing is created): for a
+    command to fail before its long work. Returns the resolved folder."""
+    path = _checked_folder(folder, inputs)
+    _decide(path, kind, overwrite, owned, reuse, replace_incomplete)
     return path
 
 
@@ -396,6 +433,7 @@ def prepare_output_folder(
     command: str = "",
     reuse: bool = False,
     replace_incomplete: bool = False,
+    locked: bool = False,
     **fields: Any,
 ) -> Path:
     """Make ``folder`` ready for an output of ``kind`` and mark it (``complete: false``).
@@ -415,6 +453,8 @@ def prepare_output_folder(
         reuse: keep a folder of this ``kind`` sitsfusion created, contents and all.
         replace_incomplete: clear a folder of this ``kind`` whose mark says it was never
             completed (an interrupted run of the same command) without ``overwrite``.
+        locked: the caller holds :func:`folder_lock` on ``folder`` already (else it is locked
+            while prepared).
         fields: more entries of the mark (e.g. ``format="pastis-r"``).
 
     Returns:
@@ -426,21 +466,14 @@ def prepare_output_folder(
     """
     path = _checked_folder(folder, inputs)
     args = (kind, overwrite, owned, reuse, replace_incomplete)
-    _decide(path, *args)  # refusals before anything is created
-    path.mkdir(parents=True, exist_ok=True)
-    if _held_elsewhere(path / LOCK) and _holder_is_me(path / LOCK):
-        _prepare(path, kind, _decide(path, *args), command, fields)  # the caller holds the lock
+    action = _decide(path, *args, locked=locked)  # refusals before anything is created
+    if locked:
+        _prepare(path, kind, action, command, fields)
         return path
+    path.mkdir(parents=True, exist_ok=True)
     with _lock(path / LOCK, path):
-        _prepare(path, kind, _decide(path, *args), command, fields)
+        _prepare(path, kind, _decide(path, *args, locked=True), command, fields)
     return path
-
-
-def _holder_is_me(lock_path: Path) -> bool:
-    try:
-        return int(json.loads(lock_path.read_text(encoding="utf-8"))["pid"]) == os.getpid()
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 @contextmanager
@@ -463,7 +496,8 @@ def output_folder(
     args = (kind, overwrite, owned, reuse, replace_incomplete)
     _decide(path, *args)  # refusals before anything is created
     with folder_lock(path):
-        _prepare(path, kind, _decide(path, *args), command, fields)  # again, under the lock
+        action = _decide(path, *args, locked=True)  # again: another process may have written
+        _prepare(path, kind, action, command, fields)
         yield path
 
 
@@ -482,7 +516,7 @@ def prepare_output_file(
             :class:`OutputExistsError` for an existing file not to be replaced.
     """
     target = check_output_path(path, folder=False)
-    check_not_input(target, inputs)
+    check_not_input(target, [*inputs, *_inside_dataset(target)])
     if target.exists():
         if not overwrite:
             raise OutputExistsError(path, "exists; pass --overwrite to replace it")

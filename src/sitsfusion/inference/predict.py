@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.data.sample import Sample, collate
 from sitsfusion.inference.maps import parcel_polygons, window_origin, write_cog, write_parcels
-from sitsfusion.outputs import check_not_input, check_output_path, mark_complete, output_folder
+from sitsfusion.outputs import check_output_folder, mark_complete, output_folder
 
 __all__ = ["MAPS_FOLDER", "NODATA", "PARCELS_FILE", "PredictionResult", "predict_maps"]
 
@@ -162,7 +162,8 @@ def predict_maps(
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     inputs = (cfg.data.root, checkpoint)
-    check_not_input(check_output_path(out), inputs)  # before the model is loaded
+    claim = {"kind": "maps", "overwrite": overwrite, "inputs": inputs, "owned": _old_maps_folder}
+    check_output_folder(out, **claim, replace_incomplete=True)  # before the model is loaded
     from sitsfusion.tasks.base import load_task
     from sitsfusion.training import datamodule, is_synthetic
 
@@ -188,10 +189,7 @@ def predict_maps(
     out = Path(out)
     with output_folder(
         out,
-        kind="maps",
-        overwrite=overwrite,
-        inputs=inputs,
-        owned=_old_maps_folder,
+        **claim,
         replace_incomplete=True,
         command=f"predict {cfg.name} {split}",
         checkpoint=str(checkpoint),
