@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from writers_support import assert_one_line_error, tree_digest
+from writers_support import assert_one_line_error, lock_in_child, tree_digest
 
 from paths import CONFIGS
 from sitsfusion.outputs import (
@@ -27,32 +25,6 @@ from sitsfusion.outputs import (
 )
 
 SEMANTIC = CONFIGS / "garnot2021" / "semantic" / "s2.yaml"
-
-
-@contextmanager
-def lock_in_child(folder: Path) -> Iterator[int]:
-    """A forked process holding :func:`folder_lock` on ``folder``; yields its pid, kills it
-    (SIGKILL) at the end."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: lock, tell the parent, wait to be killed
-        try:
-            os.close(read)
-            with folder_lock(folder):
-                os.write(write, b"locked")
-                signal.pause()
-        finally:
-            os._exit(0)
-    os.close(write)
-    try:
-        signal.alarm(10)  # a child that never locks fails the test instead of hanging it
-        assert os.read(read, 6) == b"locked"
-        signal.alarm(0)
-        yield pid
-    finally:
-        os.close(read)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
 
 
 def _command(command: str, data: Path, out: Path, ckpt: Path) -> list[object]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sitsfusion.outputs import MARK
+from sitsfusion.outputs import LOCK, MARK, folder_lock
 
-__all__ = ["assert_one_line_error", "tree_digest"]
+__all__ = ["assert_one_line_error", "data_digest", "lock_in_child", "tree_digest"]
 
 
 def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
@@ -35,8 +38,9 @@ def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 def data_digest(root: Path) -> dict[str, str]:
-    """:func:`tree_digest` without the folders' marks (they record when they were written)."""
-    return tree_digest(root, skip=(MARK,))
+    """:func:`tree_digest` without sitsfusion's bookkeeping: the folders' marks (they record
+    when they were written) and lock files (a killed process leaves its own)."""
+    return tree_digest(root, skip=(MARK, LOCK))
 
 
 def assert_one_line_error(ran: Any, *needles: str) -> str:
@@ -49,3 +53,29 @@ def assert_one_line_error(ran: Any, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
+
+@contextmanager
+def lock_in_child(folder: Path) -> Iterator[int]:
+    """A forked process holding :func:`folder_lock` on ``folder``; yields its pid, kills it
+    (SIGKILL) at the end."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: lock, tell the parent, wait to be killed
+        try:
+            os.close(read)
+            with folder_lock(folder):
+                os.write(write, b"locked")
+                signal.pause()
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        signal.alarm(10)  # a child that never locks fails the test instead of hanging it
+        assert os.read(read, 6) == b"locked"
+        signal.alarm(0)
+        yield pid
+    finally:
+        os.close(read)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -46,10 +46,13 @@ def _is_simulated(folder: Path) -> bool:
 
 def remove_stale_partials(out: Path) -> list[Path]:
     """Remove the partial siblings of ``out`` left by killed writers: only folders holding the
-    :data:`~sitsfusion.outputs.MARK` whose lock no live process holds. Returns them."""
+    :data:`~sitsfusion.outputs.MARK` (or nothing but a lock file: killed before marking it)
+    whose lock no live process holds. Returns them."""
     removed = []
     for partial in out.parent.glob(PARTIAL.format(name=out.name, pid="*")):
-        if partial.is_symlink() or not partial.is_dir() or read_mark(partial) is None:
+        if partial.is_symlink() or not partial.is_dir():
+            continue
+        if read_mark(partial) is None and {p.name for p in partial.iterdir()} != {LOCK}:
             continue
         try:
             with folder_lock(partial):
