@@ -7,7 +7,6 @@ Every dataset here is synthetic (the simulator's).
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import subprocess
@@ -18,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from writers_support import assert_one_line_error, data_digest, lock_in_child
+from writers_support import (
+    assert_one_line_error,
+    data_digest,
+    lock_in_child,
+    run_killed_writers,
+)
 
 from paths import CONFIGS
 from sitsfusion.data.readers import detect_format
@@ -43,45 +47,50 @@ WRITERS: dict[str, tuple[Callable[..., Any], dict[str, Any], str, str]] = {
         "_write_patch",
     ),
 }
+ADDED = "sen4agrinet, added"  # a year added to a Sen4AgriNet folder, killed
 
 
-def _killed_after(files: int, fmt: str, out: Path, **extra: Any) -> None:
-    """Run the ``fmt`` writer into ``out`` in a forked process that SIGKILLs itself right after
-    writing its ``files``-th file."""
-    writer, kwargs, module, name = WRITERS[fmt]
-    pid = os.fork()
-    if pid == 0:
-        try:
-            mod = importlib.import_module(f"sitsfusion.simulate.{module}")
-            write_one, written = getattr(mod, name), []
+def _spec(fmt: str, out: Path, **extra: Any) -> dict[str, Any]:
+    """The writer of ``fmt`` into ``out``, killed right after its first file."""
+    writer, kwargs, module, function = WRITERS[fmt]
+    return {
+        "writer": writer.__name__,
+        "out": str(out),
+        "kwargs": {**kwargs, **extra},
+        "module": f"sitsfusion.simulate.{module}",
+        "function": function,
+        "files": 1,
+    }
 
-            def dying(*args: Any, **kw: Any) -> None:
-                write_one(*args, **kw)
-                written.append(args[0])
-                if len(written) >= files:
-                    os.kill(os.getpid(), signal.SIGKILL)
 
-            setattr(mod, name, dying)
-            writer(out, **kwargs, **extra)
-        finally:
-            os._exit(0)  # never reached when killed
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One output per format whose writer was SIGKILLed after its first file, and a complete
+    Sen4AgriNet folder into which adding another year was SIGKILLed (all in one subprocess)."""
+    base = tmp_path_factory.mktemp("killed")
+    outs = {fmt: base / fmt / "data" for fmt in WRITERS}
+    outs[ADDED] = base / "added" / "S4A"
+    simulate_sen4agrinet(outs[ADDED], patches=1, size=12, seed=1, region="france")
+    specs = [_spec(fmt, outs[fmt]) for fmt in WRITERS]
+    specs.append(_spec("sen4agrinet", outs[ADDED], year=2020))
+    for status in run_killed_writers(specs):
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    return outs
 
 
 def _partials(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f".{out.name}.partial-*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_a_killed_simulation_leaves_no_dataset_and_reruns_identically(
-    fmt: str, tmp_path: Path, sitsfusion_main: Callable
+    fmt: str, killed: dict[str, Path], sitsfusion_main: Callable
 ) -> None:
     writer, kwargs, _, _ = WRITERS[fmt]
-    out = tmp_path / "data"
-    _killed_after(1, fmt, out)
+    out = killed[fmt]
     assert read_mark(out)["complete"] is False  # visibly incomplete ...
-    assert sorted(p.name for p in out.iterdir()) <= [MARK, ".sitsfusion.lock"]  # ... and empty
+    assert {p.name for p in out.iterdir()} <= {MARK, LOCK}  # ... and empty
     with pytest.raises(DatasetError, match="no known dataset layout"):
         detect_format(out)
     assert_one_line_error(sitsfusion_main("info", out), "no known dataset layout")
@@ -89,16 +98,16 @@ def test_a_killed_simulation_leaves_no_dataset_and_reruns_identically(
     writer(out, **kwargs)  # the same call again
     assert not _partials(out)  # the stale partial is gone
     assert read_mark(out)["complete"] is True
-    writer(tmp_path / "reference", **kwargs)  # an uninterrupted run
-    assert data_digest(out) == data_digest(tmp_path / "reference")
+    writer(out.parent / "reference", **kwargs)  # an uninterrupted run
+    assert data_digest(out) == data_digest(out.parent / "reference")
 
 
-def test_adding_sen4agrinet_patches_killed_keeps_the_dataset_complete(tmp_path: Path) -> None:
-    out = tmp_path / "S4A"
-    simulate_sen4agrinet(out, patches=1, size=12, seed=1, region="france")
-    before = data_digest(out)
-    _killed_after(1, "sen4agrinet", out, year=2020)  # another year into the same folder
-    assert data_digest(out) == before and read_mark(out)["complete"] is True
+@pytest.mark.slow
+def test_adding_sen4agrinet_patches_killed_keeps_the_dataset_complete(
+    killed: dict[str, Path],
+) -> None:
+    out = killed[ADDED]
+    assert len(list(out.glob("*.nc"))) == 1 and read_mark(out)["complete"] is True
     simulate_sen4agrinet(out, patches=2, size=12, seed=1, year=2020)
     assert len(list(out.glob("*.nc"))) == 3 and not _partials(out)
 

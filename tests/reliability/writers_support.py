@@ -4,17 +4,26 @@ one-line refusal of the ``sitsfusion`` entry point."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sitsfusion.outputs import LOCK, MARK, folder_lock
+from sitsfusion.outputs import LOCK, MARK
 
-__all__ = ["assert_one_line_error", "data_digest", "lock_in_child", "tree_digest"]
+__all__ = [
+    "assert_one_line_error",
+    "data_digest",
+    "lock_in_child",
+    "run_killed_writers",
+    "tree_digest",
+]
 
 
 def tree_digest(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
@@ -55,27 +64,78 @@ def assert_one_line_error(ran: Any, *needles: str) -> str:
     return lines[0]
 
 
+_HOLD = """
+import sys
+from sitsfusion.outputs import folder_lock
+with folder_lock(sys.argv[1]):
+    print("locked", flush=True)
+    sys.stdin.read()
+"""
+
+
 @contextmanager
 def lock_in_child(folder: Path) -> Iterator[int]:
-    """A forked process holding :func:`folder_lock` on ``folder``; yields its pid, kills it
-    (SIGKILL) at the end."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: lock, tell the parent, wait to be killed
-        try:
-            os.close(read)
-            with folder_lock(folder):
-                os.write(write, b"locked")
-                signal.pause()
-        finally:
-            os._exit(0)
-    os.close(write)
+    """Another process holding :func:`folder_lock` on ``folder`` (a fresh interpreter: forking
+    the test process, whose torch threads may hold locks, can deadlock); yields its pid and
+    kills it (SIGKILL) at the end."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        signal.alarm(10)  # a child that never locks fails the test instead of hanging it
-        assert os.read(read, 6) == b"locked"
+        signal.alarm(30)  # a child that never locks fails the test instead of hanging it
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
         signal.alarm(0)
-        yield pid
+        yield proc.pid
     finally:
-        os.close(read)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        signal.alarm(0)
+        proc.kill()
+        proc.wait()
+
+
+_KILL = """
+import importlib, json, os, signal, sys
+
+def run(spec):
+    mod = importlib.import_module(spec["module"])
+    write_one, written = getattr(mod, spec["function"]), []
+
+    def dying(*args, **kw):
+        write_one(*args, **kw)
+        written.append(args[0])
+        if len(written) >= spec["files"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    setattr(mod, spec["function"], dying)
+    writer = getattr(importlib.import_module("sitsfusion.simulate"), spec["writer"])
+    writer(spec["out"], **spec["kwargs"])
+
+importlib.import_module("sitsfusion.simulate")  # once, before forking (no thread has run)
+statuses = []
+for spec in json.loads(sys.argv[1]):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            run(spec)
+        finally:
+            os._exit(0)  # never reached when killed
+    statuses.append(os.waitpid(pid, 0)[1])
+print(json.dumps(statuses))
+"""
+
+
+def run_killed_writers(specs: list[dict[str, Any]]) -> list[int]:
+    """Run simulator writers that SIGKILL themselves right after writing their
+    ``spec["files"]``-th file, in one fresh interpreter that forks a child per spec (``spec``:
+    ``writer`` name in :mod:`sitsfusion.simulate`, ``out``, ``kwargs``, and the ``module`` and
+    ``function`` writing one file). Returns the children's wait statuses."""
+    ran = subprocess.run(
+        [sys.executable, "-c", _KILL, json.dumps(specs)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(ran.stdout.strip().splitlines()[-1])
