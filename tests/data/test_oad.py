@@ -70,7 +70,9 @@ def test_dataset_errors(tmp_path):
     with pytest.raises(DatasetError, match="empty"):
         OADDataset(path)
     with pytest.raises(DatasetError, match="nothing to write"):
-        aggregate_dataset([_hand_sample().replace(instances=torch.zeros(4, 4).long())], path)
+        aggregate_dataset(
+            [_hand_sample().replace(instances=torch.zeros(4, 4).long())], path, overwrite=True
+        )
 
 
 def test_pastis_roundtrip(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sitsfusion.outputs import MARK
 from sitsfusion.simulate import simulate_pastis
 
 N_CH = {"S2": 10, "S1A": 3, "S1D": 3}
@@ -155,8 +156,11 @@ def test_refuses_non_empty_output(ds: Path, tmp_path: Path) -> None:
 
 
 def _tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file's bytes but the folder's mark (which records when it was written)."""
     return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != MARK
     }
 
 

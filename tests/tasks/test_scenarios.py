@@ -34,17 +34,19 @@ def s4a(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         assert "synthetic" in result.output
-    result = CliRunner().invoke(cli, ["aggregate", str(root), "--out", str(root / "oad.parquet")])
+    result = CliRunner().invoke(
+        cli, ["aggregate", str(root), "--out", str(root.parent / "oad.parquet")]
+    )
     assert result.exit_code == 0, result.output
     return root
 
 
 def test_aggregated_table_has_groups_and_is_marked_synthetic(s4a: Path) -> None:
-    table = pd.read_parquet(s4a / "oad.parquet")
+    table = pd.read_parquet(s4a.parent / "oad.parquet")
     assert table["synthetic"].all()
     assert sorted(table["date"].unique().tolist()) == sorted(table["date"].unique().tolist())
     assert set(zip(table["region"], table["year"].astype(int), strict=True)) == set(GROUPS)
-    ds = OADDataset(s4a / "oad.parquet", stat="mean_std", classes=list(range(1, 12)))
+    ds = OADDataset(s4a.parent / "oad.parquet", stat="mean_std", classes=list(range(1, 12)))
     sample = ds[0]
     assert sample["S2"].values.shape == (6, 26, 1)  # April..September, 13 bands x mean, std
     assert set(ds.groups.tolist()) <= {"catalonia/2019", "catalonia/2020", "france/2019"}
@@ -79,7 +81,7 @@ def test_scenario_data_split(s4a: Path, scenario: int) -> None:
 def test_scenario_runs_end_to_end_through_the_cli(s4a: Path, tmp_path: Path, scenario: int) -> None:
     runs = {
         "pad": (f"convstar_scenario{scenario}", [f"data.root={s4a}", "data.reader.subpatch=12"]),
-        "oad": (f"tempcnn_scenario{scenario}", [f"data.root={s4a / 'oad.parquet'}"]),
+        "oad": (f"tempcnn_scenario{scenario}", [f"data.root={s4a.parent / 'oad.parquet'}"]),
     }
     for kind, (name, sets) in runs.items():
         args = [

@@ -210,6 +210,9 @@ def show_patch(root: Path, patch: str, out: Path, max_dates: int, fmt: str | Non
 @format_option
 def show(root: Path, patch: str, out: Path, max_dates: int, fmt: str | None) -> None:
     """Plot one patch: S2 RGB and radar over time, semantic and instance maps."""
+    from sitsfusion.outputs import check_output_path
+
+    check_output_path(out, folder=False)
     console.print(f"wrote {show_patch(root, patch, out, max_dates, fmt)}")
 
 
@@ -232,11 +235,27 @@ def show(root: Path, patch: str, out: Path, max_dates: int, fmt: str | None) -> 
     "--extra", default="", help="Extra statistics besides mean and std: median,skew,count."
 )
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV instead of Parquet.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing OAD table at OUT (never any other file).",
+)
 def aggregate(
-    root: Path, out: Path, fmt: str | None, months: str, extra: str, as_csv: bool
+    root: Path,
+    out: Path,
+    fmt: str | None,
+    months: str,
+    extra: str,
+    as_csv: bool,
+    overwrite: bool,
 ) -> None:
-    """Aggregate patches into an object-level (OAD) table: per parcel, date and band statistics."""
-    from sitsfusion.data.oad import aggregate_dataset
+    """Aggregate patches into an object-level (OAD) table: per parcel, date and band statistics.
+
+    OUT must lie outside ROOT; it is written atomically and locked while written."""
+    from sitsfusion.data.oad import aggregate_dataset, check_table_output
+
+    cls = _patch_reader_class(root, fmt, "aggregate")
+    check_table_output(out, overwrite, inputs=(root,))  # before reading anything
 
     transform = None
     if months.strip().lower() != "none":
@@ -247,7 +266,6 @@ def aggregate(
         except ValueError:
             raise click.BadParameter(f"{months!r}: expected months like 4,5,6") from None
         transform = MonthlyMedian(months=chosen)
-    cls = _patch_reader_class(root, fmt, "aggregate")
     dataset = _open(cls, root, {"transform": transform})
     if dataset[0].instances is None:
         raise DatasetError(
@@ -258,7 +276,13 @@ def aggregate(
     extras = tuple(e.strip() for e in extra.split(",") if e.strip())
     t0 = time.perf_counter()
     path = aggregate_dataset(
-        dataset, out, format="csv" if as_csv else "parquet", extra=extras, progress=True
+        dataset,
+        out,
+        format="csv" if as_csv else "parquet",
+        extra=extras,
+        progress=True,
+        overwrite=overwrite,
+        inputs=(root,),
     )
     console.print(
         f"wrote [bold]{path}[/] from {len(dataset)} patches in {time.perf_counter() - t0:.1f} s"

@@ -11,6 +11,8 @@ from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
 from sitsfusion.cli.datasets import print_summary, show_patch
 from sitsfusion.cli.output import print_paths
 
+DATA = "pastis_r_synthetic"
+"""The demo's dataset, OUT/pastis_r_synthetic."""
 DEMO_RUNS = (  # (label, config) trained by the demo: seed 001 Table 1's S2 row and best row
     ("S2 only", "garnot2021/parcel/s2.yaml"),
     ("late fusion + aux + temporal dropout", "garnot2021/parcel/late_aux_td.yaml"),
@@ -38,14 +40,40 @@ def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
     """The main job on the embedded default: simulate, read, plot, train and compare.
 
     Writes OUT/pastis_r_synthetic/ (the dataset), OUT/patch_<id>.png and one run folder per
-    model, OUT/parcel/<name>/ (replaced when the demo runs again)."""
+    model, OUT/parcel/<name>/ (replaced when the demo runs again). OUT must be new, empty or
+    an earlier demo's folder; it is locked while the demo runs."""
+    from sitsfusion.outputs import mark_complete, output_folder
+
+    with output_folder(out, kind="demo", reuse=True, owned=_old_demo, command="demo"):
+        _demo(out, patches, size, seed, epochs)
+        mark_complete(out)
+
+
+def _old_demo(folder: Path) -> bool:
+    """A demo folder written before sitsfusion marked its folders."""
+    return (folder / DATA / "metadata.geojson").is_file() and _reusable(folder / DATA)
+
+
+def _reusable(data: Path) -> bool:
+    """A complete synthetic dataset the simulator wrote (marked, or from before marks)."""
+    from sitsfusion.data.readers import is_synthetic
+    from sitsfusion.outputs import read_mark
+
+    mark = read_mark(data)
+    if mark is not None:
+        return mark.get("kind") == "dataset" and bool(mark.get("complete"))
+    return is_synthetic(data)
+
+
+def _demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
+    """The steps of :func:`demo` in the (locked) folder ``out``."""
     from sitsfusion.config import load_config
     from sitsfusion.data.readers.pastis import read_metadata
     from sitsfusion.simulate import simulate_pastis
     from sitsfusion.training import fit as run_fit
 
-    data = out / "pastis_r_synthetic"
-    if not data.exists():
+    data = out / DATA
+    if not _reusable(data):  # absent, or interrupted while simulated: written anew
         console.rule(f"1. simulating {patches} synthetic PASTIS-R patches")
         simulate_pastis(data, patches=patches, size=size, seed=seed, progress=True)
     else:

@@ -35,7 +35,15 @@ from sitsfusion.cli.output import print_paths
     show_default=True,
     help="Which samples to map ('all': the whole dataset).",
 )
-@click.option("--batch-size", type=int, default=None, help="Default: the config's.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Default: the config's."
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the maps an earlier predict wrote in OUT (never a folder sitsfusion did not "
+    "create).",
+)
 def predict(
     config_path: Path,
     overrides: tuple[str, ...],
@@ -43,16 +51,21 @@ def predict(
     out: Path,
     split: str,
     batch_size: int | None,
+    overwrite: bool,
 ) -> None:
     """Map a dataset with a segmentation checkpoint: OUT/maps/<patch>.tif (Cloud-Optimized
-    GeoTIFF per patch) and OUT/parcels.gpkg (GeoPackage of parcels, when the data has them)."""
+    GeoTIFF per patch) and OUT/parcels.gpkg (GeoPackage of parcels, when the data has them).
+
+    OUT is locked while written; OUT/.sitsfusion.json says "complete": true once it is."""
     from sitsfusion.inference import predict_maps
     from sitsfusion.training import is_synthetic
 
     cfg = load(config_path, overrides)
     t0 = time.perf_counter()
     progress = sys.stdout.isatty()  # a progress bar on a terminal only
-    result = predict_maps(cfg, ckpt, out, split=split, batch_size=batch_size, progress=progress)
+    result = predict_maps(
+        cfg, ckpt, out, split=split, batch_size=batch_size, progress=progress, overwrite=overwrite
+    )
     table = Table(title=f"{cfg.name}: maps of the {split} split")
     for col in ("samples", "patch maps", "parcels", "seconds"):
         table.add_column(col, justify="right")

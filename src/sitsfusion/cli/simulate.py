@@ -99,6 +99,11 @@ def _size_rule(f: SimulatorFormat) -> str:
     f"[default: {','.join(FORMATS['multisenge'].tiles or ())}: train, val and test tiles of "
     "the paper's split].",
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a dataset sitsfusion simulated at OUT (never a folder it did not create).",
+)
 def simulate(
     out: Path,
     fmt: str,
@@ -110,8 +115,12 @@ def simulate(
     cloud_cover: float | None,
     subpatch: int | None,
     tiles: str | None,
+    overwrite: bool,
 ) -> None:
-    """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format."""
+    """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format.
+
+    The files are written into a hidden sibling of OUT and moved in when complete: a run
+    that is killed leaves no folder that reads as a dataset, and running it again works."""
     spec = FORMATS[fmt]
     if patches < 1:
         raise click.BadParameter(f"must be >= 1, got {patches}", param_hint="'--patches'")
@@ -134,6 +143,8 @@ def simulate(
             )
     if spec.progress:
         kwargs["progress"] = True
+    if overwrite:
+        kwargs["overwrite"] = True
     if spec.any_region and values["region"] not in spec.regions:
         console.print(
             f"[yellow]note:[/] region {values['region']!r} is not one of "

@@ -37,8 +37,15 @@ from sitsfusion.data.readers.oad import OADDataset  # the reader of the tables w
 from sitsfusion.data.sample import Sample
 from sitsfusion.errors import DatasetError
 from sitsfusion.io import atomic_path
+from sitsfusion.outputs import file_lock, prepare_output_file
 
-__all__ = ["IGNORED_CLASSES", "OADDataset", "aggregate_dataset", "aggregate_sample"]
+__all__ = [
+    "IGNORED_CLASSES",
+    "OADDataset",
+    "aggregate_dataset",
+    "aggregate_sample",
+    "check_table_output",
+]
 
 IGNORED_CLASSES = (0, 19)
 """Semantic classes not voted for when choosing a parcel's class (background, void)."""
@@ -217,19 +224,53 @@ def aggregate_dataset(
     out: str | Path,
     format: Literal["parquet", "csv"] = "parquet",
     progress: bool = True,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
     **kwargs: Any,
 ) -> Path:
     """Aggregate every patch sample of ``dataset`` and write one table atomically.
 
-    ``kwargs`` go to :func:`aggregate_sample`. Patches without any parcel add no row.
+    ``kwargs`` go to :func:`aggregate_sample`. Patches without any parcel add no row. The
+    output is checked before anything is read (:func:`check_table_output`) and locked while
+    written (:func:`~sitsfusion.outputs.file_lock`).
+
+    Args:
+        dataset: the patch samples (a patch reader).
+        out: the table to write.
+        format: ``"parquet"`` or ``"csv"``.
+        progress: show a progress bar.
+        overwrite: replace an existing OAD table at ``out`` (never another file).
+        inputs: the dataset's root (``out`` must not be, nor lie inside it); default the
+            dataset's ``root`` attribute when it has one.
 
     Raises:
         ValueError: unknown format.
+        OutputError: see :func:`check_table_output`; another process writes ``out``.
         DatasetError: no parcel in the whole dataset (the table would be empty).
     """
     if format not in ("parquet", "csv"):
         raise ValueError(f"format must be 'parquet' or 'csv', got {format!r}")
-    out = Path(out)
+    inputs = tuple(inputs) or tuple(r for r in (getattr(dataset, "root", None),) if r is not None)
+    out = check_table_output(out, overwrite=overwrite, inputs=inputs)
+    with file_lock(out):
+        return _aggregate(dataset, out, format, progress, **kwargs)
+
+
+def check_table_output(
+    out: str | Path, overwrite: bool = False, inputs: Iterable[str | Path] = ()
+) -> Path:
+    """The resolved ``out`` if an OAD table may be written there: a writable file path
+    outside the ``inputs``; an existing file only with ``overwrite`` and only when it is an
+    OAD table (its columns say so), never another file.
+
+    Raises:
+        OutputError: naming ``out`` and what to do.
+    """
+    return prepare_output_file(out, overwrite=overwrite, inputs=inputs, owned=OADDataset.looks_like)
+
+
+def _aggregate(dataset: Any, out: Path, format: str, progress: bool, **kwargs: Any) -> Path:
+    """Aggregate ``dataset`` into the table ``out`` (see :func:`aggregate_dataset`)."""
     indices: Iterable[int] = range(len(dataset))
     if progress:
         from rich.progress import track

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.data.sample import Sample, collate
 from sitsfusion.inference.maps import parcel_polygons, window_origin, write_cog, write_parcels
+from sitsfusion.outputs import check_output_folder, mark_complete, output_folder
 
 __all__ = ["MAPS_FOLDER", "NODATA", "PARCELS_FILE", "PredictionResult", "predict_maps"]
 
@@ -131,6 +132,7 @@ def predict_maps(
     batch_size: int | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> PredictionResult:
     """Predict every sample of ``split`` with ``checkpoint`` and write maps and parcels.
 
@@ -138,16 +140,30 @@ def predict_maps(
         cfg: the experiment config (its data section says what to read; the model comes
             from the checkpoint, which must be a semantic segmentation checkpoint).
         checkpoint: a ``best.ckpt`` written by ``sitsfusion fit``.
-        out: output folder: ``maps/<patch>.tif`` and ``parcels.gpkg``.
+        out: output folder: ``maps/<patch>.tif`` and ``parcels.gpkg``; absent or empty, or
+            maps sitsfusion wrote whose writing was interrupted (replaced), or (``overwrite``)
+            any maps folder sitsfusion wrote, cleared first so that no map of an earlier run
+            stays beside the new ones. Locked while written; its mark
+            (:data:`~sitsfusion.outputs.MARK`) says ``complete: true`` only once every map and
+            the parcels are written.
         split: ``"test"``, ``"val"``, ``"train"`` or ``"all"`` (every sample of the dataset).
         batch_size: default the config's.
         device: default CUDA when available, else CPU.
         progress: show a progress bar.
+        overwrite: replace the maps of an earlier ``predict`` in ``out``.
 
     Raises:
         ConfigError: a parcel-classification checkpoint, an unknown split, samples without
-            georeferencing.
+            georeferencing, a batch size below 1.
+        OutputError: ``out`` is a file, under a file, not writable, is / contains / lies in
+            the dataset or holds the checkpoint, a folder sitsfusion did not create, or one
+            another process is writing.
     """
+    if batch_size is not None and batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    inputs = (cfg.data.root, checkpoint)
+    claim = {"kind": "maps", "overwrite": overwrite, "inputs": inputs, "owned": _old_maps_folder}
+    check_output_folder(out, **claim, replace_incomplete=True)  # before the model is loaded
     from sitsfusion.tasks.base import load_task
     from sitsfusion.training import datamodule, is_synthetic
 
@@ -162,12 +178,7 @@ def predict_maps(
         )
     task.eval().to(dev)
     class_names = list(task.hparams["class_names"])
-    dm = datamodule(cfg)
-    dataset = dm.predict_dataset(split)
-    out = Path(out)
-    result = PredictionResult()
-    canvases: dict[str, _Canvas] = {}
-    frames: list[Any] = []
+    dataset = datamodule(cfg).predict_dataset(split)
     tags = {
         "classes": json.dumps(dict(enumerate(class_names))),
         "nodata_class": NODATA,
@@ -175,6 +186,47 @@ def predict_maps(
         "checkpoint": str(checkpoint),
         "synthetic": str(is_synthetic(cfg.data.root)).lower(),
     }
+    out = Path(out)
+    with output_folder(
+        out,
+        **claim,
+        replace_incomplete=True,
+        command=f"predict {cfg.name} {split}",
+        checkpoint=str(checkpoint),
+    ):
+        size = batch_size or cfg.data.batch_size
+        result = _predict(task, class_names, dataset, out, tags, size, dev, progress)
+        mark_complete(out, maps=len(result.maps), parcels=result.n_parcels)
+    return result
+
+
+def _old_maps_folder(folder: Path) -> bool:
+    """Maps written before sitsfusion marked its folders: only ``maps/*.tif`` and
+    ``parcels.gpkg``."""
+    names = {p.name for p in folder.iterdir()}
+    maps = folder / MAPS_FOLDER
+    return (
+        names <= {MAPS_FOLDER, PARCELS_FILE}
+        and maps.is_dir()
+        and all(p.suffix == ".tif" for p in maps.iterdir())
+    )
+
+
+def _predict(
+    task: Any,
+    class_names: list[str],
+    dataset: Dataset[Sample],
+    out: Path,
+    tags: Mapping[str, Any],
+    batch_size: int,
+    dev: torch.device,
+    progress: bool,
+) -> PredictionResult:
+    """Predict ``dataset`` with ``task`` (``batch_size`` samples at a time on ``dev``) and
+    write the maps (GeoTIFF ``tags``) and parcels into ``out``."""
+    result = PredictionResult()
+    canvases: dict[str, _Canvas] = {}
+    frames: list[Any] = []
 
     def flush(patch: str) -> None:
         canvas = canvases.pop(patch)
@@ -193,11 +245,11 @@ def predict_maps(
         if canvas.parcels.any():
             frames.append(_parcel_rows(canvas, patch, class_names))
 
-    batches: Any = _batches(task, dataset, batch_size or cfg.data.batch_size, dev)
+    batches: Any = _batches(task, dataset, batch_size, dev)
     if progress:
         from rich.progress import track
 
-        n_batches = -(-len(dataset) // (batch_size or cfg.data.batch_size))
+        n_batches = -(-len(dataset) // batch_size)
         batches = track(batches, description="predicting", total=n_batches)
     for batch, probs in batches:
         conf, cls = probs.max(dim=1)

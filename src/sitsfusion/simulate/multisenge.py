@@ -44,6 +44,7 @@ from sitsfusion.optional import require
 from sitsfusion.simulate.params import load_params
 from sitsfusion.simulate.randomness import keyed_rng, name_hash, smooth_field
 from sitsfusion.simulate.spectra import ENDMEMBERS
+from sitsfusion.simulate.writing import dataset_output
 
 __all__ = ["PATCH_SIZE", "SPLIT_TILES", "TILES", "simulate_multisenge"]
 
@@ -190,33 +191,46 @@ def simulate_multisenge(
     size: int = 64,
     seed: int = 0,
     tiles: Sequence[str] = ("31UFQ", "32ULU"),
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """Write a **synthetic** MultiSenGE dataset to ``out`` and return its path.
 
     Args:
-        out: output directory; created, and it must not exist or be empty.
+        out: output directory: created; absent, empty, or a dataset whose writing was
+            interrupted (written anew). The files are written into a hidden sibling and moved
+            in at the end, the ``labels`` folder (the patch index) last
+            (:func:`~sitsfusion.simulate.writing.dataset_output`).
         patches: number of patches, spread over ``tiles`` in turn.
         size: patch side in pixels (10 m); the real dataset uses 256.
         seed: random seed; the same arguments give the same files.
         tiles: Sentinel-2 tile names (UTM zone and row from the name; known tiles in
             :data:`TILES` get a realistic corner, others a corner derived from the name).
             :data:`SPLIT_TILES` covers the train, val and test tiles of the paper's split.
+        overwrite: replace a dataset sitsfusion wrote at ``out`` (never a folder it did not
+            create: :class:`~sitsfusion.outputs.OutputExistsError`).
     """
-    from rasterio.crs import CRS
-    from rasterio.transform import Affine
-
-    out = Path(out)
     if int(patches) < 1 or int(size) < 8:
         raise ValueError(f"patches must be >= 1 and size >= 8, got {patches}, {size}")
     if not tiles:
         raise ValueError("tiles must name at least one Sentinel-2 tile")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out}: exists and is not an empty directory")
+    command = f"simulate_multisenge(patches={patches}, size={size}, seed={seed}, tiles={tiles})"
+    with dataset_output(
+        out, "multisenge", overwrite=overwrite, last=("labels",), command=command
+    ) as tmp:
+        _write(tmp, int(patches), int(size), seed, tiles)
+    return Path(out)
+
+
+def _write(out: Path, patches: int, size: int, seed: int, tiles: Sequence[str]) -> None:
+    """Write the dataset's files into ``out`` (the arguments of :func:`simulate_multisenge`)."""
+    from rasterio.crs import CRS
+    from rasterio.transform import Affine
+
     for sub in ("labels", "s2", "s1", "ground_reference"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    size = int(size)
     used: dict[str, set[tuple[int, int]]] = {}
-    for i in range(int(patches)):
+    for i in range(patches):
         tile = str(tiles[i % len(tiles)]).upper().removeprefix("T")
         epsg, ulx, uly = _tile_place(tile)
         rng = keyed_rng(seed, name_hash(tile), i)

@@ -52,6 +52,7 @@ from sitsfusion.simulate.regions import Region, grid_convergence, region_config
 from sitsfusion.simulate.spectra import S2_BANDS
 from sitsfusion.simulate.units import unit_state
 from sitsfusion.simulate.weather import patch_s2_days, regional_weather, season
+from sitsfusion.simulate.writing import dataset_output
 
 __all__ = ["CLASS_NAMES", "MODALITIES", "S1_CHANNELS", "S2_BANDS", "simulate_pastis"]
 
@@ -113,7 +114,7 @@ def _square(center: tuple[float, float], side: float, angle_deg: float) -> list:
 
 
 def _check_args(
-    out: Path, patches: int, size: int, modalities: Sequence[str], cloud_cover: float, year: int
+    patches: int, size: int, modalities: Sequence[str], cloud_cover: float, year: int
 ) -> tuple[str, ...]:
     if isinstance(modalities, str):
         modalities = (modalities,)
@@ -129,11 +130,6 @@ def _check_args(
         raise ValueError(f"cloud_cover must be in [0, 1], got {cloud_cover}")
     if not 2016 <= int(year) <= 2100:
         raise ValueError(f"year must be in 2016..2100 (Sentinel-2 era), got {year}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(
-            f"{out}: output path exists and is not an empty directory; "
-            "choose a new path (simulate_pastis never overwrites data)"
-        )
     return tuple(m for m in MODALITIES if m in mods)
 
 
@@ -160,11 +156,15 @@ def simulate_pastis(
     progress: bool = False,
     *,
     class_probs: Mapping[int, float] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write a **synthetic** PASTIS-R dataset to ``out`` and return its path.
 
     Args:
-        out: output directory; created, and it must not exist or be empty.
+        out: output directory: created; absent, empty, or a dataset whose writing was
+            interrupted (written anew). The files are written into a hidden sibling and moved
+            in at the end (:func:`~sitsfusion.simulate.writing.dataset_output`), so a killed
+            run never leaves a folder that reads as a dataset.
         patches: number of patches (``ID_PATCH`` = 10000 + index).
         size: patch side in pixels (10 m); PASTIS uses 128.
         seed: random seed; the same arguments give byte-identical files.
@@ -178,20 +178,41 @@ def simulate_pastis(
         progress: show a progress bar over patches.
         class_probs: crop class -> relative frequency, replacing the region's crop mixture
             (e.g. ``{2: 0.5, 11: 0.5}``: only wheat and durum wheat parcels).
+        overwrite: replace a dataset sitsfusion wrote at ``out`` (never a folder it did not
+            create: :class:`~sitsfusion.outputs.OutputExistsError`).
     """
-    out = Path(out)
-    mods = _check_args(out, patches, size, modalities, cloud_cover, year)
+    mods = _check_args(patches, size, modalities, cloud_cover, year)
     patches, size, seed, year = int(patches), int(size), int(seed), int(year)
     cloud_cover = float(cloud_cover)
+    base = _crop_mixture(region_config(region), class_probs)  # checked before writing
+    command = f"simulate_pastis(patches={patches}, size={size}, seed={seed}, region={region!r})"
+    with dataset_output(
+        out, "pastis-r", overwrite=overwrite, last=("metadata.geojson",), command=command
+    ) as tmp:
+        _write(tmp, mods, patches, size, seed, region, year, cloud_cover, progress, base)
+    return Path(out)
+
+
+def _write(
+    out: Path,
+    mods: tuple[str, ...],
+    patches: int,
+    size: int,
+    seed: int,
+    region: str,
+    year: int,
+    cloud_cover: float,
+    progress: bool,
+    base: np.ndarray,
+) -> None:
+    """Write the dataset's files into ``out`` (the arguments of :func:`simulate_pastis`;
+    ``base``: the ``[18]`` crop mixture)."""
     reg = region_config(region)
     rh = name_hash(region)
     year_shift = float(name_hash(f"year{year}") % 13 - 6) if year != 2019 else 0.0
     shift = reg.shift + year_shift
-    base = _crop_mixture(reg, class_probs)
     wx = regional_weather(reg, seed, rh, year)
     _, start, end = season(year)
-
-    out.mkdir(parents=True, exist_ok=True)
     for m in mods:
         (out / f"DATA_{m}").mkdir(exist_ok=True)
     (out / "ANNOTATIONS").mkdir(exist_ok=True)
@@ -287,4 +308,3 @@ def simulate_pastis(
         "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::2154"}},
     }
     write_json_atomic(out / "metadata.geojson", collection, newline=True)
-    return out

@@ -53,6 +53,7 @@ from sitsfusion.simulate.regions import S2_MONTHLY_KEEP, Region, region_config
 from sitsfusion.simulate.spectra import S2_BANDS
 from sitsfusion.simulate.units import unit_state
 from sitsfusion.simulate.weather import regional_weather
+from sitsfusion.simulate.writing import dataset_output
 
 __all__ = [
     "BANDS",
@@ -198,13 +199,18 @@ def simulate_sen4agrinet(
     year: int = 2019,
     cloud_cover: float = 0.15,
     progress: bool = False,
+    *,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write ``patches`` synthetic Sen4AgriNet netCDF patches of one region and year.
 
     Args:
-        out: output folder (created); files are written atomically, flat in it. It may hold
-            other regions' or years' patches; an existing file is never overwritten
-            (``FileExistsError`` before anything is written).
+        out: output folder (created), files flat in it: absent, empty, a Sen4AgriNet dataset
+            sitsfusion wrote (the new patches are added beside its other regions' or years'
+            patches; an existing file is never overwritten: ``FileExistsError`` before
+            anything is written), or one whose writing was interrupted (written anew). The
+            files are written into a hidden sibling and moved in at the end
+            (:func:`~sitsfusion.simulate.writing.dataset_output`).
         patches: number of patches.
         size: patch side in 10 m pixels (real: 366); a multiple of 6 (20 m and 60 m grids).
         seed: random seed (same arguments give identical files).
@@ -212,6 +218,8 @@ def simulate_sen4agrinet(
         year: the calendar year of the time series (e.g. 2019, 2020).
         cloud_cover: mean cloud fraction of an acquisition (0 = clear sky).
         progress: show a progress bar.
+        overwrite: replace a dataset sitsfusion wrote at ``out`` rather than adding to it
+            (never a folder it did not create: :class:`~sitsfusion.outputs.OutputExistsError`).
 
     Returns:
         the written files.
@@ -226,28 +234,49 @@ def simulate_sen4agrinet(
         raise ValueError(f"cloud_cover must be in [0, 1], got {cloud_cover}")
     out = Path(out)
     rh = name_hash(f"s4a-{region.strip().lower()}")
-    base = region_config(spec.base)
-    year_shift = float(name_hash(f"s4a{region.strip().lower()}{year}") % 17 - 8)
-    reg = replace(base, keep=base.keep + (name_hash(f"keep{year}") % 9 - 4) / 100.0)
     place = keyed_rng(seed, rh, year, 11)
     cells = place.permutation(_GRID * _GRID)[:patches]
     tiles = [spec.tiles[int(k)] for k in place.integers(0, len(spec.tiles), patches)]
-    paths = [
-        out / patch_file_name(year, tiles[k], *divmod(int(cells[k]), _GRID)) for k in range(patches)
-    ]
-    existing = [p.name for p in paths if p.exists()]
+    names = [patch_file_name(year, tiles[k], *divmod(int(cells[k]), _GRID)) for k in range(patches)]
+    existing = [name for name in names if (out / name).exists() and not overwrite]
     if existing:
         raise FileExistsError(
             f"{out}: already holds {existing[0]}"
             + (f" and {len(existing) - 1} more" if len(existing) > 1 else "")
             + "; choose a new folder, seed, region or year (never overwritten)"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    command = f"simulate_sen4agrinet(patches={patches}, size={size}, seed={seed}, year={year})"
+    with dataset_output(
+        out, "sen4agrinet", overwrite=overwrite, add=not overwrite, command=command
+    ) as tmp:
+        _write(tmp, names, tiles, cells, region, year, size, seed, cloud_cover, progress)
+    return [out / name for name in names]
+
+
+def _write(
+    out: Path,
+    names: list[str],
+    tiles: list[str],
+    cells: np.ndarray,
+    region: str,
+    year: int,
+    size: int,
+    seed: int,
+    cloud_cover: float,
+    progress: bool,
+) -> None:
+    """Write the patch files ``names`` (in ``tiles``, at grid ``cells``) into ``out`` (the
+    arguments of :func:`simulate_sen4agrinet`)."""
+    spec = _region(region)
+    patches = len(names)
+    rh = name_hash(f"s4a-{region.strip().lower()}")
+    base = region_config(spec.base)
+    year_shift = float(name_hash(f"s4a{region.strip().lower()}{year}") % 17 - 8)
+    reg = replace(base, keep=base.keep + (name_hash(f"keep{year}") % 9 - 4) / 100.0)
     wx = regional_weather(reg, seed, rh, year, until=dt.date(year, 12, 31))
     codes = np.array(sorted(spec.crops), dtype=np.int64)
     shares = np.array([spec.crops[c] for c in codes], dtype=np.float64)
     shares /= shares.sum()
-    written: list[Path] = []
     iterator: Any = range(patches)
     if progress:
         from rich.progress import track
@@ -277,7 +306,7 @@ def simulate_sen4agrinet(
         i, j = divmod(int(cells[k]), _GRID)
         tile = tiles[k]
         corner = (300000.0 + 3660.0 * j, 4700040.0 - 3660.0 * i)  # synthetic placement
-        path = paths[k]
+        path = out / names[k]
         attrs = {
             "title": "S4A Patch Dataset",
             "authors": "sitsfusion simulator (SYNTHETIC data, no satellite pixel)",
@@ -294,5 +323,3 @@ def simulate_sen4agrinet(
             "crs": utm_crs(tile),
         }
         _write_patch(path, _bands(img), labels, parcels, times, corner, attrs)
-        written.append(path)
-    return written
