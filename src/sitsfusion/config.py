@@ -180,6 +180,11 @@ class DataConfig:
     """Monthly medians over these months (1-12); null = off (seed 004, Sec. VI: April to
     September)."""
 
+    def inputs(self) -> list[str]:
+        """Every dataset path this section reads (``root`` and the per-split roots): what an
+        output must never be, contain or lie inside."""
+        return [self.root, *self.train_roots, *self.val_roots, *self.test_roots]
+
 
 @dataclass
 class ModelConfig:

@@ -35,6 +35,7 @@ __all__ = [
     "check_not_input",
     "check_output_folder",
     "check_output_path",
+    "clear_folder",
     "created_by_sitsfusion",
     "file_lock",
     "folder_lock",
@@ -320,7 +321,7 @@ def mark_complete(folder: str | Path, **fields: Any) -> None:
     write_json_atomic(folder / MARK, mark)
 
 
-def _clear(folder: Path) -> None:
+def clear_folder(folder: Path) -> None:
     """Remove everything in ``folder`` but its lock file (symlinks removed, never followed)."""
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -388,7 +389,7 @@ def _prepare(folder: Path, kind: str, action: str, command: str, fields: dict[st
         write_json_atomic(folder / MARK, {**mark, "kind": kind, "complete": False, **fields})
         return
     if action == "clear":
-        _clear(folder)
+        clear_folder(folder)
     write_mark(folder, kind, complete=False, command=command, **fields)
 
 

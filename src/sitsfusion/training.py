@@ -10,6 +10,7 @@ On a terminal, Lightning's progress bar shows the training; otherwise (a log fil
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
 import logging
 import os
@@ -40,6 +41,15 @@ from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.data.readers import is_synthetic as _is_synthetic
 from sitsfusion.io import read_json
 from sitsfusion.losses import inverse_frequency_weights
+from sitsfusion.outputs import (
+    LOCK,
+    MARK,
+    check_output_folder,
+    clear_folder,
+    folder_lock,
+    mark_complete,
+    prepare_output_folder,
+)
 from sitsfusion.runs import (
     RUN_FILE,
     ReportStamp,
@@ -171,23 +181,16 @@ class _Plan(NamedTuple):
     record: dict[str, Any] | None = None
 
 
-def _plan(out: Path, cfg: ExperimentConfig, overwrite: bool, resume: bool) -> _Plan:
-    """Look at the run folder ``out`` before training: refuse what must not be touched, clear
-    what ``overwrite`` replaces (only a run folder sitsfusion wrote), and say what to do."""
-    if overwrite and resume:
-        raise ValueError("--overwrite and --resume exclude each other: start again or continue")
-    if not out.exists() or not any(out.iterdir()):
+def _plan(out: Path, cfg: ExperimentConfig, resume: bool) -> _Plan:
+    """Look at the run folder ``out`` (locked, checked by :func:`output_folder`; cleared
+    already for ``--overwrite``): refuse a run to continue without ``resume``, or with another
+    config, and say what to do."""
+    if not is_run_folder(out):  # new, or prepared by a process killed before it trained
+        if any(p.name not in (MARK, LOCK) for p in out.iterdir()):
+            clear_folder(out)
         return _Plan("new")
-    if not is_run_folder(out):
-        raise FileExistsError(
-            f"{out}: not empty and not a sitsfusion run folder (no {RUN_FILE}), not writing "
-            "into it; choose another --out"
-        )
     record = read_json(out / RUN_FILE)
     status = record.get("status", "finished" if record.get("finished") else "training")
-    if overwrite:
-        shutil.rmtree(out)
-        return _Plan("new")
     if not resume:
         raise FileExistsError(
             f"{out}: holds a run ({status}); pass --resume to continue it, --overwrite to "
@@ -211,11 +214,13 @@ def _plan(out: Path, cfg: ExperimentConfig, overwrite: bool, resume: bool) -> _P
         return _Plan("test", record=record)
     last = out / "checkpoints" / LAST_CHECKPOINT
     if not last.is_file():  # killed before its first epoch ended: nothing to keep
-        shutil.rmtree(out)
+        clear_folder(out)
         return _Plan("new")
     return _Plan("continue", last, record)
 
 
+RUN_KIND = "run"
+"""The kind of output a run folder is (:data:`sitsfusion.outputs.MARK`)."""
 LAST_CHECKPOINT = "last.ckpt"
 """The checkpoint of the last finished epoch, rewritten (atomically) after every epoch."""
 
@@ -261,16 +266,41 @@ def fit(
         TrainingDiverged: the loss or the weights became non-finite (``run.json`` says so).
     """
     check_runtime(cfg)  # the accelerator is here: before any data is read
+    if overwrite and resume:
+        raise ValueError("--overwrite and --resume exclude each other: start again or continue")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     out = Path(out_dir) if out_dir is not None else run_folder(cfg)
-    plan = _plan(out, cfg, overwrite, resume)
-    if plan.action == "finished":
-        return _finished_result(out, plan.record or {})
+    claim: dict[str, Any] = {
+        "kind": RUN_KIND,
+        "overwrite": overwrite,
+        "inputs": cfg.data.inputs(),
+        "owned": is_run_folder,
+        "reuse": not overwrite,  # a run folder is kept for _plan: resumed or refused there
+    }
+    check_output_folder(out, **claim)  # refusals before anything is written
+    with folder_lock(out):
+        prepare = functools.partial(
+            prepare_output_folder, out, **claim, locked=True, command=f"fit {cfg.name}"
+        )
+        if overwrite:
+            prepare()  # clears the earlier run
+        plan = _plan(out, cfg, resume)
+        if plan.action == "finished":  # nothing to do, nothing written
+            return _finished_result(out, plan.record or {})
+        if not overwrite:
+            prepare()  # marked incomplete while it runs
+        result = _fit_in(cfg, out, plan, list(callbacks))
+        mark_complete(out)
+    return result
+
+
+def _fit_in(cfg: ExperimentConfig, out: Path, plan: _Plan, callbacks: list[Callback]) -> RunResult:
+    """:func:`fit` in the locked run folder ``out``, as ``plan`` says."""
     started = (plan.record or {}).get("started") or now()
     dm = datamodule(cfg)
     task = build_task(cfg, dm)
     if plan.action != "test":
-        best = _train(cfg, out, dm, task, started, plan.last, list(callbacks))
+        best = _train(cfg, out, dm, task, started, plan.last, callbacks)
     else:
         best = out / "checkpoints" / "best.ckpt"
         shutil.rmtree(out / "test", ignore_errors=True)  # a report the killed run began

@@ -196,6 +196,6 @@ def test_fit_overwrite_never_deletes_a_folder_it_did_not_write(
     mine.mkdir()
     (mine / "thesis.tex").write_text("not a run")
     cfg = load_config(CONFIG, [*SMALL, f"data.root={pastis_r}"])
-    with pytest.raises(FileExistsError, match="not a sitsfusion run folder"):
+    with pytest.raises(FileExistsError, match="not created by sitsfusion"):
         fit(cfg, mine, overwrite=True)
     assert (mine / "thesis.tex").read_text() == "not a run"

@@ -115,9 +115,9 @@ def test_run_folder_not_overwritten_by_accident(sim: Path, tmp_path: Path) -> No
     out = tmp_path / "run"
     out.mkdir()
     (out / "old.txt").write_text("earlier run")
-    with pytest.raises(FileExistsError, match="not a sitsfusion run folder"):
+    with pytest.raises(FileExistsError, match="choose another"):
         fit(_config("s2", sim), out)
-    with pytest.raises(FileExistsError, match="not a sitsfusion run folder"):
+    with pytest.raises(FileExistsError, match="not created by sitsfusion"):
         fit(_config("s2", sim), out, overwrite=True)
     assert [p.name for p in out.iterdir()] == ["old.txt"]
 

@@ -161,10 +161,10 @@ def predict_maps(
     """
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    inputs = (cfg.data.root, checkpoint)
+    inputs = (*cfg.data.inputs(), checkpoint)
     claim = {"kind": "maps", "overwrite": overwrite, "inputs": inputs, "owned": _old_maps_folder}
     check_output_folder(out, **claim, replace_incomplete=True)  # before the model is loaded
-    from sitsfusion.tasks.base import load_task
+    from sitsfusion.tasks.base import check_same_dataset, load_task
     from sitsfusion.training import datamodule, is_synthetic
 
     dev = torch.device(device) if device is not None else None
@@ -178,7 +178,9 @@ def predict_maps(
         )
     task.eval().to(dev)
     class_names = list(task.hparams["class_names"])
-    dataset = datamodule(cfg).predict_dataset(split)
+    dm = datamodule(cfg)
+    dataset = dm.predict_dataset(split)
+    check_same_dataset(task, dm.channels, dm.class_names, checkpoint)
     tags = {
         "classes": json.dumps(dict(enumerate(class_names))),
         "nodata_class": NODATA,
