@@ -39,6 +39,7 @@ __all__ = [
     "created_by_sitsfusion",
     "file_lock",
     "folder_lock",
+    "holds_any",
     "mark_complete",
     "output_folder",
     "prepare_output_file",
@@ -57,6 +58,16 @@ _NAME_MAX = 255  # when the file system does not say (POSIX NAME_MAX on Linux fi
 
 Owned = Callable[[Path], bool]
 """Recognises an output sitsfusion made before it marked its folders (e.g. an old run)."""
+
+
+def holds_any(*names: str) -> Owned:
+    """An ``owned`` test for outputs written before folders were marked: the folder holds one
+    of ``names`` (e.g. an experiment's ``run.json`` or ``results.csv``)."""
+
+    def owned(folder: Path) -> bool:
+        return any((Path(folder) / name).exists() for name in names)
+
+    return owned
 
 
 class OutputError(ValueError):

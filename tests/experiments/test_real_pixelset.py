@@ -168,6 +168,6 @@ def test_tiny_run_scores_both_models(tmp_path: Path) -> None:
     user = tmp_path / "user"
     user.mkdir()
     (user / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not an output folder of this experiment"):
+    with pytest.raises(FileExistsError, match="not created by sitsfusion"):
         run_real_pixelset(ROOT, seeds=(0,), out_dir=user, epochs=1, overwrite=True)
     assert (user / "notes.txt").read_text() == "mine"

@@ -116,3 +116,23 @@ def test_a_run_folder_in_use_is_refused_to_a_second_fit(
     assert tree_digest(out) == before
     # --overwrite: the run (sitsfusion's own) is replaced
     assert sitsfusion_main(*_fit(data, out, "--overwrite")).code == 0
+
+
+@pytest.mark.parametrize("where", ["the dataset", "inside the dataset", "the checkpoint's folder"])
+def test_robustness_never_writes_around_its_inputs(
+    where: str, data: Path, tmp_path: Path, sitsfusion_main: Callable
+) -> None:
+    ckpt = tmp_path / "run" / "checkpoints" / "best.ckpt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"never read: refused before")
+    out = {
+        "the dataset": data,
+        "inside the dataset": data / "clouds",
+        "the checkpoint's folder": ckpt.parent,
+    }[where]
+    args = ["robustness", "--config", str(CONFIG), "--ckpt", str(ckpt), "--out", str(out)]
+    args += ["--set", f"data.root={data}", "--overwrite"]
+    before = tree_digest(tmp_path)
+    ran = sitsfusion_main(*args)
+    assert_one_line_error(ran, "choose an output outside the data it reads")
+    assert tree_digest(tmp_path) == before

@@ -101,6 +101,11 @@ def experiment() -> None:
 @click.option(
     "--seeds", type=NumberList(int), default="0", show_default=True, help="Removal seeds."
 )
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Score everything again (default: read the evaluations already in --out).",
+)
 def robustness(
     configs: tuple[Path, ...],
     ckpts: tuple[Path, ...],
@@ -109,14 +114,18 @@ def robustness(
     modality: str,
     kept: tuple[float, ...],
     seeds: tuple[int, ...],
+    overwrite: bool,
 ) -> None:
-    """Varying cloud cover: test scores with random optical acquisitions removed."""
+    """Varying cloud cover: test scores with random optical acquisitions removed; run again,
+    it scores only what is missing in --out."""
     from sitsfusion.experiments.cloud_robustness import run_cloud_robustness
 
     if len(configs) != len(ckpts):
         raise click.BadParameter(f"{len(configs)} --config for {len(ckpts)} --ckpt: pair them")
     runs = [(load(c, overrides), k) for c, k in zip(configs, ckpts, strict=True)]
-    table = run_cloud_robustness(runs, out, modality=modality, kept=kept, seeds=seeds)
+    table = run_cloud_robustness(
+        runs, out, modality=modality, kept=kept, seeds=seeds, overwrite=overwrite
+    )
     summary = table.groupby(["model", "kept"], sort=False).mean(numeric_only=True).reset_index()
     view = Table(title=f"test scores with {modality} observations removed")
     columns = [c for c in ("OA", "mIoU", "macro_F1", "PQ") if c in summary]

@@ -20,6 +20,7 @@ import pandas as pd
 
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.io import write_text_atomic
+from sitsfusion.outputs import holds_any, mark_complete, output_folder
 from sitsfusion.runs import ReportStamp, finished_report
 
 __all__ = ["DEFAULT_KEPT", "plot_robustness", "run_cloud_robustness"]
@@ -35,6 +36,7 @@ def run_cloud_robustness(
     modality: str = "S2",
     kept: Sequence[float] = DEFAULT_KEPT,
     seeds: Sequence[int] = (0,),
+    overwrite: bool = False,
 ) -> pd.DataFrame:
     """Score every ``(config, checkpoint)`` with ``1 - kept`` of ``modality`` removed.
 
@@ -43,7 +45,8 @@ def run_cloud_robustness(
     figure ``robustness.png`` (the monitored score vs the ratio kept, one curve per model).
     Each evaluation's report goes to ``<out_dir>/<model>/kept_<ratio>_seed_<seed>/``; one
     already there, complete and of the same checkpoint and config, is read instead of scored
-    again (an interrupted call, run again, scores only what is missing).
+    again (an interrupted call, run again, scores only what is missing; ``overwrite`` clears
+    ``out_dir`` first, if this command made it).
 
     Raises:
         ConfigError: a ratio outside (0, 1], a model that does not read ``modality``.
@@ -54,30 +57,46 @@ def run_cloud_robustness(
     bad = [k for k in kept if not 0.0 < k <= 1.0]
     if bad:
         raise ConfigError(f"kept: ratios of remaining observations must be in (0, 1], got {bad}")
-    rows: list[dict[str, Any]] = []
-    synthetic = False
-    for cfg, checkpoint in runs:
+    for cfg, _ in runs:  # refusals before any folder is made
         if modality not in cfg.data.modalities:
             raise ConfigError(
                 f"{cfg.name}: reads {cfg.data.modalities}, not {modality!r}; nothing to remove"
             )
-        synthetic = synthetic or is_synthetic(cfg.data.root)
-        for seed in seeds:
-            for ratio in kept:
-                run = copy.deepcopy(cfg)
-                run.train.seed = int(seed)
-                run.data.eval_drop = {} if ratio >= 1.0 else {modality: 1.0 - float(ratio)}
-                where = out / cfg.name / f"kept_{ratio:.2f}_seed_{seed}"
-                stamp = ReportStamp.of("test", checkpoint, run.to_dict())
-                scores = finished_report(where, stamp) or evaluate(run, checkpoint, where)
-                row: dict[str, Any] = {"model": cfg.name, "kept": float(ratio), "seed": int(seed)}
-                for name, key in _METRICS.items():
-                    if key in scores:
-                        row[name] = float(scores[key])
-                rows.append(row)
-    table = pd.DataFrame(rows)
-    write_text_atomic(out / "robustness.csv", table.to_csv(index=False))
-    plot_robustness(table, out / "robustness.png", modality, synthetic)
+    inputs = [p for cfg, checkpoint in runs for p in (*cfg.data.inputs(), checkpoint)]
+    with output_folder(
+        out,
+        kind="experiment",
+        overwrite=overwrite,
+        inputs=inputs,
+        owned=holds_any("robustness.csv"),
+        reuse=not overwrite,  # what is scored is read again
+        command="robustness",
+    ):
+        rows: list[dict[str, Any]] = []
+        synthetic = False
+        for cfg, checkpoint in runs:
+            synthetic = synthetic or is_synthetic(cfg.data.root)
+            for seed in seeds:
+                for ratio in kept:
+                    run = copy.deepcopy(cfg)
+                    run.train.seed = int(seed)
+                    run.data.eval_drop = {} if ratio >= 1.0 else {modality: 1.0 - float(ratio)}
+                    where = out / cfg.name / f"kept_{ratio:.2f}_seed_{seed}"
+                    stamp = ReportStamp.of("test", checkpoint, run.to_dict())
+                    scores = finished_report(where, stamp) or evaluate(run, checkpoint, where)
+                    row: dict[str, Any] = {
+                        "model": cfg.name,
+                        "kept": float(ratio),
+                        "seed": int(seed),
+                    }
+                    for name, key in _METRICS.items():
+                        if key in scores:
+                            row[name] = float(scores[key])
+                    rows.append(row)
+        table = pd.DataFrame(rows)
+        write_text_atomic(out / "robustness.csv", table.to_csv(index=False))
+        plot_robustness(table, out / "robustness.png", modality, synthetic)
+        mark_complete(out)
     return table
 
 

@@ -18,7 +18,6 @@ See ``docs/real-data.md``.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from sitsfusion.experiments.reporting import (
 )
 from sitsfusion.io import write_json_atomic, write_text_atomic
 from sitsfusion.metrics import format_table
+from sitsfusion.outputs import holds_any, mark_complete, output_folder
 from sitsfusion.training import fit
 
 __all__ = [
@@ -249,21 +249,6 @@ def _summary_rows(summary: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
-    """Create ``out``, or accept it holding an earlier run of this experiment (``run.json``
-    / ``results.csv`` / ``pse_ltae/``), deleted with ``overwrite``; never another folder."""
-    if out.exists() and any(out.iterdir()):
-        ours = {"run.json", "results.csv", "pse_ltae"} & {p.name for p in out.iterdir()}
-        if not ours:
-            raise FileExistsError(
-                f"{out}: not empty and not an output folder of this experiment (no run.json, "
-                "results.csv or pse_ltae/); choose another output folder"
-            )
-        if overwrite:
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def run_real_pixelset(
     root: str | Path,
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
@@ -306,9 +291,48 @@ def run_real_pixelset(
     """
     if not seeds:
         raise ValueError("seeds: give at least one seed")
-    start = time.perf_counter()
     out = Path(out_dir)
-    _prepare(out, overwrite)
+    with output_folder(
+        out,
+        kind="experiment",
+        overwrite=overwrite,
+        inputs=[root],
+        owned=holds_any("run.json", "results.csv", "pse_ltae"),
+        reuse=not overwrite,  # resumed
+        command="experiment real-pixelset",
+    ):
+        table = _run(
+            root,
+            seeds,
+            out,
+            epochs,
+            config,
+            overrides,
+            grid_step,
+            n_estimators,
+            rf_fit_on_val,
+            num_threads,
+            console,
+        )
+        mark_complete(out)
+    return table
+
+
+def _run(
+    root: str | Path,
+    seeds: Sequence[int],
+    out: Path,
+    epochs: int | None,
+    config: str | Path | None,
+    overrides: Sequence[str],
+    grid_step: int,
+    n_estimators: int,
+    rf_fit_on_val: bool,
+    num_threads: int | None,
+    console: Console | None,
+) -> pd.DataFrame:
+    """:func:`run_real_pixelset` in its locked output folder ``out``."""
+    start = time.perf_counter()
     config_path = Path(config) if config is not None else DEFAULT_CONFIG
     extra = [*overrides, *([f"train.epochs={epochs}"] if epochs is not None else [])]
 

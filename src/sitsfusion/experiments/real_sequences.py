@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from sitsfusion.experiments.reporting import (
 from sitsfusion.io import write_json_atomic, write_text_atomic
 from sitsfusion.metrics import format_table
 from sitsfusion.models.builder import count_parameters
+from sitsfusion.outputs import holds_any, mark_complete, output_folder
 from sitsfusion.training import build_task, fit
 
 __all__ = [
@@ -388,17 +388,50 @@ def run_real_sequences(
         repetitions = (0, 1, 2) if spec.protocol == "files" else (0, 1, 2, 3, 4)
     if not repetitions:
         raise ValueError("repetitions: give at least one seed or fold")
-    start = time.perf_counter()
     out = Path(out_dir)
+    with output_folder(
+        out,
+        kind="experiment",
+        overwrite=overwrite,
+        inputs=[root],
+        owned=holds_any("runs.jsonl"),
+        reuse=not overwrite,  # resumed
+        command=f"experiment real-sequences {dataset}",
+    ):
+        table = _run(
+            dataset,
+            root,
+            out,
+            repetitions,
+            models,
+            epochs,
+            overrides,
+            model_overrides,
+            n_estimators,
+            num_threads,
+            console,
+        )
+        mark_complete(out)
+    return table
+
+
+def _run(
+    dataset: str,
+    root: str | Path,
+    out: Path,
+    repetitions: Sequence[int],
+    models: Sequence[str],
+    epochs: int | None,
+    overrides: Sequence[str],
+    model_overrides: dict[str, Sequence[str]] | None,
+    n_estimators: int,
+    num_threads: int | None,
+    console: Console | None,
+) -> pd.DataFrame:
+    """:func:`run_real_sequences` in its locked output folder ``out``."""
+    start = time.perf_counter()
+    spec = DATASETS[dataset]
     log = out / "runs.jsonl"
-    if overwrite and out.exists() and any(out.iterdir()):
-        if not log.is_file():  # never delete a folder this experiment did not write
-            raise FileExistsError(
-                f"{out}: holds no runs.jsonl (not an output folder of this experiment); "
-                "not deleting it with overwrite; choose another output folder"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     done = {(r["model"], r["repetition"]): r for r in _load_runs(log)}
     extra_overrides = [
         *overrides,
