@@ -247,3 +247,21 @@ def test_owned_recognises_an_unmarked_folder_sitsfusion_wrote(tmp_path: Path) ->
     (old / "x").write_text("x")
     prepare_output_folder(old, kind="run", overwrite=True, owned=lambda f: True)
     assert not (old / "x").exists()
+
+
+def test_a_folder_the_user_cannot_write_in_is_refused_also_when_run_as_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root every folder is writable, so the test above skips; here the permission check
+    is made to answer "no" as it would for a user without write access."""
+    from sitsfusion.outputs import OutputError, check_output_path
+
+    real = os.access
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(
+        os, "access", lambda p, mode, **kw: Path(p) != locked and real(p, mode, **kw)
+    )
+    with pytest.raises(OutputError, match=r"locked/out: cannot write in .*locked \(permission"):
+        check_output_path(locked / "out")
+    check_output_path(tmp_path / "free" / "out")  # elsewhere: fine
