@@ -247,7 +247,7 @@ PINNED: dict[str, dict[str, Any]] = {
         "data.classes": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
         "data.format": "oad",
         "data.reader": {"nomenclature": "sen4agrinet", "stat": "mean_std"},
-        "data.root": "data/Sen4AgriNet/oad.parquet",
+        "data.root": "data/Sen4AgriNet_oad.parquet",
         "data.split": "groups",
         "data.test_groups": ["france/2019"],
         "data.train_groups": ["catalonia/2019", "catalonia/2020"],
