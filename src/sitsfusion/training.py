@@ -353,7 +353,12 @@ def _train(
         writer.save()
     write_run_file(out, cfg, started=started, status="training")  # ... run.json marks it
     if last is not None:
-        print(f"resuming {out} from epoch {_epoch_of(last) + 1}", file=sys.stderr, flush=True)
+        done = _epoch_of(last) + 1  # epochs finished (the checkpoint's index is 0-based)
+        print(
+            f"resuming {out}: {done} epochs done, continuing with epoch {done + 1}",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         trainer.fit(task, datamodule=dm, ckpt_path=last, weights_only=True)
     except TrainingDiverged as exc:

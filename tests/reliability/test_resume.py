@@ -73,7 +73,7 @@ def _killed(root: Path, out: Path, epoch: int, batch: int) -> None:
 
 @pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result(
-    pastis_r: Path, uninterrupted: Path, tmp_path: Path
+    pastis_r: Path, uninterrupted: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "killed"
     _killed(pastis_r, out, epoch=2, batch=1)
@@ -86,6 +86,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(
     with pytest.raises(FileExistsError, match="--resume"):  # without --resume: refused
         fit(_cfg(pastis_r), out)
     result = fit(_cfg(pastis_r), out, resume=True)
+    assert "2 epochs done, continuing with epoch 3" in capsys.readouterr().err
 
     a, b = _weights(uninterrupted / "checkpoints" / "last.ckpt"), _weights(last)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
