@@ -6,9 +6,11 @@ folder first (``shutil.copytree`` into its ``tmp_path``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +80,17 @@ def sitsfusion_main(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
         return Ran(code, out, err)
 
     return run
+
+
+@pytest.fixture
+def alarm() -> Iterator[None]:
+    """A regression that opens a named pipe would block: fail after 10 s instead."""
+
+    def timeout(signum: int, frame: Any) -> None:
+        raise TimeoutError("blocked on a named pipe")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

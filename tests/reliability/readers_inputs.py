@@ -15,6 +15,7 @@ import signal
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +301,15 @@ def edit_netcdf(path: Path, change: Callable[[Any], None]) -> Path:
     with h5py.File(path, "r+") as f:
         change(f)
     return path
+
+
+@dataclass(frozen=True)
+class Case:
+    """Change dataset ``name`` with ``edit(root) -> the file changed``, to be named in the
+    refusal; expect ``words`` in it."""
+
+    id: str
+    name: str
+    edit: Callable[[Path], Path]
+    words: tuple[str, ...]
+    options: tuple[tuple[str, Any], ...] = ()

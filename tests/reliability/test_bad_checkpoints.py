@@ -11,8 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import re
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,20 +88,6 @@ def test_the_untouched_checkpoint_loads(good: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- the file itself
-
-
-@pytest.fixture
-def alarm() -> Iterator[None]:
-    """A regression that opens a named pipe would block: fail after 10 s instead."""
-
-    def timeout(signum: int, frame: Any) -> None:
-        raise TimeoutError("blocked on a named pipe")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_named_pipe_is_refused_without_opening_it(tmp_path: Path, alarm: None) -> None:

@@ -11,10 +11,9 @@ import ast
 import dataclasses
 import inspect
 import os
-import signal
 import textwrap
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -193,20 +192,6 @@ def test_custom_disjoint_folds_and_panoptic_metrics_load() -> None:
 
 
 # ------------------------------------------------------------------------------- YAML files
-
-
-@pytest.fixture
-def alarm() -> Iterator[None]:
-    """A regression that opens a named pipe would block: fail after 10 s instead."""
-
-    def timeout(signum: int, frame: Any) -> None:
-        raise TimeoutError("blocked on a named pipe")
-
-    previous = signal.signal(signal.SIGALRM, timeout)
-    signal.alarm(10)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 def _fifo(path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from readers_inputs import (
     PASTIS_TARGET,
     PIXELSET_NPY,
     S4A_FILE,
+    Case,
     copy_of,
     edit_json,
     edit_netcdf,
@@ -38,18 +38,6 @@ from readers_inputs import (
     replace_by_folder,
     valid,  # noqa: F401  (the session fixture)
 )
-
-
-@dataclass(frozen=True)
-class Case:
-    """Change dataset ``name`` with ``edit(root) -> the file to be named``; expect ``words``."""
-
-    id: str
-    name: str
-    edit: Callable[[Path], Path]
-    words: tuple[str, ...]
-    options: tuple[tuple[str, Any], ...] = ()
-
 
 S2, S1 = (("modalities", ("S2",)),), (("modalities", ("S1",)),)  # MultiSenGE: fewer files
 FIFO = ("named pipe (FIFO)", "refused before opening")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from readers_inputs import (
     PASTIS_S2,
     PIXELSET_NPY,
     S4A_FILE,
+    Case,
     copy_of,
     edit_netcdf,
     edit_npy,
@@ -38,17 +38,6 @@ from readers_inputs import (
 
 from sitsfusion.data.readers import reader_class
 from sitsfusion.data.readers.ranges import DataWarning
-
-
-@dataclass(frozen=True)
-class Case:
-    """Corrupt dataset ``name`` with ``edit(root) -> the file changed``; expect ``words``."""
-
-    id: str
-    name: str
-    edit: Callable[[Path], Path]
-    words: tuple[str, ...]
-    options: tuple[tuple[str, Any], ...] = ()
 
 
 def npy(rel: str, value: float, dtype: Any = np.float32, at: tuple[int, ...] = (0, 0, 0, 0)):
