@@ -38,6 +38,9 @@ from typing import Any, Literal
 
 import yaml
 
+from sitsfusion.config_checks import check_values
+from sitsfusion.errors import ConfigError
+
 __all__ = [
     "EXTENDS",
     "ComposedConfig",
@@ -53,18 +56,6 @@ __all__ = [
 
 #: the top-level key naming a file's base file(s)
 EXTENDS = "extends"
-
-
-class ConfigError(ValueError):
-    """A configuration file or override is invalid; the message names the file and key.
-
-    ``keys``: the dotted keys at fault, when known (lets a caller name the files that wrote
-    them).
-    """
-
-    def __init__(self, message: str, *keys: str) -> None:
-        super().__init__(message)
-        self.keys = keys
 
 
 # "feature": seed 003's ConvLSTM per sensor + Inception on the first dates, fused in a U-Net
@@ -755,8 +746,6 @@ def compose_config(
         config = _build(ExperimentConfig, composer.tree, "")
     except ConfigError as exc:
         raise ConfigError(f"{sources}: {exc}") from None
-    from sitsfusion.config_checks import check_values  # it builds on this module
-
     try:
         check_values(config)
     except ConfigError as exc:  # named after the file (or --set) that wrote the key

@@ -20,9 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sitsfusion.config import ConfigError, ExperimentConfig
+from sitsfusion.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sitsfusion.config import ExperimentConfig
 
 __all__ = [
     "ACCELERATORS",

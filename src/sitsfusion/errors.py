@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DatasetError"]
+__all__ = ["ConfigError", "DatasetError"]
 
 
 class DatasetError(ValueError):
@@ -17,3 +17,15 @@ class DatasetError(ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the file and key.
+
+    ``keys``: the dotted keys at fault, when known (lets a caller name the files that wrote
+    them).
+    """
+
+    def __init__(self, message: str, *keys: str) -> None:
+        super().__init__(message)
+        self.keys = keys
