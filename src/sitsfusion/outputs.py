@@ -288,9 +288,27 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
         OutputError: another process, or another lock of this process, holds it.
     """
     folder = Path(folder)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    with _lock(folder / LOCK, folder):
-        yield folder
+    try:
+        with _lock(folder / LOCK, folder):
+            yield folder
+    except BaseException:
+        if created:  # a command refused before it wrote anything leaves no folder behind
+            _remove_if_bare(folder)
+        raise
+
+
+def _remove_if_bare(folder: Path) -> None:
+    """Remove ``folder`` if it holds nothing but its mark (and a lock file)."""
+    try:
+        names = {p.name for p in folder.iterdir()}
+        if names <= {MARK, LOCK}:
+            for name in names:
+                (folder / name).unlink(missing_ok=True)
+            folder.rmdir()
+    except OSError:  # another process wrote into it meanwhile: leave it
+        pass
 
 
 @contextmanager

@@ -32,10 +32,16 @@ def _config_dir() -> Path:
 @click.option(
     "--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True
 )
-@click.option("--patches", default=30, show_default=True)
+@click.option("--patches", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--size", default=64, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--epochs", default=15, show_default=True, help="Epochs per model (0: no training).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=0),
+    default=15,
+    show_default=True,
+    help="Epochs per model (0: no training).",
+)
 def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
     """The main job on the embedded default: simulate, read, plot, train and compare.
 

@@ -28,8 +28,8 @@ class NumberList(click.ParamType):
 
     name = "list"
 
-    def __init__(self, kind: type[int] | type[float]) -> None:
-        self.kind = kind
+    def __init__(self, kind: type[int] | type[float], minimum: float | None = None) -> None:
+        self.kind, self.minimum = kind, minimum
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, tuple):
@@ -41,6 +41,8 @@ class NumberList(click.ParamType):
             self.fail(f"{value!r}: expected {self.kind.__name__}s like {example}", param, ctx)
         if not items:
             self.fail("give at least one value", param, ctx)
+        if self.minimum is not None and min(items) < self.minimum:
+            self.fail(f"{value!r}: every value must be >= {self.minimum}", param, ctx)
         return items
 
 
@@ -99,7 +101,11 @@ def experiment() -> None:
     help="Ratios of remaining observations (seed 001 Fig. 8).",
 )
 @click.option(
-    "--seeds", type=NumberList(int), default="0", show_default=True, help="Removal seeds."
+    "--seeds",
+    type=NumberList(int, minimum=0),
+    default="0",
+    show_default=True,
+    help="Removal seeds.",
 )
 @click.option(
     "--overwrite",
@@ -162,7 +168,7 @@ cli.add_command(robustness)  # the documented top-level name, same command
 )
 @click.option(
     "--repetitions",
-    type=NumberList(int),
+    type=NumberList(int, minimum=0),
     default=None,
     help="Seeds (formosat2, default 0,1,2) or folds (rondonia, default 0,1,2,3,4).",
 )
@@ -172,10 +178,18 @@ cli.add_command(robustness)  # the documented top-level name, same command
     multiple=True,
     help="A model to train (repeat; default: TempCNN, LSTM, Transformer, PSE+L-TAE).",
 )
-@click.option("--epochs", type=int, default=None, help="Default: the configs'.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: the configs'.")
 @set_option
-@click.option("--trees", type=int, default=500, show_default=True, help="Random-forest trees.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Torch threads.")
+@click.option(
+    "--trees",
+    type=click.IntRange(min=1),
+    default=500,
+    show_default=True,
+    help="Random-forest trees.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch threads."
+)
 @click.option("--overwrite", is_flag=True, help="Restart instead of resuming.")
 def real_sequences(
     dataset: str,
@@ -223,9 +237,13 @@ def real_sequences(
     help="Output folder.",
 )
 @click.option(
-    "--seeds", type=NumberList(int), default="0,1,2,3,4", show_default=True, help="Seeds."
+    "--seeds",
+    type=NumberList(int, minimum=0),
+    default="0,1,2,3,4",
+    show_default=True,
+    help="Seeds.",
 )
-@click.option("--epochs", type=int, default=None, help="Default: the config's.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: the config's.")
 @click.option(
     "--config",
     "config_path",
@@ -235,7 +253,9 @@ def real_sequences(
 )
 @set_option
 @click.option("--rf-fit-on-val", is_flag=True, help="Fit the forest on train + val.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Torch threads.")
+@click.option(
+    "--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Torch threads."
+)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run.")
 def real_pixelset(
     root: Path,

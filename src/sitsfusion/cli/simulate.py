@@ -61,7 +61,13 @@ def _size_rule(f: SimulatorFormat) -> str:
     default=None,
     help=f"Patch side H = W in pixels [default per format: {_per_format(_size_rule)}].",
 )
-@click.option("--seed", default=0, show_default=True, help="Random seed (deterministic).")
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Random seed (deterministic).",
+)
 @click.option(
     "--region",
     default=None,
