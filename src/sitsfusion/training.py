@@ -5,6 +5,13 @@ Runs land in run folders (:mod:`sitsfusion.runs`): ``fit`` writes ``<train.out_d
 (``test/``, ``val/``) or a folder of the caller's choice, never over another run's report.
 On a terminal, Lightning's progress bar shows the training; otherwise (a log file, a pipe)
 :class:`EpochLogLine` prints one line per epoch.
+
+A run folder is checked, locked and marked through :mod:`sitsfusion.outputs` (never the
+data it reads, never a folder ``fit`` did not make, one process at a time). It holds
+``checkpoints/last.ckpt``, the state after the last finished epoch (random generators
+included, :mod:`sitsfusion.callbacks`), and ``run.json`` says where the run is (``status``:
+training, testing, finished, diverged): ``fit(..., resume=True)`` continues a killed run to
+the result the uninterrupted run would have had. See docs/reliability.md.
 """
 
 from __future__ import annotations
