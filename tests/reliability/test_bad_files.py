@@ -442,3 +442,19 @@ def test_synthetic_flag_of_a_fifo_is_false_without_blocking(
     edit(root)
     with no_hang():
         assert reader_class(name).is_synthetic(root) is False
+
+
+def test_a_pastis_folder_without_series_is_one_line(
+    pastis_r: Path, tmp_path: Path, sitsfusion_main: Any
+) -> None:
+    """Metadata only (as pastis_metadata_real in ../shared/data): no modality to read."""
+    import shutil
+
+    root = tmp_path / "meta_only"
+    shutil.copytree(pastis_r, root, ignore=shutil.ignore_patterns("DATA_*"))
+    ran = sitsfusion_main("info", str(root))
+    assert ran.code == 2 and "Traceback" not in ran.stdout + ran.stderr
+    assert ran.stdout.strip().splitlines() == [
+        f"error: {root}: no modality with both a DATA_<modality> folder and 'dates-<modality>' "
+        "in metadata.geojson (metadata only?); nothing to read"
+    ]

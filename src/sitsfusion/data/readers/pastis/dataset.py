@@ -136,7 +136,14 @@ class PASTISDataset(Reader):
 
     @classmethod
     def open(cls, root: str | Path, **options: Any) -> Reader:
-        options.setdefault("modalities", available_modalities(root))
+        if "modalities" not in options:
+            options["modalities"] = available_modalities(root)
+            if not options["modalities"]:
+                raise DatasetError(
+                    root,
+                    "no modality with both a DATA_<modality> folder and 'dates-<modality>' in "
+                    "metadata.geojson (metadata only?); nothing to read",
+                )
         return cls(root, **options)
 
     # ---- metadata ------------------------------------------------------------------------------
