@@ -414,6 +414,8 @@ def map_classes(
         raise ValueError(f"unknown must be 'raise', 'void' or 'drop', got {unknown!r}")
     if isinstance(table, str | Path):
         table = read_class_table(table, nom)
+    elif table is not None:
+        table = {str(value).strip(): int(class_id) for value, class_id in table.items()}
     lookup, where = _id_lookup(series, nom, scheme, table)
     ids = series.map(lookup)
     missing = ids.isna()
@@ -582,8 +584,10 @@ def rasterize_parcels(
     cut = ~parcels.within(grid_box).to_numpy()
     whole = np.round(parcels.area.to_numpy() / (transform.a * -transform.e))
     size = np.array([pixels.get(i, 0) for i in ids.tolist()], dtype=np.float64)
-    size = np.where(cut, np.maximum(size, whole), size)
-    small = ids[size < min_pixels]
+    # A parcel cut by the edge that holds no pixel centre of the grid lies outside it.
+    n_outside += int((cut & (size == 0)).sum())
+    size = np.where(cut & (size > 0), np.maximum(size, whole), size)
+    small = ids[(size < min_pixels) & ~(cut & (size == 0))]
     if small.size:
         instance[np.isin(instance, small)] = 0
         warnings.warn(
