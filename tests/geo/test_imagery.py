@@ -317,6 +317,28 @@ def test_s1_orbits_and_db(which, catalog, folder):
     assert np.isfinite(values).all() and values[0, 0, 0, 0] == 0
 
 
+def test_s1_monthly_median_of_db(catalog):
+    ds = load_sensor(catalog, GRID, "S1A", composite="monthly")
+    assert _days(ds) == ["2021-05-15"]
+    # the median of two valid observations is their mean (as numpy.median), in dB
+    expected = (-10.0 + 10 * np.log10(0.2)) / 2
+    assert ds["values"].values[0, 0, 5, 5] == pytest.approx(expected, abs=1e-4)
+    assert not ds["valid"].values[0, 0, 0]
+
+
+def test_scale_offset_from_raster_bands_or_processing_baseline():
+    from sitsfusion.geo.stac import _scale_offset
+
+    item = pystac.Item("S2_20200101", None, None, dt.datetime(2020, 1, 1), {})
+    item.add_asset("B02", pystac.Asset("B02.tif"))
+    item.properties["s2:processing_baseline"] = "02.14"
+    assert _scale_offset(item, "B02") == (1e-4, 0.0)  # before 04.00: no offset
+    item.properties["s2:processing_baseline"] = "04.00"
+    assert _scale_offset(item, "B02") == (1e-4, -0.1)
+    item.assets["B02"].extra_fields["raster:bands"] = [{"scale": 2e-4, "offset": 0.0}]
+    assert _scale_offset(item, "B02") == (2e-4, 0.0)
+
+
 # ---- bad input -------------------------------------------------------------------------------
 
 
@@ -335,6 +357,14 @@ def test_no_item_of_the_sensor_or_no_overlap(tmp_path, catalog):
         load_sensor(catalog, GRID, "S2", start="2022-01-01")
     with pytest.raises(ValueError, match="sensor 'S3' is unknown"):
         load_sensor(catalog, GRID, "S3")
+
+
+def test_unreadable_catalog(tmp_path):
+    (tmp_path / "catalog.json").write_text("{not json")
+    with pytest.raises(DatasetError, match=r"catalog\.json: not a readable STAC catalog"):
+        load_sensor(tmp_path, GRID, "S2")
+    with pytest.raises(DatasetError, match="no such STAC catalog"):
+        load_sensor(tmp_path / "other.json", GRID, "S2")
 
 
 def test_missing_scl_asset_or_band(tmp_path, folder):

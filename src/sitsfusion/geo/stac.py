@@ -107,7 +107,8 @@ def _is_sensor(item: Any, spec: SensorSpec) -> bool:
 def _overlaps(item: Any, lonlat: tuple[float, float, float, float]) -> bool:
     if item.bbox is None:
         return True  # no footprint given: odc-stac decides from the assets' proj:*
-    minx, miny, maxx, maxy = item.bbox[:2] + item.bbox[-2:] if len(item.bbox) == 6 else item.bbox
+    b = item.bbox
+    minx, miny, maxx, maxy = (b[0], b[1], b[3], b[4]) if len(b) == 6 else b  # 3-D: z dropped
     return minx < lonlat[2] and lonlat[0] < maxx and miny < lonlat[3] and lonlat[1] < maxy
 
 
