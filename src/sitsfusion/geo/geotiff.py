@@ -21,7 +21,7 @@ import numpy as np
 
 from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
-from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SENSORS, SensorSpec
+from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SENSORS, SensorSpec, date_span
 from sitsfusion.optional import require
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ def load_geotiffs(
         t for t in files if (start is None or t.date >= start) and (end is None or t.date <= end)
     ]
     if not files:
-        raise DatasetError(folder, f"no {spec.name} file dated between {start} and {end}")
+        raise DatasetError(folder, f"no {spec.name} file dated {date_span(start, end)}")
     inspected = [_inspect(t, spec, grid) for t in files]
     files = [t for t in inspected if t is not None]
     if not files:

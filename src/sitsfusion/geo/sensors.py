@@ -17,6 +17,7 @@ __all__ = [
     "S2_INVALID_SCL",
     "SENSORS",
     "SensorSpec",
+    "date_span",
     "sensor_spec",
 ]
 
@@ -76,6 +77,12 @@ SENSORS: dict[str, SensorSpec] = {
     "S1A": SensorSpec("S1A", _S1_BANDS, ("vv", "vh"), None, "ascending", "sentinel-1"),
     "S1D": SensorSpec("S1D", _S1_BANDS, ("vv", "vh"), None, "descending", "sentinel-1"),
 }
+
+
+def date_span(start: object, end: object) -> str:
+    """``"from 2021-03-01 to 2021-10-31"`` for messages; an open end is left out."""
+    parts = ([f"from {start}"] if start else []) + ([f"to {end}"] if end else [])
+    return " ".join(parts) or "at any date"
 
 
 def sensor_spec(sensor: str) -> SensorSpec:

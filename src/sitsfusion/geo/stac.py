@@ -17,7 +17,7 @@ import numpy as np
 
 from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
-from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SensorSpec
+from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SensorSpec, date_span
 from sitsfusion.optional import require
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def select_items(
         if (start is None or _item_date(it) >= start) and (end is None or _item_date(it) <= end)
     ]
     if not chosen:
-        raise DatasetError(where, f"no {spec.name} item dated between {start} and {end}")
+        raise DatasetError(where, f"no {spec.name} item dated {date_span(start, end)}")
     if max_cloud is not None:
         chosen = [
             it for it in chosen if float(it.properties.get("eo:cloud_cover", 0.0)) <= max_cloud
