@@ -125,29 +125,31 @@ def _read_block(
 
     row, col, h, w = window
     h_all, w_all = grid.shape
-    out = np.empty((len(tif.indexes), h, w), dtype="float32")
+    n = len(tif.indexes)
+    groups = [(list(range(n - 1)), resampling), ([n - 1], "nearest")] if mask_band else []
+    groups = groups or [(list(range(n)), resampling)]
+    out = np.empty((n, h, w), dtype="float32")
     with rasterio.open(tif.path) as src:
-        for k, (index, scale, offset) in enumerate(
-            zip(tif.indexes, tif.scales, tif.offsets, strict=True)
-        ):
-            is_mask = mask_band is not None and k == len(tif.indexes) - 1
-            method = Resampling.nearest if is_mask else Resampling[resampling]
+        for ks, method in groups:  # the bands, then the mask band (classes: nearest)
             with WarpedVRT(
                 src,
                 crs=grid.crs,
                 transform=grid.transform,
                 width=w_all,
                 height=h_all,
-                resampling=method,
+                resampling=Resampling[method],
                 src_nodata=tif.nodata,
                 nodata=tif.nodata,
             ) as vrt:
-                band = vrt.read(index, window=Window(col, row, w, h)).astype("float32")
-            nodata = tif.nodata
-            bad = ~np.isfinite(band) if nodata is None or np.isnan(nodata) else band == nodata
-            band = band if is_mask else band * scale + offset
-            band[bad] = np.nan
-            out[k] = band
+                indexes = [tif.indexes[k] for k in ks]
+                out[ks] = vrt.read(indexes, window=Window(col, row, w, h)).astype("float32")
+    nodata = tif.nodata
+    bad = ~np.isfinite(out) if nodata is None or np.isnan(nodata) else out == nodata
+    scaled = n - 1 if mask_band else n  # the mask band keeps its class numbers
+    scales = np.asarray(tif.scales[:scaled], dtype="float32")[:, None, None]
+    offsets = np.asarray(tif.offsets[:scaled], dtype="float32")[:, None, None]
+    out[:scaled] = out[:scaled] * scales + offsets
+    out[bad] = np.nan
     return out
 
 
