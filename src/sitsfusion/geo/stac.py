@@ -1,0 +1,219 @@
+"""Sentinel-1 / Sentinel-2 items of a STAC catalog, loaded onto a grid with odc-stac.
+
+The items are picked by sensor (``platform``, and ``sat:orbit_state`` for Sentinel-1), date
+and cloud cover, checked (every band asset present, some overlap with the grid), and loaded
+lazily (Dask) with ``odc.stac.load`` onto :meth:`Grid.geobox`, one time step per item: items
+of one sensor on different grids or CRSs are reprojected by odc-stac.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sitsfusion.errors import DatasetError
+from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SensorSpec, date_span
+from sitsfusion.optional import require
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = ["load_stac", "read_items", "search_api", "select_items"]
+
+
+def read_items(source: str | Path) -> tuple[list[Any], str]:
+    """The items of a static catalog (a ``catalog.json`` / ``collection.json`` or its folder),
+    and a name of the source for messages."""
+    text = str(source)
+    if text.startswith(("http://", "https://")):
+        raise ValueError(f"{text}: a STAC API URL is searched by search_api, not read")
+    pystac = require("pystac", "geo", "reading a STAC catalog")
+    path = Path(source)
+    if path.is_dir():
+        candidates = [path / "catalog.json", path / "collection.json"]
+        found = [p for p in candidates if p.is_file()]
+        if not found:
+            raise DatasetError(path, "no catalog.json or collection.json in this folder")
+        path = found[0]
+    if not path.is_file():
+        raise DatasetError(path, "no such STAC catalog; expected a catalog.json or its folder")
+    try:
+        catalog = pystac.read_file(str(path))
+        items = list(catalog.get_items(recursive=True))
+    except Exception as exc:  # pystac raises STACTypeError, JSON and OS errors
+        raise DatasetError(path, f"not a readable STAC catalog ({exc})") from None
+    return items, str(path)
+
+
+# The collections searched on a STAC API per sensor platform (Microsoft Planetary Computer
+# names; the shared contract's collection ids).
+_COLLECTIONS = {"sentinel-2": "sentinel-2-l2a", "sentinel-1": "sentinel-1-rtc"}
+
+
+def search_api(
+    url: str,
+    spec: SensorSpec,
+    grid: Grid,
+    start: _dt.date | None = None,
+    end: _dt.date | None = None,
+) -> tuple[list[Any], str]:
+    """The items of ``spec``'s collection over the grid in ``[start, end]`` from a STAC API,
+    searched with pystac-client (an optional dependency, not in the ``geo`` extra)."""
+    try:
+        import pystac_client
+    except ImportError:
+        raise ImportError(
+            f"{url}: searching a STAC API needs pystac-client (pip install pystac-client; "
+            "not in the 'geo' extra), or give the path of a static catalog"
+        ) from None
+    when = None
+    if start is not None or end is not None:
+        when = f"{start or '..'}/{end or '..'}"
+    try:
+        client = pystac_client.Client.open(url)
+        search = client.search(
+            collections=[_COLLECTIONS[spec.platform]],
+            bbox=list(grid.bounds_in("EPSG:4326")),
+            datetime=when,
+        )
+        items = list(search.items())
+    except Exception as exc:  # network and API errors of pystac-client
+        raise DatasetError(url, f"STAC API search failed ({exc})") from None
+    return items, url
+
+
+def _item_date(item: Any) -> _dt.date:
+    when = item.datetime or item.common_metadata.start_datetime
+    if when is None:
+        raise DatasetError(item.get_self_href() or item.id, f"item {item.id!r} has no datetime")
+    return when.date()
+
+
+def _is_sensor(item: Any, spec: SensorSpec) -> bool:
+    platform = str(item.properties.get("platform", "")).lower()
+    collection = str(item.collection_id or "").lower()
+    if not (platform.startswith(spec.platform) or collection.startswith(spec.platform)):
+        return False
+    if spec.orbit_state is None:
+        return True
+    return str(item.properties.get("sat:orbit_state", "")).lower() == spec.orbit_state
+
+
+def _overlaps(item: Any, lonlat: tuple[float, float, float, float]) -> bool:
+    if item.bbox is None:
+        return True  # no footprint given: odc-stac decides from the assets' proj:*
+    b = item.bbox
+    minx, miny, maxx, maxy = (b[0], b[1], b[3], b[4]) if len(b) == 6 else b  # 3-D: z dropped
+    return minx < lonlat[2] and lonlat[0] < maxx and miny < lonlat[3] and lonlat[1] < maxy
+
+
+def select_items(
+    items: Sequence[Any],
+    spec: SensorSpec,
+    grid: Grid,
+    where: str,
+    start: _dt.date | None = None,
+    end: _dt.date | None = None,
+    max_cloud: float | None = None,
+) -> list[Any]:
+    """The items of ``spec``'s sensor, dated in ``[start, end]``, with ``eo:cloud_cover`` at
+    most ``max_cloud`` (items without one are kept: the SCL mask still applies), overlapping
+    the grid; sorted by date then id. Raises a one-line DatasetError naming ``where`` when
+    none is left, or naming the item missing a band asset.
+    """
+    chosen = [it for it in items if _is_sensor(it, spec)]
+    if not chosen:
+        raise DatasetError(
+            where,
+            f"no {spec.name} item (platform {spec.platform}*"
+            + (f", sat:orbit_state {spec.orbit_state}" if spec.orbit_state else "")
+            + ")",
+        )
+    chosen = [
+        it
+        for it in chosen
+        if (start is None or _item_date(it) >= start) and (end is None or _item_date(it) <= end)
+    ]
+    if not chosen:
+        raise DatasetError(where, f"no {spec.name} item dated {date_span(start, end)}")
+    if max_cloud is not None:
+        chosen = [
+            it for it in chosen if float(it.properties.get("eo:cloud_cover", 0.0)) <= max_cloud
+        ]
+        if not chosen:
+            raise DatasetError(where, f"no {spec.name} item with eo:cloud_cover <= {max_cloud}")
+    lonlat = grid.bounds_in("EPSG:4326")
+    chosen = [it for it in chosen if _overlaps(it, lonlat)]
+    if not chosen:
+        raise DatasetError(
+            where, f"no {spec.name} item overlaps the grid (bounds {grid.bounds} in {grid.crs})"
+        )
+    for it in chosen:
+        missing = [key for key in spec.read_assets if key not in it.assets]
+        if missing:
+            raise DatasetError(
+                where,
+                f"item {it.id!r} has no asset {', '.join(missing)}; expected "
+                f"{', '.join(spec.read_assets)}",
+            )
+    return sorted(chosen, key=lambda it: (it.datetime or _dt.datetime.min, it.id))
+
+
+def _scale_offset(item: Any, key: str) -> tuple[float, float]:
+    """The asset's ``raster:bands`` scale / offset, or the L2A convention for Sentinel-2."""
+    bands = item.assets[key].extra_fields.get("raster:bands") or [{}]
+    scale, offset = bands[0].get("scale"), bands[0].get("offset")
+    if scale is None and offset is None:
+        baseline = str(item.properties.get("s2:processing_baseline", "99.99"))
+        return L2A_SCALE, (L2A_OFFSET if baseline >= "04.00" else 0.0)
+    return float(1.0 if scale is None else scale), float(0.0 if offset is None else offset)
+
+
+def load_stac(
+    items: Sequence[Any],
+    spec: SensorSpec,
+    grid: Grid,
+    chunks: dict[str, int],
+    resampling: str,
+) -> xr.DataArray:
+    """The raw cube of ``items`` (one sensor, sorted): float32 ``(time, band, y, x)``.
+
+    Sentinel-2 digital numbers become reflectance (per item: ``raster:bands`` scale / offset,
+    else the L2A convention); 0 (no data) becomes NaN, and SCL keeps its class numbers (as
+    float, NaN for no data). Sentinel-1 stays linear backscatter, no data NaN. The ``time``
+    coordinate is each item's date; ``item`` holds its id.
+    """
+    odc_stac = require("odc.stac", "geo", "loading STAC imagery")
+    xarray = require("xarray", "geo", "loading imagery")
+    res = {key: resampling for key in spec.asset_keys}
+    if spec.mask_band:
+        res[spec.mask_band] = "nearest"  # classes: never interpolated
+    data = odc_stac.load(
+        items,
+        bands=list(spec.read_assets),
+        geobox=grid.geobox(),
+        chunks=chunks,
+        groupby="id",
+        resampling=res,
+        preserve_original_order=True,
+    )
+    cube = xarray.concat([data[key] for key in spec.read_assets], dim="band")
+    cube = cube.assign_coords(band=list(spec.read_bands)).transpose("time", "band", "y", "x")
+    cube = cube.astype("float32")
+    if spec.is_optical:
+        cube = cube.where(cube != 0)
+        scales = np.ones((len(items), len(spec.read_bands)), dtype="float32")
+        offsets = np.zeros_like(scales)
+        for i, it in enumerate(items):
+            for j, key in enumerate(spec.asset_keys):
+                scales[i, j], offsets[i, j] = _scale_offset(it, key)
+        dims = ("time", "band")
+        cube = cube * xarray.DataArray(scales, dims=dims) + xarray.DataArray(offsets, dims=dims)
+    days = [np.datetime64(_item_date(it), "ns") for it in items]
+    cube = cube.assign_coords(time=days, item=("time", [it.id for it in items]))
+    return cube.drop_vars("spatial_ref", errors="ignore")
