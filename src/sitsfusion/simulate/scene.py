@@ -46,7 +46,7 @@ from sitsfusion.simulate.units import UnitState, unit_state
 from sitsfusion.simulate.weather import Weather, patch_s2_days, regional_weather, season
 from sitsfusion.simulate.writing import dataset_output
 
-__all__ = ["CROP_CODES", "SCENE_SIZE", "S2_ASSETS", "simulate_scene"]
+__all__ = ["CROP_CODES", "S2_ASSETS", "SCENE_SIZE", "simulate_scene"]
 
 SCENE_SIZE = 200
 """Default side of the scene in pixels: 2 km x 2 km at 10 m."""
@@ -144,7 +144,7 @@ def _write_cog(path: Path, band: np.ndarray, crs: Any, transform: Any, name: str
 
 def _when(wx: Weather, day: int, kind: str) -> dt.datetime:
     hms = dt.time.fromisoformat(_TABLE["times"][kind])
-    return dt.datetime.combine(wx.origin + dt.timedelta(days=int(day)), hms, dt.timezone.utc)
+    return dt.datetime.combine(wx.origin + dt.timedelta(days=int(day)), hms, dt.UTC)
 
 
 def _write_s2(

@@ -71,7 +71,6 @@ def _s2_item(acq: Acquisition, grid: SceneGrid, bands: Mapping[str, Sequence[Any
     import pystac
     from pystac.extensions.eo import Band, EOExtension
     from pystac.extensions.raster import DataType, RasterBand, RasterExtension
-
     from pystac.extensions.sat import OrbitState, SatExtension
 
     item = _item(acq, grid, "sentinel-2", "msi")
@@ -79,9 +78,7 @@ def _s2_item(acq: Acquisition, grid: SceneGrid, bands: Mapping[str, Sequence[Any
     EOExtension.ext(item, add_if_missing=True).cloud_cover = acq.cloud_cover
     RasterExtension.add_to(item)
     for key, path in acq.assets.items():
-        asset = pystac.Asset(
-            str(path), title=key, media_type=pystac.MediaType.COG, roles=["data"]
-        )
+        asset = pystac.Asset(str(path), title=key, media_type=pystac.MediaType.COG, roles=["data"])
         item.add_asset(key, asset)
         if key in bands:
             common, wavelength = bands[key]
@@ -157,9 +154,7 @@ def build_catalog(
     acquisitions, whose COGs are already under ``root/<collection>/<item id>/``; its path."""
     import pystac
 
-    catalog = pystac.Catalog(
-        "sitsfusion-scene", description, extra_fields={SYNTHETIC_KEY: True}
-    )
+    catalog = pystac.Catalog("sitsfusion-scene", description, extra_fields={SYNTHETIC_KEY: True})
     if s2:
         catalog.add_child(
             _collection(
