@@ -78,8 +78,8 @@ def _grid(crs_text: str | None, reg: Region, size: int, res: float) -> tuple[Any
     """``(crs, transform, epsg)`` of a ``size x size`` grid of ``res`` metres centred on the
     region's place, its origin snapped to the pixel size."""
     rasterio = require("rasterio", "geo", "simulating a scene")
+    from affine import Affine
     from rasterio.crs import CRS
-    from rasterio.transform import from_origin
     from rasterio.warp import transform as warp
 
     text = crs_text if crs_text is not None else f"EPSG:{32600 + reg.utm_zone}"
@@ -94,7 +94,7 @@ def _grid(crs_text: str | None, reg: Region, size: int, res: float) -> tuple[Any
     side = size * res
     minx = np.floor((xs[0] - side / 2) / res) * res
     maxy = np.floor((ys[0] + side / 2) / res) * res
-    return crs, from_origin(minx, maxy, res, res), epsg
+    return crs, Affine(res, 0.0, minx, 0.0, -res, maxy), epsg  # from_origin(minx, maxy, res, res)
 
 
 def _spread(days: np.ndarray, n: int | None) -> np.ndarray:
