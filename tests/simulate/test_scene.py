@@ -255,3 +255,21 @@ def test_cli_writes_catalog_and_parcels(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (out / "catalog.json").is_file() and (out / "parcels.gpkg").is_file()
     assert "own-area scene" in result.output and "synthetic" in result.output
+
+
+@pytest.mark.filterwarnings(  # odc-geo's own use of affine and shapely, not ours
+    "ignore:Use `@` matmul:PendingDeprecationWarning",
+    "ignore:The 'shapely.ops.transform:DeprecationWarning",
+)
+def test_odc_stac_loads_the_items_on_the_scene_grid(items: dict) -> None:
+    """The catalog is what the field's loaders read: odc-stac puts every item on one grid."""
+    odc_stac = pytest.importorskip("odc.stac")
+    s2 = _s2(items)
+    data = odc_stac.load(s2, bands=["B04", "SCL"])
+    assert data.sizes == {"time": S2_DATES, "y": SIZE, "x": SIZE}
+    assert data.odc.geobox.crs.epsg == 32630
+    assert list(data.odc.geobox.transform)[:6] == s2[0].properties["proj:transform"]
+    with rasterio.open(s2[0].assets["B04"].get_absolute_href()) as src:
+        assert (data.B04.isel(time=0).values == src.read(1)).all()
+    radar = odc_stac.load(_s1(items), bands=["vv", "vh"])
+    assert radar.sizes["time"] == 2 * S1_DATES and radar.vv.dtype == np.float32
