@@ -22,7 +22,7 @@ from pystac.extensions.projection import ProjectionExtension
 from sitsfusion.cli import cli
 from sitsfusion.outputs import MARK
 from sitsfusion.simulate import formats, simulate_scene
-from sitsfusion.simulate.scene import CROP_CODES, S2_ASSETS
+from sitsfusion.simulate.scene import CROP_CODES, GEOTIFF_FOLDER, S2_ASSETS
 from sitsfusion.simulate.scene_stac import SYNTHETIC_KEY
 
 SIZE, S2_DATES, S1_DATES = 32, 4, 3
@@ -243,9 +243,11 @@ def test_cli_defaults_for_the_scene(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert result.exit_code == 0, result.output
     expected = {"out": tmp_path, "seed": 0, "size": 200, "region": "west", "year": 2019}
     assert seen == [expected] and "synthetic" in result.output
+    result = CliRunner().invoke(cli, ["simulate", "--format", "scene", "--out", "d", "--geotiff"])
+    assert result.exit_code == 0 and seen[1] == {**expected, "out": Path("d"), "geotiff": True}
     args = ["simulate", "--format", "scene", "--out", str(tmp_path), "--patches", "2"]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 2 and "'--patches'" in result.output and not seen[1:]
+    assert result.exit_code == 2 and "'--patches'" in result.output and not seen[2:]
 
 
 def test_cli_writes_catalog_and_parcels(tmp_path: Path) -> None:
@@ -273,3 +275,31 @@ def test_odc_stac_loads_the_items_on_the_scene_grid(items: dict) -> None:
         assert (data.B04.isel(time=0).values == src.read(1)).all()
     radar = odc_stac.load(_s1(items), bands=["vv", "vh"])
     assert radar.sizes["time"] == 2 * S1_DATES and radar.vv.dtype == np.float32
+
+
+def test_geotiff_folder_holds_the_same_acquisitions(tmp_path: Path) -> None:
+    out = simulate_scene(tmp_path / "g", size=16, s2_dates=2, s1_dates=2, geotiff=True)
+    catalog = pystac.Catalog.from_file(str(out / "catalog.json"))
+    items = {item.id: item for item in catalog.get_items(recursive=True)}
+    names = sorted(p.name for p in (out / GEOTIFF_FOLDER).iterdir())
+    expected = [f"S2_{i[3:]}.tif" for i in items if i.startswith("S2_")]
+    orbit = {i: "S1" + i.split("_")[2][0] for i in items if i.startswith("S1_")}  # S1A / S1D
+    expected += [f"{orbit[i]}_{i[3:11]}.tif" for i in orbit]
+    assert names == sorted(expected) and len(names) == 2 + 2 * 2
+    for item in items.values():
+        sensor = orbit.get(item.id, "S2")
+        with rasterio.open(out / GEOTIFF_FOLDER / f"{sensor}_{item.id[3:11]}.tif") as src:
+            assert src.crs.to_epsg() == 32630
+            assert list(src.transform)[:6] == item.properties["proj:transform"]
+            keys = list(item.assets)
+            assert src.descriptions == tuple(k.upper() if sensor != "S2" else k for k in keys)
+            for c, key in enumerate(keys, start=1):
+                with rasterio.open(item.assets[key].get_absolute_href()) as one:
+                    assert (src.read(c) == one.read(1)).all(), (item.id, key)
+
+
+def test_cli_geotiff_flag_is_for_the_scene_only(tmp_path: Path) -> None:
+    args = ["simulate", "--format", "pastis-r", "--out", str(tmp_path / "p"), "--geotiff"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "'--geotiff'" in result.output
+    assert not (tmp_path / "p").exists()

@@ -113,6 +113,12 @@ def _size_rule(f: SimulatorFormat) -> str:
     "the paper's split].",
 )
 @click.option(
+    "--geotiff",
+    is_flag=True,
+    help="Scene only: also write the GeoTIFF-folder layout, "
+    "OUT/geotiff/<S2|S1A|S1D>_<YYYYMMDD>.tif (one multi-band file per date).",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace a dataset sitsfusion simulated at OUT (never a folder it did not create).",
@@ -128,6 +134,7 @@ def simulate(
     cloud_cover: float | None,
     subpatch: int | None,
     tiles: str | None,
+    geotiff: bool,
     overwrite: bool,
 ) -> None:
     """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format, or
@@ -149,6 +156,13 @@ def simulate(
         if patches < 1:
             raise click.BadParameter(f"must be >= 1, got {patches}", param_hint="'--patches'")
         kwargs["patches"] = patches
+    if geotiff:
+        if not spec.geotiff:
+            raise click.BadParameter(
+                f"{spec.title} has no GeoTIFF-folder layout (--format scene has)",
+                param_hint="'--geotiff'",
+            )
+        kwargs["geotiff"] = True
     _checked("subpatch", spec.check_subpatch, subpatch)  # None: the configs' side
     kwargs["size"] = size = _checked("size", lambda v: spec.check_size(v, subpatch), size)
     values = {

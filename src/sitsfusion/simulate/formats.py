@@ -43,6 +43,7 @@ class SimulatorFormat:
     tiles: tuple[str, ...] | None = None  # default tiles; None: the format has no --tiles
     progress: bool = False  # the writer can show a progress bar
     patches: bool = True  # the format is a set of patches; False: one scene (no --patches)
+    geotiff: bool = False  # the writer can add the GeoTIFF-folder layout (--geotiff)
 
     def check_subpatch(self, subpatch: int | None) -> int | None:
         """The side of the sub-patches the training configs cut: ``subpatch``, or the default."""
@@ -208,6 +209,7 @@ FORMATS: Mapping[str, SimulatorFormat] = MappingProxyType(
             year=2019,  # as pastis-r: the PASTIS season (seed 001 Sec. 4.1)
             clouds=True,
             patches=False,
+            geotiff=True,
         ),
     }
 )

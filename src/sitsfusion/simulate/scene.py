@@ -14,6 +14,7 @@ of a real projected grid, and writes::
     OUT/sentinel-1-rtc/S1_<YYYYMMDD>_<ASC|DESC>/...json  + vv.tif, vh.tif
     OUT/parcels.gpkg                          layer "parcels": parcel_id, crop_code, geometry
     OUT/crop_codes.csv                        value,class: crop_code -> PASTIS class name
+    OUT/geotiff/<S2|S1A|S1D>_<YYYYMMDD>.tif   (geotiff=True) the same, one file per date
 
 Sentinel-2 bands are uint16 L2A digital numbers with the offset convention of processing
 baseline 04.00 (reflectance = DN * 0.0001 - 0.1, nodata 0); ``SCL`` holds ESA scene classes
@@ -46,8 +47,10 @@ from sitsfusion.simulate.units import UnitState, unit_state
 from sitsfusion.simulate.weather import Weather, patch_s2_days, regional_weather, season
 from sitsfusion.simulate.writing import dataset_output
 
-__all__ = ["CROP_CODES", "S2_ASSETS", "SCENE_SIZE", "simulate_scene"]
+__all__ = ["CROP_CODES", "GEOTIFF_FOLDER", "S2_ASSETS", "SCENE_SIZE", "simulate_scene"]
 
+GEOTIFF_FOLDER = "geotiff"
+"""Sub-folder of the GeoTIFF-folder layout (``simulate_scene(..., geotiff=True)``)."""
 SCENE_SIZE = 200
 """Default side of the scene in pixels: 2 km x 2 km at 10 m."""
 _TABLE = load_params("scene")
@@ -72,6 +75,9 @@ class _Scene:
     wx: Weather
     year: int  # harvest year
     key: tuple[int, ...]  # keys of the scene's random streams
+    crs: Any  # rasterio CRS of the grid
+    transform: Any  # affine transform of the grid
+    geotiff: Path | None  # folder of the GeoTIFF layout, or None
 
 
 def _grid(crs_text: str | None, reg: Region, size: int, res: float) -> tuple[Any, Any, int]:
@@ -121,25 +127,27 @@ def _scl(clear: np.ndarray, cloudy: np.ndarray) -> np.ndarray:
     return scl
 
 
-def _write_cog(path: Path, band: np.ndarray, crs: Any, transform: Any, name: str) -> None:
-    """One single-band COG ``[H, W]`` (tiled, deflate), its band described as ``name``."""
+def _write_cog(path: Path, bands: np.ndarray, sc: _Scene, names: tuple[str, ...]) -> None:
+    """A COG of ``bands [C, H, W]`` on the scene grid (tiled, deflate), band ``c`` described
+    as ``names[c]``; nodata 0 for integers, NaN for floats."""
     import rasterio
 
-    nodata = 0 if band.dtype.kind in "ui" else float("nan")
+    nodata = 0 if bands.dtype.kind in "ui" else float("nan")
     profile = {
         "driver": "COG",
-        "width": band.shape[1],
-        "height": band.shape[0],
-        "count": 1,
-        "dtype": band.dtype.name,
-        "crs": crs,
-        "transform": transform,
+        "width": bands.shape[2],
+        "height": bands.shape[1],
+        "count": bands.shape[0],
+        "dtype": bands.dtype.name,
+        "crs": sc.crs,
+        "transform": sc.transform,
         "nodata": nodata,
         "compress": "deflate",
     }
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        dst.write(band, 1)
-        dst.set_band_description(1, name)
+        dst.write(bands)
+        for c, name in enumerate(names, start=1):
+            dst.set_band_description(c, name)
 
 
 def _when(wx: Weather, day: int, kind: str) -> dt.datetime:
@@ -147,9 +155,9 @@ def _when(wx: Weather, day: int, kind: str) -> dt.datetime:
     return dt.datetime.combine(wx.origin + dt.timedelta(days=int(day)), hms, dt.UTC)
 
 
-def _write_s2(
-    root: Path, sc: _Scene, n_dates: int | None, cloud_cover: float, grid: tuple[Any, Any]
-) -> list[Acquisition]:
+def _write_s2(root: Path, sc: _Scene, n_dates: int | None, cloud_cover: float) -> list[Acquisition]:
+    """The Sentinel-2 L2A COGs (bands and SCL) of ``n_dates`` dates (None: all) under
+    ``root/sentinel-2-l2a/S2_<YYYYMMDD>/``; their acquisitions."""
     _, start, end = season(sc.year)
     idx = _spread(patch_s2_days(sc.wx.dates["S2"], keyed_rng(*sc.key, 3), start, end), n_dates)
     streams = (keyed_rng(*sc.key, 4), keyed_rng(*sc.key, 5))
@@ -168,16 +176,19 @@ def _write_s2(
         for b, name in enumerate(S2_ASSETS):
             assets[name] = folder / f"{name}.tif"
             band = scl[t] if name == "SCL" else dn[t, b]
-            _write_cog(assets[name], band, *grid, name)
+            _write_cog(assets[name], band[None], sc, (name,))
+        if sc.geotiff is not None:  # one file per date, SCL as the 11th band
+            stack = np.concatenate([dn[t], scl[t][None].astype(np.uint16)])
+            _write_cog(sc.geotiff / f"S2_{when:%Y%m%d}.tif", stack, sc, S2_ASSETS)
         cloud = float(np.isin(scl[t], (8, 9, 10)).mean() * 100.0)
         platform = "sentinel-2a" if (day // 5) % 2 == 0 else "sentinel-2b"  # 10 days each
         out.append(Acquisition(item_id, when, platform, assets, cloud_cover=round(cloud, 2)))
     return out
 
 
-def _write_s1(
-    root: Path, sc: _Scene, n_dates: int | None, grid: tuple[Any, Any]
-) -> list[Acquisition]:
+def _write_s1(root: Path, sc: _Scene, n_dates: int | None) -> list[Acquisition]:
+    """The Sentinel-1 RTC COGs (vv, vh) of ``n_dates`` dates per orbit (None: all) under
+    ``root/sentinel-1-rtc/S1_<YYYYMMDD>_<ASC|DESC>/``; their acquisitions."""
     out = []
     for orbit, stream in (("ASC", 8), ("DESC", 7)):  # the PASTIS writer's streams per orbit
         desc = orbit == "DESC"
@@ -193,7 +204,10 @@ def _write_s1(
             assets = {}
             for p, pol in enumerate(("vv", "vh")):
                 assets[pol] = folder / f"{pol}.tif"
-                _write_cog(assets[pol], linear[t, p], *grid, pol.upper())
+                _write_cog(assets[pol], linear[t, p][None], sc, (pol.upper(),))
+            if sc.geotiff is not None:  # one file per date: VV, VH
+                name = f"S1{'D' if desc else 'A'}_{when:%Y%m%d}.tif"
+                _write_cog(sc.geotiff / name, linear[t], sc, ("VV", "VH"))
             platform = "sentinel-1a" if (day // 6) % 2 == 0 else "sentinel-1b"  # 12 days each
             out.append(
                 Acquisition(
@@ -207,7 +221,7 @@ def _write_s1(
     return out
 
 
-def _write_parcels(root: Path, sc: _Scene, crs: Any, transform: Any) -> int:
+def _write_parcels(root: Path, sc: _Scene) -> int:
     """``parcels.gpkg`` (one polygon per parcel unit of the layout, LPIS-like crop codes) and
     ``crop_codes.csv``; the number of parcels."""
     gpd = require("geopandas", "geo", "writing the scene's parcels")
@@ -220,7 +234,7 @@ def _write_parcels(root: Path, sc: _Scene, crs: Any, transform: Any) -> int:
     id_of_unit[units] = np.arange(1, units.size + 1, dtype=np.int32)
     ids = id_of_unit[sc.lay.unit_map]
     pieces: dict[int, list[Any]] = {}
-    for geom, value in shapes(ids, mask=ids > 0, connectivity=4, transform=transform):
+    for geom, value in shapes(ids, mask=ids > 0, connectivity=4, transform=sc.transform):
         pieces.setdefault(int(value), []).append(shape(geom))
     rng = keyed_rng(*sc.key, 9)
     rows, geoms = [], []
@@ -230,7 +244,7 @@ def _write_parcels(root: Path, sc: _Scene, crs: Any, transform: Any) -> int:
         rows.append({"parcel_id": pid, "crop_code": codes[int(rng.integers(len(codes)))]})
         merged = unary_union(pieces[pid])
         geoms.append(merged if isinstance(merged, MultiPolygon) else MultiPolygon([merged]))
-    frame = gpd.GeoDataFrame(rows, geometry=geoms, crs=crs)
+    frame = gpd.GeoDataFrame(rows, geometry=geoms, crs=sc.crs)
     frame.to_file(root / "parcels.gpkg", layer="parcels", driver="GPKG")
     with atomic_path(root / "crop_codes.csv") as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
@@ -252,6 +266,7 @@ def simulate_scene(
     s2_dates: int | None = None,
     s1_dates: int | None = None,
     cloud_cover: float = 0.15,
+    geotiff: bool = False,
     overwrite: bool = False,
 ) -> Path:
     """Write a **synthetic** own-area scene to ``out`` (layout in the module docstring) and
@@ -274,6 +289,9 @@ def simulate_scene(
         s1_dates: Sentinel-1 acquisitions per orbit, ascending and descending (default: all,
             one every 6 days).
         cloud_cover: expected cloudy fraction of the Sentinel-2 observations (0..1).
+        geotiff: also write the same acquisitions in the GeoTIFF-folder layout,
+            ``OUT/geotiff/<S2|S1A|S1D>_<YYYYMMDD>.tif`` (one multi-band file per date, bands
+            named in the band descriptions, the same units).
         overwrite: replace a dataset sitsfusion wrote at ``out`` (never another folder).
 
     Raises:
@@ -302,11 +320,13 @@ def simulate_scene(
         wx = regional_weather(reg, seed, rh, year)
         lay = make_layout(keyed_rng(*key, 1), size, reg, crop_mixture(reg, None))
         st = unit_state(lay, keyed_rng(*key, 2), wx.days, reg, phenology_shift(reg, year))
-        sc = _Scene(reg, lay, st, wx, year, key)
-        grid = (crs_obj, transform)
-        s2 = _write_s2(tmp, sc, s2_dates, float(cloud_cover), grid) if s2_dates != 0 else []
-        s1 = _write_s1(tmp, sc, s1_dates, grid) if s1_dates != 0 else []
-        _write_parcels(tmp, sc, crs_obj, transform)
+        folder = tmp / GEOTIFF_FOLDER if geotiff else None
+        if folder is not None:
+            folder.mkdir()
+        sc = _Scene(reg, lay, st, wx, year, key, crs_obj, transform, folder)
+        s2 = _write_s2(tmp, sc, s2_dates, float(cloud_cover)) if s2_dates != 0 else []
+        s1 = _write_s1(tmp, sc, s1_dates) if s1_dates != 0 else []
+        _write_parcels(tmp, sc)
         build_catalog(
             tmp,
             _scene_grid(crs_obj, transform, epsg, size),
