@@ -19,7 +19,16 @@ import pytest
 from sitsfusion.simulate import layout, phenology, radar, regions, sen4agrinet, spectra
 from sitsfusion.simulate.params import load_params, season_day
 
-PARAM_FILES = ("classes", "phenology", "radar", "spectra", "regions", "sen4agrinet", "multisenge")
+PARAM_FILES = (
+    "classes",
+    "phenology",
+    "radar",
+    "spectra",
+    "regions",
+    "sen4agrinet",
+    "multisenge",
+    "scene",
+)
 
 
 def _digest(arr: np.ndarray) -> tuple[str, str, tuple[int, ...]]:

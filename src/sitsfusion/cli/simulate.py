@@ -18,6 +18,7 @@ from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
 from sitsfusion.simulate.formats import FORMATS, SimulatorFormat, uncovered_splits
 
 T = TypeVar("T")
+_PATCHES = 20  # default number of patches of the patch formats
 
 
 def _per_format(describe: Callable[[SimulatorFormat], object | None]) -> str:
@@ -54,7 +55,12 @@ def _size_rule(f: SimulatorFormat) -> str:
     show_default=True,
     help="On-disk layout to write.",
 )
-@click.option("--patches", default=20, show_default=True, help="Number of patches.")
+@click.option(
+    "--patches",
+    type=int,
+    default=None,
+    help=f"Number of patches [default: {_PATCHES}; scene: one scene, not an option].",
+)
 @click.option(
     "--size",
     type=int,
@@ -75,7 +81,7 @@ def _size_rule(f: SimulatorFormat) -> str:
     + _per_format(lambda f: f.region)
     + "; valid: "
     + _per_format(lambda f: None if f.region is None else "|".join(f.regions))
-    + " (pastis-r: any other name is hashed into a shifted region)].",
+    + " (pastis-r, scene: any other name is hashed into a shifted region)].",
 )
 @click.option(
     "--year",
@@ -88,7 +94,8 @@ def _size_rule(f: SimulatorFormat) -> str:
     "--cloud-cover",
     type=float,
     default=None,
-    help="Fraction of cloudy S2 pixels, 0..1 (pastis-r, sen4agrinet) [default: the simulator's].",
+    help="Fraction of cloudy S2 pixels, 0..1 (pastis-r, sen4agrinet, scene) "
+    "[default: the simulator's].",
 )
 @click.option(
     "--subpatch",
@@ -106,6 +113,12 @@ def _size_rule(f: SimulatorFormat) -> str:
     "the paper's split].",
 )
 @click.option(
+    "--geotiff",
+    is_flag=True,
+    help="Scene only: also write the GeoTIFF-folder layout, "
+    "OUT/geotiff/<S2|S1A|S1D>_<YYYYMMDD>.tif (one multi-band file per date).",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Replace a dataset sitsfusion simulated at OUT (never a folder it did not create).",
@@ -113,7 +126,7 @@ def _size_rule(f: SimulatorFormat) -> str:
 def simulate(
     out: Path,
     fmt: str,
-    patches: int,
+    patches: int | None,
     size: int | None,
     seed: int,
     region: str | None,
@@ -121,16 +134,35 @@ def simulate(
     cloud_cover: float | None,
     subpatch: int | None,
     tiles: str | None,
+    geotiff: bool,
     overwrite: bool,
 ) -> None:
-    """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format.
+    """Write a synthetic dataset in the exact PASTIS-R, MultiSenGE or Sen4AgriNet format, or
+    an own-area scene (``--format scene``: Sentinel-2 / Sentinel-1 COGs in a STAC catalog,
+    OUT/catalog.json, and the parcels, OUT/parcels.gpkg).
 
     The files are written into a hidden sibling of OUT and moved in when complete: a run
     that is killed leaves no folder that reads as a dataset, and running it again works."""
     spec = FORMATS[fmt]
-    if patches < 1:
-        raise click.BadParameter(f"must be >= 1, got {patches}", param_hint="'--patches'")
-    kwargs: dict[str, Any] = {"patches": patches, "seed": seed}
+    kwargs: dict[str, Any] = {"seed": seed}
+    if not spec.patches:
+        if patches is not None:
+            raise click.BadParameter(
+                f"{spec.title} is one area, not patches: do not pass it (--size sets its side)",
+                param_hint="'--patches'",
+            )
+    else:
+        patches = _PATCHES if patches is None else patches
+        if patches < 1:
+            raise click.BadParameter(f"must be >= 1, got {patches}", param_hint="'--patches'")
+        kwargs["patches"] = patches
+    if geotiff:
+        if not spec.geotiff:
+            raise click.BadParameter(
+                f"{spec.title} has no GeoTIFF-folder layout (--format scene has)",
+                param_hint="'--geotiff'",
+            )
+        kwargs["geotiff"] = True
     _checked("subpatch", spec.check_subpatch, subpatch)  # None: the configs' side
     kwargs["size"] = size = _checked("size", lambda v: spec.check_size(v, subpatch), size)
     values = {
@@ -140,7 +172,7 @@ def simulate(
         "tiles": _checked("tiles", spec.check_tiles, tiles),
     }
     kwargs |= {k: v for k, v in values.items() if v is not None}
-    if spec.tiles is not None:
+    if spec.tiles is not None and patches is not None:
         missing = uncovered_splits(kwargs["tiles"], patches)
         if missing:
             console.print(
@@ -159,7 +191,8 @@ def simulate(
     where = ", ".join(str(values[k]) for k in ("region", "year") if values[k] is not None)
     t0 = time.perf_counter()
     spec.writer(out, **kwargs)
+    what = f"{patches} {spec.title}-format patches" if spec.patches else f"an {spec.title}"
     console.print(
-        f"wrote {patches} {spec.title}-format patches{f' ({where})' if where else ''} of "
+        f"wrote {what}{f' ({where})' if where else ''} of "
         f"{size}x{size} to [bold]{out}[/] in {time.perf_counter() - t0:.1f} s ({SYNTHETIC_NOTE})"
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from sitsfusion.simulate import multisenge, pastis, regions, sen4agrinet
+from sitsfusion.simulate import multisenge, pastis, regions, scene, sen4agrinet
 
 __all__ = ["FORMATS", "SimulatorFormat", "uncovered_splits"]
 
@@ -42,6 +42,8 @@ class SimulatorFormat:
     clouds: bool = False  # --cloud-cover applies
     tiles: tuple[str, ...] | None = None  # default tiles; None: the format has no --tiles
     progress: bool = False  # the writer can show a progress bar
+    patches: bool = True  # the format is a set of patches; False: one scene (no --patches)
+    geotiff: bool = False  # the writer can add the GeoTIFF-folder layout (--geotiff)
 
     def check_subpatch(self, subpatch: int | None) -> int | None:
         """The side of the sub-patches the training configs cut: ``subpatch``, or the default."""
@@ -192,6 +194,22 @@ FORMATS: Mapping[str, SimulatorFormat] = MappingProxyType(
             size_reason="the VGG-16 U-Net of configs/wenger2022 max-pools 4 times "
             "(seed 003 Fig. 5)",
             tiles=multisenge.SPLIT_TILES,
+        ),
+        "scene": SimulatorFormat(
+            name="scene",
+            title="own-area scene",
+            writer=scene.simulate_scene,
+            size=scene.SCENE_SIZE,  # 2 km x 2 km at 10 m: a few km², written in seconds
+            size_multiple=1,
+            min_size=16,
+            size_reason="a scene holds a few parcels of about 2 ha (seed 000 Sec. 3.1)",
+            region="west",
+            regions=tuple(regions.REGIONS),
+            any_region=True,
+            year=2019,  # as pastis-r: the PASTIS season (seed 001 Sec. 4.1)
+            clouds=True,
+            patches=False,
+            geotiff=True,
         ),
     }
 )

@@ -54,7 +54,15 @@ from sitsfusion.simulate.units import unit_state
 from sitsfusion.simulate.weather import patch_s2_days, regional_weather, season
 from sitsfusion.simulate.writing import dataset_output
 
-__all__ = ["CLASS_NAMES", "MODALITIES", "S1_CHANNELS", "S2_BANDS", "simulate_pastis"]
+__all__ = [
+    "CLASS_NAMES",
+    "MODALITIES",
+    "S1_CHANNELS",
+    "S2_BANDS",
+    "crop_mixture",
+    "phenology_shift",
+    "simulate_pastis",
+]
 
 MODALITIES: tuple[str, ...] = ("S2", "S1A", "S1D")
 _N_BANDS = {"S2": 10, "S1A": 3, "S1D": 3}
@@ -133,7 +141,7 @@ def _check_args(
     return tuple(m for m in MODALITIES if m in mods)
 
 
-def _crop_mixture(reg: Region, class_probs: Mapping[int, float] | None) -> np.ndarray:
+def crop_mixture(reg: Region, class_probs: Mapping[int, float] | None) -> np.ndarray:
     """``[18]`` probabilities of the crop classes 1..18 in region ``reg`` (or ``class_probs``)."""
     freq = dict(class_probs) if class_probs is not None else dict(CLASS_FREQUENCIES)
     base = np.array([freq.get(c, 0.0) for c in range(1, 19)], dtype=np.float64)
@@ -142,6 +150,13 @@ def _crop_mixture(reg: Region, class_probs: Mapping[int, float] | None) -> np.nd
     if base.sum() <= 0 or (base < 0).any():
         raise ValueError("class frequencies must be non-negative and not all zero")
     return base / base.sum()
+
+
+def phenology_shift(reg: Region, year: int) -> float:
+    """Phenology shift (days) of region ``reg`` in harvest year ``year``: the region's, plus a
+    per-year shift of up to 6 days hashed from the year (none in 2019, PASTIS's season)."""
+    year_shift = float(name_hash(f"year{year}") % 13 - 6) if year != 2019 else 0.0
+    return reg.shift + year_shift
 
 
 def simulate_pastis(
@@ -184,7 +199,7 @@ def simulate_pastis(
     mods = _check_args(patches, size, modalities, cloud_cover, year)
     patches, size, seed, year = int(patches), int(size), int(seed), int(year)
     cloud_cover = float(cloud_cover)
-    base = _crop_mixture(region_config(region), class_probs)  # checked before writing
+    base = crop_mixture(region_config(region), class_probs)  # checked before writing
     command = f"simulate_pastis(patches={patches}, size={size}, seed={seed}, region={region!r})"
     with dataset_output(
         out, "pastis-r", overwrite=overwrite, last=("metadata.geojson",), command=command
@@ -209,8 +224,7 @@ def _write(
     ``base``: the ``[18]`` crop mixture)."""
     reg = region_config(region)
     rh = name_hash(region)
-    year_shift = float(name_hash(f"year{year}") % 13 - 6) if year != 2019 else 0.0
-    shift = reg.shift + year_shift
+    shift = phenology_shift(reg, year)
     wx = regional_weather(reg, seed, rh, year)
     _, start, end = season(year)
     for m in mods:
