@@ -1,6 +1,6 @@
 """Labels of your own area: parcel polygons from a vector file → class ids → label rasters.
 
-Three steps, each usable alone (``docs/own-area-labels.md``):
+Three steps, each usable alone (``docs/own-area.md``, "The labels"):
 
 * :func:`read_parcels`: a GeoPackage / GeoParquet / Shapefile / GeoJSON of parcel polygons →
   a GeoDataFrame with ``parcel_id``, ``class_value`` and ``geometry`` in the grid's CRS
