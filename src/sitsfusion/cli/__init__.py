@@ -15,7 +15,16 @@ from collections.abc import Sequence
 import click
 from rich.text import Text
 
-from sitsfusion.cli import config, datasets, demo, experiments, maps, simulate, training  # noqa: F401
+from sitsfusion.cli import (  # noqa: F401
+    config,
+    datasets,
+    demo,
+    experiments,
+    maps,
+    prepare,
+    simulate,
+    training,
+)
 from sitsfusion.cli.app import cli, console
 from sitsfusion.errors import DatasetError
 

@@ -238,7 +238,7 @@ class PASTISIndex:
         since the footprints are UTM squares drawn in Lambert-93)."""
         meta = dict(self._meta[patch_id])
         corners = self._corners.get(patch_id)
-        if corners is not None:
+        if corners is not None and meta.get("transform") is None:
             (x0, y0), (x1, y1), (x2, y2) = (tuple(map(float, c)) for c in corners)
             h, w = shape
             meta["transform"] = ((x1 - x0) / w, (x2 - x0) / h, x0, (y1 - y0) / w, (y2 - y0) / h, y0)

@@ -17,6 +17,7 @@ from sitsfusion.errors import DatasetError
 from sitsfusion.io import require_regular_file
 
 __all__ = [
+    "GEOREFERENCE_KEYS",
     "METADATA_FILE",
     "REFERENCE_DATE",
     "available_modalities",
@@ -28,6 +29,10 @@ __all__ = [
 ]
 
 METADATA_FILE = "metadata.geojson"
+GEOREFERENCE_KEYS = ("crs", "transform")
+"""Optional per-patch properties of datasets written by ``sitsfusion prepare``: the patch's
+CRS (a string, e.g. ``"EPSG:32630"``) and the affine ``(a, b, c, d, e, f)`` of its pixel grid
+(6 numbers, rasterio order). Real PASTIS has neither."""
 REFERENCE_DATE = "2018-09-01"
 """PASTIS counts days from 2018-09-01 (the start of its 2018-2019 agricultural season)."""
 
@@ -146,14 +151,17 @@ def read_metadata(path: str | Path) -> gpd.GeoDataFrame:
     Returns:
         one row per patch, indexed by the ``ID_PATCH`` values (also kept as a column). Each
         ``dates-<modality>`` column is parsed, whether the file reader returned it as a dict or as
-        a JSON string, into an int64 array of ``YYYYMMDD`` dates in key order. Other properties
-        are kept as they are.
+        a JSON string, into an int64 array of ``YYYYMMDD`` dates in key order. The optional
+        georeferencing properties (:data:`GEOREFERENCE_KEYS`) are checked: ``transform`` becomes
+        a tuple of 6 floats, ``crs`` stays a string (None where absent). Other properties are
+        kept as they are.
 
     Raises:
         DatasetError: file missing or unreadable; coordinates that contradict the CRS;
             ``ID_PATCH`` / ``Fold`` missing or not integers; duplicate patch ids; a date list
             that is empty, malformed (a fractional or NaN date), not calendar dates, or not
-            strictly increasing (unsorted or duplicate dates).
+            strictly increasing (unsorted or duplicate dates); a ``transform`` that is not 6
+            finite numbers or a ``crs`` that is not a string.
     """
     path = Path(path)
     if path.is_dir():
@@ -178,9 +186,51 @@ def read_metadata(path: str | Path) -> gpd.GeoDataFrame:
         raise DatasetError(path, f"duplicate ID_PATCH values {duplicated[:5].tolist()}")
     for column in [c for c in gdf.columns if c.startswith(DATES_PREFIX)]:
         gdf[column] = _check_date_column(path, gdf, column)
+    if "transform" in gdf.columns:
+        gdf["transform"] = _check_transforms(path, gdf)
+    if "crs" in gdf.columns:
+        gdf["crs"] = _check_crs_names(path, gdf)
     gdf = gdf.set_index("ID_PATCH", drop=False)
     gdf.index.name = None  # an index named like a column makes pandas calls ambiguous
     return gdf
+
+
+def _transform(value: Any) -> tuple[float, ...] | None:
+    """A ``transform`` property (a list, or its JSON text) as 6 finite floats; None if absent."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    numbers = tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
+    if len(numbers) != 6 or not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"expected 6 finite numbers (a, b, c, d, e, f), got {value!r}")
+    return numbers
+
+
+def _check_transforms(path: Path, gdf: gpd.GeoDataFrame) -> pd.Series:
+    """The optional per-patch ``transform`` property, parsed (:data:`GEOREFERENCE_KEYS`)."""
+    parsed = []
+    for pid, value in zip(gdf["ID_PATCH"], gdf["transform"], strict=True):
+        try:
+            parsed.append(_transform(value))
+        except (TypeError, ValueError) as exc:
+            raise DatasetError(path, f"patch {pid}: bad transform ({exc})") from None
+    return pd.Series(parsed, index=gdf.index, dtype=object)
+
+
+def _check_crs_names(path: Path, gdf: gpd.GeoDataFrame) -> pd.Series:
+    """The optional per-patch ``crs`` property: a non-empty string; where absent, the file's
+    CRS (as the patches without the property get)."""
+    default = None if gdf.crs is None else gdf.crs.to_string()
+    names = []
+    for pid, value in zip(gdf["ID_PATCH"], gdf["crs"], strict=True):
+        value = python_scalar(value)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise DatasetError(
+                path, f"patch {pid}: crs must be a string such as 'EPSG:32630', got {value!r}"
+            )
+        names.append(default if value is None else value)
+    return pd.Series(names, index=gdf.index, dtype=object)
 
 
 def _check_crs(path: Path, gdf: gpd.GeoDataFrame) -> None:

@@ -1,0 +1,107 @@
+"""``sitsfusion prepare``: the imagery and parcels of your own area → a PASTIS-R dataset."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
+
+
+@cli.command()
+@click.option(
+    "--imagery",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A STAC catalog (catalog.json or its folder) or a folder of <SENSOR>_<YYYYMMDD>.tif.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The parcels: a vector file (GeoPackage, GeoParquet, Shapefile, GeoJSON).",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New dataset folder.")
+@click.option("--class-column", default=None, help="The parcels' class column [detected].")
+@click.option(
+    "--class-table",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="CSV value,class mapping class values to classes [crop_codes.csv beside the labels].",
+)
+@click.option("--nomenclature", default="pastis", show_default=True, help="Target classes.")
+@click.option(
+    "--patch-size",
+    type=click.IntRange(min=2),
+    default=128,  # seed 001, Sec. 4.1: PASTIS patches of 128 x 128 pixels
+    show_default=True,
+    help="Patch side in pixels.",
+)
+@click.option(
+    "--sensors",
+    default="S2,S1A,S1D",
+    show_default=True,
+    help="Modalities written, comma-separated.",
+)
+@click.option("--aoi", type=click.Path(path_type=Path), default=None, help="Area vector file.")
+@click.option("--crs", default=None, help="Grid CRS, e.g. EPSG:32630 [the parcels' CRS].")
+@click.option("--folds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--block",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Patches per side of a spatial block of one fold.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace a dataset sitsfusion wrote at --out.")
+def prepare(
+    imagery: Path,
+    labels: Path,
+    out: Path,
+    class_column: str | None,
+    class_table: Path | None,
+    nomenclature: str,
+    patch_size: int,
+    sensors: str,
+    aoi: Path | None,
+    crs: str | None,
+    folds: int,
+    block: int,
+    overwrite: bool,
+) -> None:
+    """Cut the imagery and parcels of an area into a PASTIS-R-layout dataset at OUT.
+
+    An interrupted run is resumed with the same arguments (written patches are skipped).
+    See docs/own-area.md, "prepare"."""
+    from sitsfusion.geo.prepare import prepare as run_prepare
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # third-party deprecations
+        summary = run_prepare(
+            imagery,
+            labels,
+            out,
+            patch_size=patch_size,
+            class_column=class_column,
+            class_table=class_table,
+            nomenclature=nomenclature,
+            sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()),
+            crs=crs,
+            aoi=aoi,
+            folds=folds,
+            block=block,
+            overwrite=overwrite,
+            progress=console.is_terminal,
+            command="prepare",
+        )
+    console.print(summary.line(), soft_wrap=True, highlight=False)
+    if summary.n_leaks:
+        console.print(
+            f"note: {summary.n_leaks} parcel(s) lie in patches of different folds (a leak "
+            "between folds); a larger --block lowers it",
+            highlight=False,
+        )
+    if summary.synthetic:
+        console.print(f"note: {SYNTHETIC_NOTE}", highlight=False)
