@@ -26,7 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # DataWarning: s
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scene") / "area"
-    return simulate_scene(out, size=64, s2_dates=4, s1_dates=3, seed=3)
+    return simulate_scene(out, size=64, s2_dates=4, s1_dates=3, geotiff=True, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,16 @@ def test_an_interrupted_prepare_resumes(scene: Path, dataset: Path, tmp_path: Pa
         np.testing.assert_array_equal(np.load(out / name), np.load(dataset / name))
     with pytest.raises(FileExistsError, match="overwrite"):
         prepare(*args, patch_size=16, block=1)  # other arguments: not a resume
+
+
+def test_the_geotiff_folder_gives_the_same_dataset(
+    scene: Path, dataset: Path, tmp_path: Path
+) -> None:
+    summary = prepare(scene / "geotiff", scene / "parcels.gpkg", tmp_path / "ds", patch_size=32)
+    assert summary.synthetic and summary.n_patches == 4
+    for name in ("DATA_S2/S2_2.npy", "DATA_S1D/S1D_4.npy", "ANNOTATIONS/TARGET_1.npy"):
+        np.testing.assert_allclose(np.load(tmp_path / "ds" / name), np.load(dataset / name))
+    assert "SYNTHETIC" in (tmp_path / "ds" / "metadata.geojson").read_text()
 
 
 def test_a_missing_class_column_is_one_line(scene: Path, tmp_path: Path) -> None:

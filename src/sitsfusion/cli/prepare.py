@@ -75,10 +75,11 @@ def prepare(
 
     An interrupted run is resumed with the same arguments (written patches are skipped).
     See docs/own-area.md, "prepare"."""
+    from sitsfusion.data.readers.ranges import DataWarning
     from sitsfusion.geo.prepare import prepare as run_prepare
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # third-party deprecations
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
         summary = run_prepare(
             imagery,
             labels,
@@ -96,6 +97,9 @@ def prepare(
             progress=console.is_terminal,
             command="prepare",
         )
+    for warning in caught:  # what was dropped or repaired, one line each (no source line)
+        if issubclass(warning.category, DataWarning):
+            console.print(f"warning: {warning.message}", soft_wrap=True, highlight=False)
     console.print(summary.line(), soft_wrap=True, highlight=False)
     if summary.n_leaks:
         console.print(
