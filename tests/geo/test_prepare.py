@@ -50,6 +50,7 @@ def dataset(scene: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.exit_code == 0, result.output
     assert "4 patches" in result.output and "synthetic" in result.output
+    assert "warning: folds [5] will hold no patch" in result.output  # 4 patches, 5 folds
     return out
 
 
@@ -132,7 +133,10 @@ def test_an_interrupted_prepare_resumes(scene: Path, dataset: Path, tmp_path: Pa
 def test_the_geotiff_folder_gives_the_same_dataset(
     scene: Path, dataset: Path, tmp_path: Path
 ) -> None:
-    summary = prepare(scene / "geotiff", scene / "parcels.gpkg", tmp_path / "ds", patch_size=32)
+    with pytest.warns(UserWarning, match=r"folds \[2, 3, 4, 5\] will hold no patch"):
+        summary = prepare(  # default blocks of 2 x 2 patches: the 4 patches are all fold 1
+            scene / "geotiff", scene / "parcels.gpkg", tmp_path / "ds", patch_size=32
+        )
     assert summary.synthetic and summary.n_patches == 4
     for name in ("DATA_S2/S2_2.npy", "DATA_S1D/S1D_4.npy", "ANNOTATIONS/TARGET_1.npy"):
         np.testing.assert_allclose(np.load(tmp_path / "ds" / name), np.load(dataset / name))

@@ -123,6 +123,24 @@ def fold_of_patches(rows: int, cols: int, folds: int = FOLDS, block: int = BLOCK
     return ((r // block) * block_cols + c // block) % folds + 1
 
 
+def _warn_empty_folds(patches: Sequence[tuple[int, int, int, int]], folds: int, block: int) -> None:
+    """Say, before the long work, when some folds will hold no patch (a small area): the
+    default configs train on folds 1-3, validate on 4 and test on 5."""
+    import warnings
+
+    from sitsfusion.data.readers.ranges import DataWarning
+
+    empty = sorted(set(range(1, folds + 1)) - {fold for *_, fold in patches})
+    if empty:
+        warnings.warn(
+            f"folds {empty} will hold no patch ({len(patches)} patches in blocks of "
+            f"{block} x {block}); the default configs need folds 1-5: use a smaller "
+            "--patch-size or --block, fewer --folds, or set data.*_folds to the folds there",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
 def is_synthetic_imagery(imagery: str | Path) -> bool:
     """True when ``imagery`` is the simulator's scene: its STAC catalog carries
     ``sitsfusion:synthetic``, or the folder (or its parent) is a scene sitsfusion simulated."""
@@ -408,6 +426,7 @@ def prepare(
             if (maps.instance[r0 : r0 + patch_size, c0 : c0 + patch_size] > 0).any():
                 patches.append((r * cols + c + 1, r0, c0, int(fold_map[r, c])))
     n_empty = rows * cols - len(patches)
+    _warn_empty_folds(patches, folds, block)
 
     mark = read_mark(out) if out.is_dir() else None
     resume = not overwrite and mark is not None and mark.get("prepare") == settings
