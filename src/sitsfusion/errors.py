@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ConfigError", "DatasetError"]
+__all__ = ["ConfigError", "DataWarning", "DatasetError"]
 
 
 class DatasetError(ValueError):
@@ -29,3 +29,8 @@ class ConfigError(ValueError):
     def __init__(self, message: str, *keys: str) -> None:
         super().__init__(message)
         self.keys = keys
+
+
+class DataWarning(UserWarning):
+    """Input repaired, masked or dropped instead of refused, with the count: a format's
+    legitimate no-data (the ``_FillValue`` of a netCDF band), parcels a label file lost, ..."""

@@ -232,13 +232,13 @@ LAST_CHECKPOINT = "last.ckpt"
 """The checkpoint of the last finished epoch, rewritten (atomically) after every epoch."""
 
 
-def _keep_logged_epochs(out: Path, last: Path) -> list[dict[str, str]]:
-    """The rows of ``<out>/metrics.csv`` of the epochs ``last`` covers (a killed run may have
-    logged steps of the epoch it did not finish; those are run again)."""
+def _keep_logged_epochs(out: Path, epoch: int) -> list[dict[str, str]]:
+    """The rows of ``<out>/metrics.csv`` of epochs up to ``epoch`` (0-based), the ones the
+    last checkpoint covers (a killed run may have logged steps of the epoch it did not
+    finish; those are run again)."""
     path = out / "metrics.csv"
     if not path.is_file():
         return []
-    epoch = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"])
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     return [r for r in rows if r.get("epoch") and float(r["epoch"]) <= epoch]
@@ -348,7 +348,8 @@ def _train(
                 monitor=cfg.train.monitor, mode=mode, patience=cfg.train.early_stopping_patience
             )
         )
-    kept = _keep_logged_epochs(out, last) if last is not None else []
+    epoch = None if last is None else _epoch_of(last)  # the last finished epoch, 0-based
+    kept = [] if epoch is None else _keep_logged_epochs(out, epoch)
     trainer = _trainer(cfg, out, callbacks)
     for logger in trainer.loggers:  # the loggers start in the run folder ...
         _ = logger.experiment
@@ -359,8 +360,8 @@ def _train(
             writer.log_metrics(values, step=int(row["step"]))
         writer.save()
     write_run_file(out, cfg, started=started, status="training")  # ... run.json marks it
-    if last is not None:
-        done = _epoch_of(last) + 1  # epochs finished (the checkpoint's index is 0-based)
+    if epoch is not None:
+        done = epoch + 1
         print(
             f"resuming {out}: {done} epochs done, continuing with epoch {done + 1}",
             file=sys.stderr,

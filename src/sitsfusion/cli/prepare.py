@@ -75,7 +75,7 @@ def prepare(
 
     An interrupted run is resumed with the same arguments (written patches are skipped).
     See docs/own-area.md, "prepare"."""
-    from sitsfusion.data.readers.ranges import DataWarning
+    from sitsfusion.errors import DataWarning
     from sitsfusion.geo.prepare import prepare as run_prepare
 
     with warnings.catch_warnings(record=True) as caught:

@@ -21,7 +21,7 @@ import pandas as pd
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.io import write_text_atomic
 from sitsfusion.outputs import holds_any, mark_complete, output_folder
-from sitsfusion.runs import ReportStamp, finished_report
+from sitsfusion.runs import ReportStamp, file_sha256, finished_report
 
 __all__ = ["DEFAULT_KEPT", "plot_robustness", "run_cloud_robustness"]
 
@@ -76,13 +76,15 @@ def run_cloud_robustness(
         synthetic = False
         for cfg, checkpoint in runs:
             synthetic = synthetic or is_synthetic(cfg.data.root)
+            sha256 = file_sha256(checkpoint)  # once per checkpoint, not per evaluation
             for seed in seeds:
                 for ratio in kept:
                     run = copy.deepcopy(cfg)
                     run.train.seed = int(seed)
                     run.data.eval_drop = {} if ratio >= 1.0 else {modality: 1.0 - float(ratio)}
                     where = out / cfg.name / f"kept_{ratio:.2f}_seed_{seed}"
-                    stamp = ReportStamp.of("test", checkpoint, run.to_dict())
+                    source = str(Path(checkpoint).resolve())
+                    stamp = ReportStamp("test", source, sha256, run.to_dict())
                     scores = finished_report(where, stamp) or evaluate(run, checkpoint, where)
                     row: dict[str, Any] = {
                         "model": cfg.name,

@@ -28,9 +28,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from sitsfusion.data.readers.ranges import DataWarning
 from sitsfusion.data.taxonomy import Nomenclature, encode_codes, load_faoicc, load_nomenclature
-from sitsfusion.errors import DatasetError
+from sitsfusion.errors import DatasetError, DataWarning
 from sitsfusion.optional import require
 
 if TYPE_CHECKING:

@@ -128,7 +128,7 @@ def _warn_empty_folds(patches: Sequence[tuple[int, int, int, int]], folds: int, 
     default configs train on folds 1-3, validate on 4 and test on 5."""
     import warnings
 
-    from sitsfusion.data.readers.ranges import DataWarning
+    from sitsfusion.errors import DataWarning
 
     empty = sorted(set(range(1, folds + 1)) - {fold for *_, fold in patches})
     if empty:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sitsfusion.errors import DatasetError
+from sitsfusion.errors import DatasetError, DataWarning  # DataWarning: re-exported
 
 __all__ = [
     "ANY",
@@ -48,11 +48,6 @@ __all__ = [
     "check_band_values",
     "plausible_range",
 ]
-
-
-class DataWarning(UserWarning):
-    """Values a reader masked instead of refusing (a format's legitimate no-data, e.g. the
-    ``_FillValue`` of a netCDF band), with their count."""
 
 
 @dataclass(frozen=True)
