@@ -17,7 +17,7 @@ from sitsfusion.cli import cli
 from sitsfusion.data.readers.pastis import PASTIS, read_metadata
 from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
-from sitsfusion.geo.prepare import fold_of_patches, patch_grid, prepare
+from sitsfusion.geo.prepare import patch_grid, patch_starts, plan_patches, prepare
 from sitsfusion.simulate import simulate_scene
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # DataWarning: small parcels
@@ -54,14 +54,25 @@ def dataset(scene: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_the_grid_grows_to_whole_patches_and_folds_are_spatial_blocks() -> None:
+def test_patches_stay_inside_the_grid_and_only_a_small_area_grows() -> None:
+    assert patch_starts(96, 32) == [0, 32, 64]
+    assert patch_starts(80, 32) == [0, 32, 48]  # the last patch shifted back: it overlaps
+    assert patch_starts(32, 32) == [0]
     grid = patch_grid(Grid("EPSG:32630", 10, (0, 0, 650, 300)), 32)
-    assert grid.shape == (32, 96) and grid.bounds == (0, -20, 960, 300)  # grown right, down
-    folds = fold_of_patches(4, 4, folds=5, block=2)
-    np.testing.assert_array_equal(folds[:2, :2], 1)  # one block, one fold
-    np.testing.assert_array_equal(folds[:2, 2:], 2)
-    np.testing.assert_array_equal(folds[2:, :2], 3)
-    assert set(np.unique(fold_of_patches(3, 3, folds=5, block=1))) == {1, 2, 3, 4, 5}
+    assert grid.shape == (32, 65) and grid.bounds == (0, -20, 650, 300)  # grown down only
+    assert patch_grid(grid, 32) == grid
+
+
+def test_folds_are_blocks_of_patches_and_keep_empty_patches_out() -> None:
+    semantic = np.zeros((96, 96), dtype=np.uint8)
+    instance = np.zeros((96, 96), dtype=np.int32)
+    semantic[:, :64], instance[:, :64] = 3, 1  # parcels in the two left columns of patches
+    patches, n_empty = plan_patches(semantic, instance, 32, folds=2, block=2)
+    assert n_empty == 3 and [p.id for p in patches] == [1, 2, 4, 5, 7, 8]
+    fold = {p.id: p.fold for p in patches}
+    assert fold[1] == fold[2] == fold[4] == fold[5]  # one block of 2 x 2 patches, one fold
+    assert fold[7] == fold[8] != fold[1]
+    assert (patches[-1].r0, patches[-1].c0) == (64, 32)
 
 
 def test_the_dataset_has_the_pastis_r_layout_in_pastis_units(dataset: Path) -> None:
@@ -88,7 +99,39 @@ def test_the_dataset_has_the_pastis_r_layout_in_pastis_units(dataset: Path) -> N
     }
     mark = json.loads((dataset / ".sitsfusion.json").read_text())
     assert mark["complete"] and mark["synthetic"] and mark["kind"] == "dataset"
-    assert mark["leaks"] > 0  # block 1: parcels cut between patches of different folds
+    assert mark["cut_parcels"] > 0  # block 1: parcels cut between patches of different folds
+
+
+def test_a_parcel_cut_across_folds_is_labelled_in_one_fold_only(dataset: Path) -> None:
+    meta = read_metadata(dataset)
+    labelled: dict[int, set[int]] = {}
+    present: dict[int, set[int]] = {}
+    for pid in meta.index:
+        ids = np.load(dataset / "ANNOTATIONS" / f"ParcelIDs_{pid}.npy")
+        target = np.load(dataset / "ANNOTATIONS" / f"TARGET_{pid}.npy")[0]
+        fold = int(meta.at[pid, "Fold"])
+        for parcel in np.unique(ids[ids > 0]):
+            present.setdefault(int(parcel), set()).add(fold)
+            if (target[ids == parcel] != 19).any():
+                labelled.setdefault(int(parcel), set()).add(fold)
+    assert any(len(f) > 1 for f in present.values())  # parcels cut across folds exist ...
+    assert all(len(f) == 1 for f in labelled.values())  # ... and are labelled in one fold
+
+
+def test_the_area_and_its_parcels_are_written_in_the_grid_crs(dataset: Path, scene: Path) -> None:
+    import geopandas as gpd
+
+    aoi = gpd.read_file(dataset / "aoi.geojson")
+    parcels = gpd.read_file(dataset / "parcels.gpkg", layer="parcels")
+    assert aoi.crs.to_epsg() == 32630 == parcels.crs.to_epsg() and len(aoi) == 1
+    source = gpd.read_file(scene / "parcels.gpkg")
+    assert aoi.geometry[0].covers(source.union_all().envelope.buffer(-1e-6))
+    assert {"parcel_id", "class_value", "class_id"} <= set(parcels.columns)
+    ids = set()
+    for path in (dataset / "ANNOTATIONS").glob("ParcelIDs_*.npy"):
+        arr = np.load(path)
+        ids |= set(np.unique(arr[arr > 0]).tolist())
+    assert ids == set(parcels["parcel_id"])
 
 
 def test_info_detects_pastis_and_the_reader_gives_the_grid_window(
@@ -138,7 +181,7 @@ def test_the_geotiff_folder_gives_the_same_dataset(
             scene / "geotiff", scene / "parcels.gpkg", tmp_path / "ds", patch_size=32
         )
     assert summary.synthetic and summary.n_patches == 4
-    for name in ("DATA_S2/S2_2.npy", "DATA_S1D/S1D_4.npy", "ANNOTATIONS/TARGET_1.npy"):
+    for name in ("DATA_S2/S2_2.npy", "DATA_S1D/S1D_4.npy", "ANNOTATIONS/ParcelIDs_1.npy"):
         np.testing.assert_allclose(np.load(tmp_path / "ds" / name), np.load(dataset / name))
     assert "SYNTHETIC" in (tmp_path / "ds" / "metadata.geojson").read_text()
 
@@ -196,3 +239,52 @@ def test_the_reader_checks_the_georeferencing_keys(dataset: Path, tmp_path: Path
     (tmp_path / "metadata.geojson").write_text(json.dumps(collection))
     with pytest.raises(DatasetError, match=r"patch 2: bad transform \(expected 6 finite"):
         read_metadata(tmp_path)
+
+
+def test_edge_patches_overlap_inside_the_imagery_and_dates_follow_the_window(
+    tmp_path: Path,
+) -> None:
+    """An 80 x 80 px synthetic scene in 32-px patches: the last row / column of patches starts
+    at pixel 48 (inside the imagery, overlapping) instead of reaching 16 px beyond it; the
+    season window and the cloud limit reach the loader."""
+    scene = simulate_scene(tmp_path / "area", size=80, s2_dates=8, s1_dates=4, seed=5)
+    summary = prepare(
+        scene / "catalog.json",
+        scene / "parcels.gpkg",
+        tmp_path / "ds",
+        patch_size=32,
+        block=1,
+        start="2019-03-01",
+        end="2019-09-30",
+        max_cloud=100,
+        tile=64,  # several tiles: patches of one tile read together
+    )
+    assert summary.grid.shape == (80, 80)
+    meta = read_metadata(tmp_path / "ds")
+    origins = {tuple(t[2::3]) for t in meta["transform"]}
+    x0, y0 = summary.grid.bounds[0], summary.grid.bounds[3]
+    assert {round((x - x0) / 10) for x, _ in origins} <= {0, 32, 48}
+    assert {round((y0 - y) / 10) for _, y in origins} <= {0, 32, 48}
+    for pid in meta.index:
+        s2 = np.load(tmp_path / "ds" / "DATA_S2" / f"S2_{pid}.npy")
+        assert ((s2 != 0).all(axis=1).mean(axis=(1, 2)) >= 0.5).all()  # every date kept is clear
+        days = np.asarray(meta.at[pid, "dates-S2"]).astype(str)
+        assert days.size and all("20190301" <= d.replace("-", "")[:8] <= "20190930" for d in days)
+    whole = prepare(
+        scene / "catalog.json", scene / "parcels.gpkg", tmp_path / "ds2", patch_size=32, block=1
+    )
+    assert whole.dates["S2"] > summary.dates["S2"]
+    import pystac
+
+    items = [
+        i
+        for i in pystac.Catalog.from_file(scene / "catalog.json").get_items(recursive=True)
+        if i.id.startswith("S2_") and "20190301" <= i.id[3:11] <= "20190930"
+    ]
+    clear = {i.id[3:11] for i in items if i.properties["eo:cloud_cover"] <= 20}
+    assert summary.dates["S2"] == len({i.id[3:11] for i in items}) > len(clear) > 0
+    cloudless = prepare(
+        *(scene / "catalog.json", scene / "parcels.gpkg", tmp_path / "ds3"),
+        **{"patch_size": 32, "start": "2019-03-01", "end": "2019-09-30", "max_cloud": 20},
+    )
+    assert cloudless.dates["S2"] == len(clear)

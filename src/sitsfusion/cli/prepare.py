@@ -55,6 +55,14 @@ from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
     show_default=True,
     help="Patches per side of a spatial block of one fold.",
 )
+@click.option("--start", default=None, help="First date of the season, YYYY-MM-DD [every date].")
+@click.option("--end", default=None, help="Last date of the season, YYYY-MM-DD (inclusive).")
+@click.option(
+    "--max-cloud",
+    type=click.FloatRange(0, 100),
+    default=None,
+    help="Drop Sentinel-2 items whose eo:cloud_cover is above this percentage [keep all].",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a dataset sitsfusion wrote at --out.")
 def prepare(
     imagery: Path,
@@ -69,6 +77,9 @@ def prepare(
     crs: str | None,
     folds: int,
     block: int,
+    start: str | None,
+    end: str | None,
+    max_cloud: float | None,
     overwrite: bool,
 ) -> None:
     """Cut the imagery and parcels of an area into a PASTIS-R-layout dataset at OUT.
@@ -93,6 +104,9 @@ def prepare(
             aoi=aoi,
             folds=folds,
             block=block,
+            start=start,
+            end=end,
+            max_cloud=max_cloud,
             overwrite=overwrite,
             progress=console.is_terminal,
             command="prepare",
@@ -101,11 +115,5 @@ def prepare(
         if issubclass(warning.category, DataWarning):
             console.print(f"warning: {warning.message}", soft_wrap=True, highlight=False)
     console.print(summary.line(), soft_wrap=True, highlight=False)
-    if summary.n_leaks:
-        console.print(
-            f"note: {summary.n_leaks} parcel(s) lie in patches of different folds (a leak "
-            "between folds); a larger --block lowers it",
-            highlight=False,
-        )
     if summary.synthetic:
         console.print(f"note: {SYNTHETIC_NOTE}", highlight=False)

@@ -6,6 +6,8 @@ labelled and rasterised (``geo.labels``), then cut into square patches written i
 layout (``docs/formats.md``), which every PASTIS config trains on::
 
     OUT/metadata.geojson                 one feature per patch (+ optional ``crs``, ``transform``)
+    OUT/aoi.geojson                      the area of interest, in the grid CRS
+    OUT/parcels.gpkg                     the labelled parcels (layer ``parcels``), grid CRS
     OUT/NORM_<S>_patch.json              per-fold channel statistics
     OUT/DATA_S2/S2_<ID>.npy              [T, 10, H, W] int16, L2A reflectance x 10^4
     OUT/DATA_S1A/S1A_<ID>.npy            [T, 3, H, W] float32 dB: VV, VH, VV/VH (= VV - VH)
@@ -21,14 +23,20 @@ Choices (documented in ``docs/own-area.md``, "prepare"):
   ``min_clear`` of the patch's pixels are valid (clear for S2, with data for S1); when no
   date reaches it, the clearest date alone is kept (a patch needs at least one). The invalid
   pixels of the dates kept hold 0 (the loader's fill). Each patch keeps its own dates.
-* **Folds** are spatial blocks: the patches are grouped in blocks of ``block`` x ``block``
-  patches, and the blocks, in row-major order, take the folds 1..``folds`` in turn. A parcel
-  cut by patches of different folds is a leak between folds: counted, reported, not hidden.
+* **Patches** tile the grid from its top-left corner; when the area is not a whole number of
+  patches, the last row / column of patches is shifted back to end at the grid's edge (it
+  overlaps its neighbour) rather than reaching beyond the imagery.
+* **Folds** are spatial blocks (``sitsfusion.geo.folds``): blocks of ``block`` x ``block``
+  patches, each wholly in one fold, dealt to the folds stratified by class. A parcel cut by
+  patches of different folds belongs to the fold holding most of its pixels and is labelled
+  void (ignored) in the patches of the other folds, so that no parcel is trained on in one
+  fold and scored in another.
+* **Reading** goes by tiles of several patches: one read of every acquisition per tile (the
+  cost of a read hardly depends on its size), then the tile is cut into its patches.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from sitsfusion.errors import DatasetError
+from sitsfusion.geo.folds import block_index, owner_folds, stratified_folds
 from sitsfusion.geo.grid import Grid
 from sitsfusion.io import read_json, save_npy_atomic, write_json_atomic
 from sitsfusion.optional import require
@@ -49,10 +58,13 @@ __all__ = [
     "MIN_CLEAR",
     "PATCH_SIZE",
     "SENSORS",
+    "TILE",
+    "Patch",
     "PrepareSummary",
-    "fold_of_patches",
     "is_synthetic_imagery",
     "patch_grid",
+    "patch_starts",
+    "plan_patches",
     "prepare",
 ]
 
@@ -61,11 +73,28 @@ FOLDS = 5  # seed 001, Sec. 4.1: PASTIS' 5-fold cross-validation
 BLOCK = 2  # own choice: 2 x 2 patches per spatial block (2.56 km at 128 px, 10 m)
 MIN_CLEAR = 0.5  # own choice: a date is kept in a patch when half its pixels are valid
 SENSORS = ("S2", "S1A", "S1D")  # PASTIS-R's modalities (seed 001, Sec. 4.1)
+TILE = 512  # own choice: pixels per side of a read (whole patches); S2 ~0.5 GB per tile/season
 S2_SCALE = 10_000.0  # PASTIS stores L2A reflectance x 10^4 (docs/formats.md)
 CLASS_TABLE_NAME = "crop_codes.csv"
 """A class table of this name beside the parcels file is used when none is given."""
 RECORDS = ".prepare"
+AOI_FILE = "aoi.geojson"
+PARCELS_FILE = "parcels.gpkg"
 _SYNTHETIC_KEY = "sitsfusion:synthetic"  # simulate.scene_stac.SYNTHETIC_KEY
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One patch of the area: ``id`` (``ID_PATCH``, row-major from 1), its place ``row``,
+    ``col`` in the grid of patches, its first pixel ``r0``, ``c0`` in the area grid and its
+    ``fold``."""
+
+    id: int
+    row: int
+    col: int
+    r0: int
+    c0: int
+    fold: int
 
 
 @dataclass(frozen=True)
@@ -74,11 +103,11 @@ class PrepareSummary:
 
     Attributes:
         out: the dataset folder.
-        grid: the grid of the area (a multiple of the patch size).
+        grid: the grid of the area (at least one patch in each direction).
         n_patches: patches in the dataset.
         n_empty: patches without any parcel (not written).
         n_resumed: patches found written by an earlier, interrupted run (skipped).
-        n_leaks: parcels cut by patches of different folds.
+        n_cut: parcels cut by patches of different folds (void outside the fold owning them).
         dates: per sensor, the number of dates of the area (before per-patch selection).
         synthetic: the imagery is synthetic (the simulator's scene).
     """
@@ -88,7 +117,7 @@ class PrepareSummary:
     n_patches: int
     n_empty: int
     n_resumed: int
-    n_leaks: int
+    n_cut: int
     dates: dict[str, int]
     synthetic: bool
 
@@ -99,38 +128,106 @@ class PrepareSummary:
         text = (
             f"{self.out}: {self.n_patches} patches of the {h} x {w} px grid "
             f"({self.n_empty} without parcels skipped, {self.n_resumed} resumed); dates: {dates}; "
-            f"{self.n_leaks} parcel(s) cut across folds"
+            f"{self.n_cut} parcel(s) cut across folds, void outside their own fold"
         )
         return text + (" (synthetic)" if self.synthetic else "")
 
 
 def patch_grid(grid: Grid, patch_size: int) -> Grid:
-    """``grid`` grown right and down to a whole number of ``patch_size`` patches."""
+    """``grid``, grown right and / or down to ``patch_size`` pixels where it is smaller (an
+    area smaller than one patch); unchanged otherwise (see :func:`patch_starts`)."""
     h, w = grid.shape
     side = patch_size * grid.resolution
-    minx, _, _, maxy = grid.bounds
-    rows, cols = math.ceil(h / patch_size), math.ceil(w / patch_size)
-    return Grid(grid.crs, grid.resolution, (minx, maxy - rows * side, minx + cols * side, maxy))
+    minx, miny, maxx, maxy = grid.bounds
+    if h < patch_size:
+        miny = maxy - side
+    if w < patch_size:
+        maxx = minx + side
+    return Grid(grid.crs, grid.resolution, (minx, miny, maxx, maxy))
 
 
-def fold_of_patches(rows: int, cols: int, folds: int = FOLDS, block: int = BLOCK) -> np.ndarray:
-    """``[rows, cols]`` folds 1..``folds`` of a grid of patches: blocks of ``block`` x
-    ``block`` patches, numbered in row-major order, take the folds in turn."""
-    if folds < 1 or block < 1:
-        raise ValueError(f"folds and block must be >= 1, got {folds}, {block}")
-    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    block_cols = math.ceil(cols / block)
-    return ((r // block) * block_cols + c // block) % folds + 1
+def patch_starts(n: int, size: int) -> list[int]:
+    """First pixels of the patches along an axis of ``n >= size`` pixels: every ``size``
+    pixels, the last one shifted back to end at ``n`` (overlapping its neighbour)."""
+    if n < size:
+        raise ValueError(f"an axis of {n} pixels holds no patch of {size}")
+    starts = list(range(0, n - size + 1, size))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return starts
 
 
-def _warn_empty_folds(patches: Sequence[tuple[int, int, int, int]], folds: int, block: int) -> None:
+def plan_patches(
+    semantic: np.ndarray,
+    instance: np.ndarray,
+    size: int,
+    folds: int = FOLDS,
+    block: int = BLOCK,
+    ignore: Sequence[int] = (0,),
+) -> tuple[list[Patch], int]:
+    """The patches of an area holding parcels, with their folds; and the patches without.
+
+    Args:
+        semantic, instance: ``[H, W]`` class and parcel-id maps of the area
+            (:func:`~sitsfusion.geo.labels.rasterize_parcels`).
+        size: patch side in pixels; folds, block: as :func:`prepare`.
+        ignore: classes not counted for the stratification (background, void).
+
+    Returns:
+        ``(patches, n_empty)``: the patches with at least one parcel pixel, folds from
+        :func:`~sitsfusion.geo.folds.stratified_folds` over blocks of ``block`` x ``block``
+        patches (class pixels per block), and the number of patches without parcels.
+    """
+    rows, cols = patch_starts(semantic.shape[0], size), patch_starts(semantic.shape[1], size)
+    blocks = block_index(len(rows), len(cols), block)
+    n_classes = int(semantic.max()) + 1
+    per_block = np.zeros((int(blocks.max()) + 1, n_classes))
+    kept: list[tuple[int, int, int, int]] = []
+    for i, r0 in enumerate(rows):
+        for j, c0 in enumerate(cols):
+            window = (slice(r0, r0 + size), slice(c0, c0 + size))
+            if not (instance[window] > 0).any():
+                continue
+            kept.append((i, j, r0, c0))
+            per_block[blocks[i, j]] += np.bincount(semantic[window].ravel(), minlength=n_classes)
+    per_block[:, [c for c in ignore if c < n_classes]] = 0
+    used = sorted({int(blocks[i, j]) for i, j, _, _ in kept})
+    fold_of = dict(zip(used, stratified_folds(per_block[used], folds).tolist(), strict=True))
+    patches = [
+        Patch(i * len(cols) + j + 1, i, j, r0, c0, fold_of[int(blocks[i, j])])
+        for i, j, r0, c0 in kept
+    ]
+    return patches, len(rows) * len(cols) - len(patches)
+
+
+def _parcel_owners(instance: np.ndarray, patches: Sequence[Patch], size: int) -> dict[int, int]:
+    """``{parcel id: owning fold}`` over the patches (:func:`~sitsfusion.geo.folds.owner_folds`)."""
+
+    def counts() -> Iterable[tuple[int, int, int]]:
+        for patch in patches:
+            ids = instance[patch.r0 : patch.r0 + size, patch.c0 : patch.c0 + size]
+            values, n = np.unique(ids[ids > 0], return_counts=True)
+            yield from ((int(v), patch.fold, int(k)) for v, k in zip(values, n, strict=True))
+
+    return owner_folds(counts())
+
+
+def _tiles(patches: Sequence[Patch], per_side: int) -> list[list[Patch]]:
+    """The patches grouped by tiles of ``per_side`` x ``per_side`` patches, row-major."""
+    groups: dict[tuple[int, int], list[Patch]] = {}
+    for patch in patches:
+        groups.setdefault((patch.row // per_side, patch.col // per_side), []).append(patch)
+    return [groups[key] for key in sorted(groups)]
+
+
+def _warn_empty_folds(patches: Sequence[Patch], folds: int, block: int) -> None:
     """Say, before the long work, when some folds will hold no patch (a small area): the
     default configs train on folds 1-3, validate on 4 and test on 5."""
     import warnings
 
     from sitsfusion.errors import DataWarning
 
-    empty = sorted(set(range(1, folds + 1)) - {fold for *_, fold in patches})
+    empty = sorted(set(range(1, folds + 1)) - {p.fold for p in patches})
     if empty:
         warnings.warn(
             f"folds {empty} will hold no patch ({len(patches)} patches in blocks of "
@@ -236,66 +333,91 @@ def _read_labels(
         raise DatasetError(labels, str(exc)) from None
 
 
-def _area_grid(
+def _area(
     parcels: Any, aoi: str | Path | None, crs: Any, resolution: float, patch_size: int
-) -> Grid:
+) -> tuple[Grid, Any]:
+    """The grid of the area (:func:`patch_grid`) and the area of interest in its CRS: the
+    union of ``aoi``'s geometries, else the box of the parcels' bounds."""
+    from shapely.geometry import box
+
     if aoi is not None:
         grid = Grid.from_aoi(aoi, crs=crs, resolution=resolution)
+        import geopandas as gpd
+
+        area = gpd.read_file(aoi).to_crs(grid.crs).union_all()
     else:
         target = crs
         if target is None:
             target = parcels.crs if parcels.crs.is_projected else parcels.estimate_utm_crs()
-        bounds = parcels.to_crs(target).total_bounds
-        grid = Grid.from_bounds(tuple(float(b) for b in bounds), target, resolution)
-    return patch_grid(grid, patch_size)
+        bounds = tuple(float(b) for b in parcels.to_crs(target).total_bounds)
+        grid = Grid.from_bounds(bounds, target, resolution)
+        area = box(*bounds)
+    return patch_grid(grid, patch_size), area
+
+
+def _read_tile(
+    cubes: dict[str, Any], tile: Sequence[Patch], size: int
+) -> tuple[int, int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """One read of every acquisition over the window holding ``tile``'s patches: its first
+    pixel and, per sensor, ``(values [T, C, h, w], valid [T, h, w], days [T])``."""
+    r0, c0 = min(p.r0 for p in tile), min(p.c0 for p in tile)
+    r1, c1 = max(p.r0 for p in tile) + size, max(p.c0 for p in tile) + size
+    data = {}
+    for sensor, cube in cubes.items():
+        win = cube.isel(y=slice(r0, r1), x=slice(c0, c1)).compute()
+        data[sensor] = (
+            win["values"].to_numpy(),
+            win["valid"].to_numpy(),
+            win["time"].to_numpy(),
+        )
+    return r0, c0, data
 
 
 def _write_patch(
     root: Path,
-    pid: int,
-    window: tuple[slice, slice],
-    cubes: dict[str, Any],
-    maps: Any,
+    patch: Patch,
+    size: int,
+    tile: tuple[int, int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    semantic: np.ndarray,
+    parcel_ids: np.ndarray,
     min_clear: float,
 ) -> dict[str, Any]:
-    """Write one patch's files (the record last) and return its record."""
+    """Write one patch's files (the record last) and return its record. ``semantic`` and
+    ``parcel_ids`` are the patch's ``[size, size]`` labels (other folds' parcels void)."""
     record: dict[str, Any] = {"dates": {}}
-    ys, xs = window
-    for sensor, cube in cubes.items():
-        win = cube.isel(y=ys, x=xs).compute()
-        valid = win["valid"].to_numpy()
-        keep = _select_dates(valid, min_clear)
-        values = _pastis_values(sensor, win["values"].to_numpy()[keep], valid[keep])
-        save_npy_atomic(root / f"DATA_{sensor}" / f"{sensor}_{pid}.npy", values)
-        days = win["time"].to_numpy()[keep]
-        record["dates"][sensor] = {str(i): _yyyymmdd(d) for i, d in enumerate(days)}
-    semantic, parcel_ids = maps.semantic[ys, xs], maps.instance[ys, xs]
+    t_r0, t_c0, data = tile
+    ys = slice(patch.r0 - t_r0, patch.r0 - t_r0 + size)
+    xs = slice(patch.c0 - t_c0, patch.c0 - t_c0 + size)
+    for sensor, (values, valid, days) in data.items():
+        keep = _select_dates(valid[:, ys, xs], min_clear)
+        arr = _pastis_values(sensor, values[keep][..., ys, xs], valid[keep][:, ys, xs])
+        save_npy_atomic(root / f"DATA_{sensor}" / f"{sensor}_{patch.id}.npy", arr)
+        record["dates"][sensor] = {str(i): _yyyymmdd(d) for i, d in enumerate(days[keep])}
     for name, arr in _annotations(semantic, parcel_ids).items():
         folder = "ANNOTATIONS" if name in ("TARGET", "ParcelIDs") else "INSTANCE_ANNOTATIONS"
-        save_npy_atomic(root / folder / f"{name}_{pid}.npy", arr)
-    present = np.unique(parcel_ids[parcel_ids > 0])
-    record["parcels"] = present.tolist()
+        save_npy_atomic(root / folder / f"{name}_{patch.id}.npy", arr)
+    record["parcels"] = np.unique(parcel_ids[parcel_ids > 0]).tolist()
     record["cover"] = float((parcel_ids > 0).mean())
-    write_json_atomic(root / RECORDS / f"{pid}.json", record)
+    write_json_atomic(root / RECORDS / f"{patch.id}.json", record)
     return record
 
 
 def _metadata(
     root: Path,
     grid: Grid,
-    patches: Sequence[tuple[int, int, int, int]],
+    patches: Sequence[Patch],
     records: dict[int, dict[str, Any]],
     size: int,
     synthetic: bool,
 ) -> dict[str, Any]:
     features = []
-    for pid, r0, c0, fold in patches:
-        rec = records[pid]
-        res = grid.resolution
-        x0, y0 = grid.bounds[0] + c0 * res, grid.bounds[3] - r0 * res
+    res = grid.resolution
+    for patch in patches:
+        rec = records[patch.id]
+        x0, y0 = grid.bounds[0] + patch.c0 * res, grid.bounds[3] - patch.r0 * res
         props: dict[str, Any] = {
-            "ID_PATCH": pid,
-            "Fold": fold,
+            "ID_PATCH": patch.id,
+            "Fold": patch.fold,
             "TILE": root.name,
             "N_Parcel": len(rec["parcels"]),
             "Parcel_Cover": rec["cover"],
@@ -308,12 +430,29 @@ def _metadata(
         features.append(
             {
                 "type": "Feature",
-                "id": str(pid),
+                "id": str(patch.id),
                 "properties": props,
-                "geometry": _footprint(grid, r0, c0, size),
+                "geometry": _footprint(grid, patch.r0, patch.c0, size),
             }
         )
     return {"type": "FeatureCollection", "crs": _crs_member(grid.crs), "features": features}
+
+
+def _write_area(root: Path, grid: Grid, area: Any, parcels: Any) -> None:
+    """``aoi.geojson`` (the area of interest) and ``parcels.gpkg`` (the labelled parcels,
+    layer ``parcels``), both in the grid CRS, for the maps of the area."""
+    from shapely.geometry import mapping
+
+    from sitsfusion.inference.maps import write_parcels
+
+    feature = {"type": "Feature", "properties": {}, "geometry": mapping(area)}
+    collection = {"type": "FeatureCollection", "crs": _crs_member(grid.crs), "features": [feature]}
+    write_json_atomic(root / AOI_FILE, collection)
+    frame = parcels.to_crs(grid.crs)[["parcel_id", "class_value", "class_id", "geometry"]].copy()
+    frame["parcel_id"] = frame["parcel_id"].astype("int64")
+    frame["class_value"] = frame["class_value"].astype(str)
+    frame["class_id"] = frame["class_id"].astype("int64")
+    write_parcels(root / PARCELS_FILE, {"parcels": frame})
 
 
 def _progress(items: list[Any], show: bool, description: str) -> Iterable[Any]:
@@ -339,7 +478,11 @@ def prepare(
     aoi: str | Path | None = None,
     folds: int = FOLDS,
     block: int = BLOCK,
+    start: str | None = None,
+    end: str | None = None,
+    max_cloud: float | None = None,
     min_clear: float = MIN_CLEAR,
+    tile: int = TILE,
     overwrite: bool = False,
     progress: bool = False,
     command: str = "prepare",
@@ -362,9 +505,12 @@ def prepare(
         sensors: the modalities written, among ``S2``, ``S1A``, ``S1D``.
         resolution: pixel size in metres.
         crs: the grid's CRS (None: the parcels' CRS when projected, else their UTM zone).
-        aoi: a vector file whose bounds make the grid (None: the parcels' bounds).
+        aoi: a vector file of the area (None: the box of the parcels' bounds).
         folds: the number of folds; block: patches per side of a spatial block of one fold.
+        start, end: the season window, ``YYYY-MM-DD``, inclusive (None: every date).
+        max_cloud: drop Sentinel-2 items whose ``eo:cloud_cover`` is above this percentage.
         min_clear: the valid fraction of a patch for a date to be kept in it.
+        tile: pixels per side of one read (rounded down to whole patches, at least one).
         overwrite: replace a dataset sitsfusion wrote at ``out``.
         progress: show a progress bar (rich).
         command: the command line recorded in the folder's mark.
@@ -380,6 +526,7 @@ def prepare(
         ValueError: bad arguments; no parcel inside the grid.
         OutputError: ``out`` cannot be written (see :mod:`sitsfusion.outputs`).
     """
+    from sitsfusion.data.taxonomy import load_nomenclature
     from sitsfusion.geo.imagery import load_sensor
     from sitsfusion.geo.labels import rasterize_parcels
 
@@ -388,6 +535,8 @@ def prepare(
         raise ValueError(f"patch_size must be >= 2 pixels, got {patch_size}")
     if not 0.0 <= min_clear <= 1.0:
         raise ValueError(f"min_clear must be in [0, 1], got {min_clear}")
+    if max_cloud is not None and not 0.0 <= max_cloud <= 100.0:
+        raise ValueError(f"max_cloud must be a percentage in [0, 100], got {max_cloud}")
     unknown = [s for s in sensors if s not in SENSORS]
     if unknown or not sensors:
         raise ValueError(f"sensors must be among {', '.join(SENSORS)}, got {list(sensors)}")
@@ -405,28 +554,32 @@ def prepare(
         "aoi": None if aoi is None else str(Path(aoi).resolve()),
         "folds": folds,
         "block": block,
+        "start": start,
+        "end": end,
+        "max_cloud": max_cloud,
         "min_clear": float(min_clear),
     }
     parcels = _read_labels(labels, class_column, class_table, nomenclature)
-    grid = _area_grid(parcels, aoi, crs, resolution, patch_size)
+    grid, area = _area(parcels, aoi, crs, resolution, patch_size)
     _crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
     maps = rasterize_parcels(
         parcels, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature
     )
-    chunks = {"x": patch_size, "y": patch_size}  # one Dask chunk per patch
-    cubes = {s: load_sensor(imagery, grid, s, chunks=chunks) for s in sensors}
-    synthetic = is_synthetic_imagery(imagery)
-
-    rows, cols = (n // patch_size for n in grid.shape)
-    fold_map = fold_of_patches(rows, cols, folds, block)
-    patches: list[tuple[int, int, int, int]] = []  # (id, first row, first col, fold)
-    for r in range(rows):
-        for c in range(cols):
-            r0, c0 = r * patch_size, c * patch_size
-            if (maps.instance[r0 : r0 + patch_size, c0 : c0 + patch_size] > 0).any():
-                patches.append((r * cols + c + 1, r0, c0, int(fold_map[r, c])))
-    n_empty = rows * cols - len(patches)
+    nom = load_nomenclature(nomenclature)
+    ignore = [c for c in (nom.background, nom.void) if c is not None]
+    patches, n_empty = plan_patches(maps.semantic, maps.instance, patch_size, folds, block, ignore)
     _warn_empty_folds(patches, folds, block)
+    owners = _parcel_owners(maps.instance, patches, patch_size)
+    per_side = max(1, tile // patch_size)
+    chunks = {"x": per_side * patch_size, "y": per_side * patch_size}  # one chunk per tile
+    windows = {"start": start, "end": end}
+    cubes = {
+        s: load_sensor(
+            imagery, grid, s, chunks=chunks, max_cloud=max_cloud if s == "S2" else None, **windows
+        )
+        for s in sensors
+    }
+    synthetic = is_synthetic_imagery(imagery)
 
     mark = read_mark(out) if out.is_dir() else None
     resume = not overwrite and mark is not None and mark.get("prepare") == settings
@@ -445,27 +598,40 @@ def prepare(
             (root / folder).mkdir(exist_ok=True)
         (root / RECORDS).mkdir(exist_ok=True)
         records: dict[int, dict[str, Any]] = {}
-        n_resumed = 0
         todo = []
-        for pid, r0, c0, fold in patches:
-            done = root / RECORDS / f"{pid}.json"
+        for patch in patches:
+            done = root / RECORDS / f"{patch.id}.json"
             if done.is_file():
-                records[pid] = read_json(done)
-                n_resumed += 1
+                records[patch.id] = read_json(done)
             else:
-                todo.append((pid, r0, c0, fold))
-        for pid, r0, c0, _ in _progress(todo, progress, f"preparing {len(todo)} patches"):
-            window = (slice(r0, r0 + patch_size), slice(c0, c0 + patch_size))
-            records[pid] = _write_patch(root, pid, window, cubes, maps, min_clear)
-            if on_patch is not None:
-                on_patch(pid)
-        folds_of: dict[int, set[int]] = {}
-        for pid, _, _, fold in patches:
-            for parcel in records[pid]["parcels"]:
-                folds_of.setdefault(parcel, set()).add(fold)
-        n_leaks = sum(len(f) > 1 for f in folds_of.values())
-        collection = _metadata(root, grid, patches, records, patch_size, synthetic)
-        write_json_atomic(root / "metadata.geojson", collection)
+                todo.append(patch)
+        owner = np.zeros(int(maps.instance.max()) + 1, dtype=np.int64)
+        owner[list(owners)] = list(owners.values())
+        tiles = _tiles(todo, per_side)
+        bar = _progress(tiles, progress, f"preparing {len(todo)} patches in {len(tiles)} tiles")
+        for group in bar:
+            data = _read_tile(cubes, group, patch_size)
+            for patch in group:
+                window = (
+                    slice(patch.r0, patch.r0 + patch_size),
+                    slice(patch.c0, patch.c0 + patch_size),
+                )
+                ids = maps.instance[window]
+                semantic = maps.semantic[window]
+                if nom.void is not None:  # without a void class, a cut parcel stays a leak
+                    other = (ids > 0) & (owner[ids] != patch.fold)
+                    semantic = np.where(other, nom.void, semantic).astype(semantic.dtype)
+                records[patch.id] = _write_patch(
+                    root, patch, patch_size, data, semantic, ids, min_clear
+                )
+                if on_patch is not None:
+                    on_patch(patch.id)
+        n_cut = _count_cut(patches, records)
+        write_json_atomic(
+            root / "metadata.geojson",
+            _metadata(root, grid, patches, records, patch_size, synthetic),
+        )
+        _write_area(root, grid, area, parcels[parcels["parcel_id"].isin(list(owners))])
         from sitsfusion.data.readers.pastis.norm import compute_norm
 
         for sensor in sensors:
@@ -474,7 +640,7 @@ def prepare(
         mark_complete(
             root,
             patches=len(patches),
-            leaks=n_leaks,
+            cut_parcels=n_cut,
             synthetic=synthetic,
             grid={"crs": grid.crs, "resolution": grid.resolution, "bounds": list(grid.bounds)},
         )
@@ -483,8 +649,17 @@ def prepare(
         grid=grid,
         n_patches=len(patches),
         n_empty=n_empty,
-        n_resumed=n_resumed,
-        n_leaks=n_leaks,
+        n_resumed=len(patches) - len(todo),
+        n_cut=n_cut,
         dates=dates,
         synthetic=synthetic,
     )
+
+
+def _count_cut(patches: Sequence[Patch], records: dict[int, dict[str, Any]]) -> int:
+    """Parcels with pixels in patches of more than one fold."""
+    folds_of: dict[int, set[int]] = {}
+    for patch in patches:
+        for parcel in records[patch.id]["parcels"]:
+            folds_of.setdefault(parcel, set()).add(patch.fold)
+    return sum(len(f) > 1 for f in folds_of.values())
