@@ -30,28 +30,51 @@ def _config_dir() -> Path:
 
 @cli.command()
 @click.option(
-    "--out", type=click.Path(path_type=Path), default=Path("runs/demo"), show_default=True
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Demo folder [runs/demo; with --own-area: runs/demo-area].",
 )
 @click.option("--patches", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--size", default=64, show_default=True)
+@click.option(
+    "--size",
+    type=click.IntRange(min=16),
+    default=None,
+    help="Patch side in pixels [64]; with --own-area: the scene's side [200, 2 km].",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--epochs",
     type=click.IntRange(min=0),
-    default=15,
-    show_default=True,
-    help="Epochs per model (0: no training).",
+    default=None,
+    help="Epochs per model (0: no training) [15; with --own-area: 10].",
 )
-def demo(out: Path, patches: int, size: int, seed: int, epochs: int) -> None:
+@click.option(
+    "--own-area",
+    is_flag=True,
+    help="The own-area path instead: simulated scene -> prepare -> fit -> maps of the area.",
+)
+def demo(
+    out: Path | None, patches: int, size: int | None, seed: int, epochs: int | None, own_area: bool
+) -> None:
     """The main job on the embedded default: simulate, read, plot, train and compare.
 
     Writes OUT/pastis_r_synthetic/ (the dataset), OUT/patch_<id>.png and one run folder per
-    model, OUT/parcel/<name>/ (replaced when the demo runs again). OUT must be new, empty or
-    an earlier demo's folder; it is locked while the demo runs."""
+    model, OUT/parcel/<name>/ (replaced when the demo runs again). With --own-area: a
+    synthetic scene OUT/area/ (STAC catalog of COGs, parcels), the dataset OUT/area_ds/, the
+    run OUT/semantic/<name>/ and the maps OUT/maps/ (mosaic of the area, parcels). OUT must be
+    new, empty or an earlier demo's folder; it is locked while the demo runs."""
     from sitsfusion.outputs import mark_complete, output_folder
 
+    if out is None:
+        out = Path("runs/demo-area" if own_area else "runs/demo")
     with output_folder(out, kind="demo", reuse=True, owned=_old_demo, command="demo"):
-        _demo(out, patches, size, seed, epochs)
+        if own_area:
+            from sitsfusion.cli.demo_area import demo_area
+
+            demo_area(out, size or 200, seed, 10 if epochs is None else epochs, _config_dir())
+        else:
+            _demo(out, patches, size or 64, seed, 15 if epochs is None else epochs)
         mark_complete(out)
 
 
