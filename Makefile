@@ -25,6 +25,7 @@ format:
 bench: install  ## speed measurements (not part of the test suite)
 	$(PY) benchmarks/bench_reader.py
 	$(PY) benchmarks/bench_parcel.py
+	$(PY) benchmarks/bench_prepare.py
 
 clean:
 	rm -rf runs build dist .pytest_cache
