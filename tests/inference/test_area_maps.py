@@ -47,6 +47,7 @@ SMALL = [
 ]
 CRS, X0, Y0, RES, SIZE = "EPSG:32630", 500000.0, 4800000.0, 10.0, 32
 HEIGHT, WIDTH, AOI_COLS = 64, 80, 72
+MISSING = 5000 + 2 * 20 + 3  # a parcel the dataset's parcels.gpkg lacks
 PATCHES = {10000: (0, 0), 10001: (0, 16), 10002: (32, 0), 10003: (32, 48), 10004: (0, 48)}
 
 
@@ -117,7 +118,7 @@ def _user_parcels(root: Path) -> gpd.GeoDataFrame:
             {"parcel_id": int(pid), "class_value": f"code{pid}", "class_id": 1, "geometry": geom}
         )
     frame = gpd.GeoDataFrame(rows, crs=CRS)
-    frame.to_file(root / "parcels.gpkg", layer="parcels", driver="GPKG")
+    frame[frame["parcel_id"] != MISSING].to_file(root / "parcels.gpkg", layer="parcels")
     return frame
 
 
@@ -236,7 +237,11 @@ def test_parcels_of_the_dataset_give_the_geometry_and_the_command_prints_the_mos
     }
     parcels = gpd.read_file(out / "parcels.gpkg", layer="parcels").set_index("parcel")
     assert parcels.index.is_unique
+    assert MISSING in parcels.index
     for pid, row in parcels.iterrows():
+        if pid == MISSING:  # not in the file: its pixels, polygonised
+            assert row.geometry.area == row["pixels"] * RES * RES and row["class_value"] == ""
+            continue
         assert row.geometry.equals(user.geometry[pid])  # the user's polygon, whole
         assert row["class_value"] == f"code{pid}"
 
@@ -264,11 +269,16 @@ def test_one_mosaic_per_crs_and_none_off_grid_or_too_large(tmp_path: Path) -> No
     shifted.add({"id": "s"}, "EPSG:32630", (10, 0, 0, 0, -10, 0), probs, None, None)
     shifted.add({"id": "t"}, "EPSG:32630", (10, 0, 5, 0, -10, 0), probs, None, None)
     assert "whole number of pixels" in shifted.notes()[0]
-    small = AreaMaps(tmp_path, names, max_bytes=10 * 10 * 28)
+    per_pixel = 4 * len(names) + 20  # canvas_bytes: K float32 sums, weight, ids, truth
+    small = AreaMaps(tmp_path, names, max_bytes=36 * per_pixel)  # patches: 2 x 16 pixels
     small.add({"id": "u"}, "EPSG:32630", (10, 0, 0, 0, -10, 0), probs, None, None)
-    small.add({"id": "v"}, "EPSG:32630", (10, 0, 1000, 0, -10, 0), probs, None, None)
-    assert small.write(tmp_path / "s", {}, NODATA) == []
-    assert "above the" in small.notes()[0]
+    small.add({"id": "v"}, "EPSG:32630", (10, 0, 60, 0, -10, 0), probs, None, None)
+    assert small.write(tmp_path / "s", {}, NODATA) == []  # canvas: 4 x 10 pixels
+    assert "4 x 10 pixels" in small.notes()[0] and "above the" in small.notes()[0]
+    kept = AreaMaps(tmp_path, names, max_bytes=20 * per_pixel)
+    kept.add({"id": "u"}, "EPSG:32630", (10, 0, 0, 0, -10, 0), probs, None, None)
+    kept.add({"id": "v"}, "EPSG:32630", (10, 0, 40, 0, -10, 0), probs, None, None)
+    assert "the patches kept" in kept.notes()[0]
     sparse = AreaMaps(tmp_path, names)
     sparse.add({"id": "w"}, "EPSG:32630", (10, 0, 0, 0, -10, 0), probs, None, None)
     sparse.add({"id": "x"}, "EPSG:32630", (10, 0, 200, 0, -10, 0), probs, None, None)

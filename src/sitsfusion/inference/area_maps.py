@@ -121,12 +121,13 @@ class AreaMaps:
     def notes(self) -> list[str]:
         """Why some groups got no mosaic (one line each; complete after :meth:`write`)."""
         return [
-            f"no mosaic{self._suffix(key, ' ')}: {g.note}; the per-patch maps are written"
+            f"no mosaic ({', '.join(str(k) for k in key if k is not None)}): {g.note}; the "
+            "per-patch maps are written"
             for key, g in self.groups.items()
             if g.note is not None
         ]
 
-    def _suffix(self, key: GroupKey, sep: str = "_") -> str:
+    def _suffix(self, key: GroupKey) -> str:
         crs, year = key
         crss = {k[0] for k in self.groups}
         years = {k[1] for k in self.groups}
@@ -135,7 +136,7 @@ class AreaMaps:
             parts.append(crs.replace(":", "_"))
         if len(years) > 1 and year is not None:
             parts.append(str(year))
-        return "".join(sep + p for p in parts)
+        return "".join("_" + p for p in parts)
 
     def write(self, out: Path, tags: Mapping[str, Any], nodata: int) -> list[MosaicWritten]:
         """Write the mosaic COG of every group on one grid into ``out`` and aggregate its

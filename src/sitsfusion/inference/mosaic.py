@@ -180,10 +180,6 @@ class AreaCanvas:
         """
         r0, c0, r1, c1 = self.extent()
         height, width = r1 - r0, c1 - c0
-        need = canvas_bytes(self.num_classes, height, width)
-        if need > self.max_bytes:
-            self._pieces.clear()
-            raise self._too_large(need, f"{height} x {width} pixels x {self.num_classes} classes")
         area = sum(p[2].shape[1] * p[2].shape[2] for p in self._pieces)
         if area < MIN_COVER * height * width:
             self._pieces.clear()
@@ -191,6 +187,10 @@ class AreaCanvas:
                 f"the patches are scattered: they cover {area / (height * width):.0%} of their "
                 f"{height} x {width} pixel bounding box (a mosaic needs {MIN_COVER:.0%})"
             )
+        need = canvas_bytes(self.num_classes, height, width)
+        if need > self.max_bytes:
+            self._pieces.clear()
+            raise self._too_large(need, f"{height} x {width} pixels x {self.num_classes} classes")
         total = np.zeros((self.num_classes, height, width), dtype=np.float32)
         weight = np.zeros((height, width), dtype=np.float32)
         parcels = np.zeros((height, width), dtype=np.int64)
