@@ -38,7 +38,7 @@ USER_PARCELS_LAYER = "parcels"
 """... in this layer."""
 
 
-def read_aoi(path: str | Path) -> Any:  # shapely geometry, with its CRS
+def read_aoi(path: str | Path) -> Any:  # geopandas.GeoDataFrame
     """The area of interest of ``path`` as a one-row GeoDataFrame (its geometries unioned).
 
     Raises:
@@ -57,7 +57,9 @@ def read_aoi(path: str | Path) -> Any:  # shapely geometry, with its CRS
     geoms = frame.geometry[frame.geometry.notna() & ~frame.geometry.is_empty]
     if geoms.empty:
         raise DatasetError(path, "holds no polygon; expected one feature, the area of interest")
-    return gpd.GeoDataFrame(geometry=[geoms.union_all()], crs=frame.crs)
+    from shapely.ops import unary_union  # GeoSeries.union_all needs geopandas >= 1.0
+
+    return gpd.GeoDataFrame(geometry=[unary_union(list(geoms))], crs=frame.crs)
 
 
 def aoi_mask(aoi: Any, crs: str, transform: Sequence[float], shape: tuple[int, int]) -> np.ndarray:

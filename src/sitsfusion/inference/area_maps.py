@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from sitsfusion.data.readers.pastis.arrays import load_annotation, parcel_ids_path
+from sitsfusion.errors import DatasetError
 from sitsfusion.inference.area import (
     AOI_FILE,
     USER_PARCELS_FILE,
@@ -87,7 +88,14 @@ class AreaMaps:
         if path is not None and path.is_file():
             if self._ids_cache is None or self._ids_cache[0] != path:
                 self._ids_cache = (path, load_annotation(path).astype(np.int64))
-            return self._ids_cache[1][rows, cols]
+            ids = self._ids_cache[1]
+            if ids.ndim != 2 or ids.shape[0] < rows.stop or ids.shape[1] < cols.stop:
+                raise DatasetError(
+                    path,
+                    f"shape {ids.shape}; expected [H, W] covering the patch's {rows.stop} "
+                    f"x {cols.stop} pixels",
+                )
+            return ids[rows, cols]
         if meta.get("dataset") == "PASTIS":
             return None
         return instances
