@@ -119,7 +119,8 @@ class AreaCanvas:
         """
         a, b, c, d, e, f = (float(v) for v in transform)
         if b != 0.0 or d != 0.0 or a <= 0.0 or e >= 0.0:
-            raise NotOnGrid(f"the affine {tuple(transform)} is not north-up")
+            shown = tuple(round(v, 3) for v in (a, b, c, d, e, f))
+            raise NotOnGrid(f"the affine {shown} is not north-up")
         if self._grid is None:
             self._grid = (a, e, c, f)
         ga, ge, gc, gf = self._grid
