@@ -52,6 +52,10 @@ def test_maps_are_georeferenced_stitched_and_match_the_model(
     root = Path(cfg.data.root)
     files = sorted(root.glob("*.nc"))
     assert len(result.maps) == len(files) == 6
+    # patches scattered over a UTM zone: no mosaic there, the parcels of each patch; the
+    # lone patch of zone 30 is a mosaic of its own (one per CRS and year)
+    assert [p.name for p in result.mosaics] == ["mosaic_EPSG_32630_2019.tif"]
+    assert len(result.notes) == 2 and all("scattered" in note for note in result.notes)
     assert result.n_samples == 6 * (SIZE // WINDOW) ** 2
     path = files[0]
     with h5py.File(path, "r") as f:

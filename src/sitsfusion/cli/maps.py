@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, config_option, console, load, set_option
 from sitsfusion.cli.output import print_paths
@@ -26,7 +27,7 @@ from sitsfusion.cli.output import print_paths
     "--out",
     type=click.Path(path_type=Path),
     required=True,
-    help="Output folder: OUT/maps/<patch>.tif and OUT/parcels.gpkg.",
+    help="Output folder: OUT/maps/<patch>.tif, OUT/mosaic.tif and OUT/parcels.gpkg.",
 )
 @click.option(
     "--split",
@@ -54,7 +55,10 @@ def predict(
     overwrite: bool,
 ) -> None:
     """Map a dataset with a segmentation checkpoint: OUT/maps/<patch>.tif (Cloud-Optimized
-    GeoTIFF per patch) and OUT/parcels.gpkg (GeoPackage of parcels, when the data has them).
+    GeoTIFF per patch), OUT/mosaic.tif (the patches blended into one map of the area, when
+    they lie on one pixel grid; one mosaic_EPSG_<code>.tif per CRS when several) and
+    OUT/parcels.gpkg (GeoPackage of parcels, when the data has them: the area's parcels with a
+    mosaic, else each patch's). --split all maps the whole area.
 
     OUT is locked while written; OUT/.sitsfusion.json says "complete": true once it is."""
     from sitsfusion.inference import predict_maps
@@ -67,11 +71,12 @@ def predict(
         cfg, ckpt, out, split=split, batch_size=batch_size, progress=progress, overwrite=overwrite
     )
     table = Table(title=f"{cfg.name}: maps of the {split} split")
-    for col in ("samples", "patch maps", "parcels", "seconds"):
+    for col in ("samples", "patch maps", "mosaics", "parcels", "seconds"):
         table.add_column(col, justify="right")
     table.add_row(
         str(result.n_samples),
         str(len(result.maps)),
+        str(len(result.mosaics)),
         str(result.n_parcels),
         f"{time.perf_counter() - t0:.1f}",
     )
@@ -79,8 +84,12 @@ def predict(
     paths: dict[str, Path] = {}
     if result.maps_dir is not None:
         paths["maps"] = result.maps_dir
+    for mosaic in result.mosaics:
+        paths[mosaic.stem] = mosaic  # "mosaic", or "mosaic_EPSG_<code>" per CRS
     if result.parcels is not None:
         paths["parcels"] = result.parcels
     print_paths(paths)
+    for note in result.notes:
+        console.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
     if is_synthetic(cfg.data.root):
         console.print(f"[yellow]note:[/] {SYNTHETIC_NOTE}")

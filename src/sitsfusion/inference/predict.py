@@ -8,6 +8,10 @@ when the samples carry parcel ids, one GeoPackage of parcels with their majority
 class (and the reference class when labels are known), one layer per CRS. Georeferencing
 comes from the samples
 (``meta["crs"]``, ``meta["transform"]``); a dataset without it is refused with a clear error.
+
+When the samples lie on one pixel grid (:mod:`sitsfusion.inference.area_maps`), their
+probabilities are also blended into ``mosaic.tif`` (one per CRS), and the parcels are those
+of the area, aggregated once from the mosaic instead of once per patch.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.data.sample import Sample, collate
+from sitsfusion.inference.area_maps import AreaMaps
 from sitsfusion.inference.maps import parcel_polygons, window_origin, write_cog, write_parcels
 from sitsfusion.outputs import check_output_folder, mark_complete, output_folder
 
@@ -43,6 +48,8 @@ class PredictionResult:
 
     maps: list[Path] = field(default_factory=list)
     maps_dir: Path | None = None  # <out>/maps when maps were written
+    mosaics: list[Path] = field(default_factory=list)  # <out>/mosaic*.tif (one per grid)
+    notes: list[str] = field(default_factory=list)  # why some samples got no mosaic
     parcels: Path | None = None
     layers: list[str] = field(default_factory=list)  # GeoPackage layers (one per CRS)
     n_samples: int = 0
@@ -57,6 +64,7 @@ class _Canvas:
     crs: str
     transform: tuple[float, ...]
     expected: int  # windows to wait for
+    group: tuple[str, Any]  # the mosaic it belongs to: (crs, year)
     cls: np.ndarray = field(init=False)
     conf: np.ndarray = field(init=False)
     parcels: np.ndarray = field(init=False)
@@ -140,7 +148,9 @@ def predict_maps(
         cfg: the experiment config (its data section says what to read; the model comes
             from the checkpoint, which must be a semantic segmentation checkpoint).
         checkpoint: a ``best.ckpt`` written by ``sitsfusion fit``.
-        out: output folder: ``maps/<patch>.tif`` and ``parcels.gpkg``; absent or empty, or
+        out: output folder: ``maps/<patch>.tif``, ``mosaic.tif`` (samples on one pixel grid;
+            ``mosaic_EPSG_<code>.tif`` per CRS when several) and ``parcels.gpkg`` (those of
+            the area with a mosaic, else those of each patch); absent or empty, or
             maps sitsfusion wrote whose writing was interrupted (replaced), or (``overwrite``)
             any maps folder sitsfusion wrote, cleared first so that no map of an earlier run
             stays beside the new ones. Locked while written; its mark
@@ -197,8 +207,11 @@ def predict_maps(
         checkpoint=str(checkpoint),
     ):
         size = batch_size or cfg.data.batch_size
-        result = _predict(task, class_names, dataset, out, tags, size, dev, progress)
-        mark_complete(out, maps=len(result.maps), parcels=result.n_parcels)
+        area = AreaMaps(Path(cfg.data.root), class_names)
+        result = _predict(task, class_names, dataset, out, tags, size, dev, progress, area)
+        mark_complete(
+            out, maps=len(result.maps), mosaics=len(result.mosaics), parcels=result.n_parcels
+        )
     return result
 
 
@@ -223,12 +236,14 @@ def _predict(
     batch_size: int,
     dev: torch.device,
     progress: bool,
+    area: AreaMaps,
 ) -> PredictionResult:
     """Predict ``dataset`` with ``task`` (``batch_size`` samples at a time on ``dev``) and
-    write the maps (GeoTIFF ``tags``) and parcels into ``out``."""
+    write the maps (GeoTIFF ``tags``), the mosaics gathered by ``area`` and the parcels into
+    ``out``."""
     result = PredictionResult()
     canvases: dict[str, _Canvas] = {}
-    frames: list[Any] = []
+    frames: list[tuple[tuple[str, Any], Any]] = []  # (mosaic group, parcels of one patch)
 
     def flush(patch: str) -> None:
         canvas = canvases.pop(patch)
@@ -245,7 +260,7 @@ def _predict(
         result.maps.append(path)
         result.maps_dir = path.parent
         if canvas.parcels.any():
-            frames.append(_parcel_rows(canvas, patch, class_names))
+            frames.append((canvas.group, _parcel_rows(canvas, patch, class_names)))
 
     batches: Any = _batches(task, dataset, batch_size, dev)
     if progress:
@@ -253,6 +268,7 @@ def _predict(
 
         n_batches = -(-len(dataset) // batch_size)
         batches = track(batches, description="predicting", total=n_batches)
+    ignore = task.cfg.model.ignore_index
     for batch, probs in batches:
         conf, cls = probs.max(dim=1)
         for i, meta in enumerate(batch.meta):
@@ -264,39 +280,50 @@ def _predict(
             if patch not in canvases:
                 n_windows = (shape[0] // h) * (shape[1] // w)
                 origin = window_origin(transform, r0, c0)
-                canvases[patch] = _Canvas(shape, crs, origin, n_windows)
+                group = (crs, meta.get("year"))
+                canvases[patch] = _Canvas(shape, crs, origin, n_windows, group)
             canvas = canvases[patch]
             rows, cols = slice(r0, r0 + h), slice(c0, c0 + w)
             canvas.cls[rows, cols] = cls[i].numpy().astype(np.uint8)
             canvas.conf[rows, cols] = np.rint(100.0 * conf[i].numpy()).astype(np.uint8)
+            instances = truth = None
             if batch.instances is not None:
-                canvas.parcels[rows, cols] = batch.instances[i].cpu().numpy()
+                instances = batch.instances[i].cpu().numpy().astype(np.int64)
+                canvas.parcels[rows, cols] = instances
             if batch.semantic is not None:
                 truth = batch.semantic[i].cpu().numpy().astype(np.int64)
-                if task.cfg.model.ignore_index is not None:
-                    truth = np.where(truth == task.cfg.model.ignore_index, -1, truth)
+                if ignore is not None:
+                    truth = np.where(truth == ignore, -1, truth)
                 canvas.truth[rows, cols] = truth
+            parcel_ids = area.parcel_ids(meta, rows, cols, instances)
+            area.add(meta, crs, transform, probs[i].numpy(), parcel_ids, truth)
             canvas.seen += 1
             result.n_samples += 1
             if canvas.seen >= canvas.expected:
                 flush(patch)
     for patch in list(canvases):  # patches of which the split holds only some windows
         flush(patch)
-    frames = [f for f in frames if not f.empty]
-    if frames:
+    mosaics = area.write(out, tags, NODATA)
+    result.mosaics = [m.path for m in mosaics]
+    result.notes = area.notes()
+    # Parcels: those of each mosaic (aggregated once over the area), else those of each patch.
+    layers = {area.layer_name(m.key): m.parcels for m in mosaics if m.parcels is not None}
+    in_area = {m.key for m in mosaics if m.parcels is not None}
+    per_patch = [f for key, f in frames if key not in in_area and not f.empty]
+    if per_patch:
         import pandas as pd
 
         # One layer per CRS (patches of several UTM zones are never reprojected: areas and
         # shapes stay exact): "parcels", or "parcels_<EPSG code>" when there are several.
         by_crs: dict[str, list[Any]] = {}
-        for frame in frames:
+        for frame in per_patch:
             by_crs.setdefault(frame.crs.to_string(), []).append(frame)
-        layers = {
-            "parcels" if len(by_crs) == 1 else f"parcels_{crs.replace(':', '_')}": pd.concat(
-                group, ignore_index=True
-            )
-            for crs, group in by_crs.items()
-        }
+        for crs, group in by_crs.items():
+            several = len({key[0] for key in area.groups}) > 1
+            name = f"parcels_{crs.replace(':', '_')}" if several else "parcels"
+            layers[name] = pd.concat(group, ignore_index=True)
+    layers = {name: frame for name, frame in layers.items() if not frame.empty}
+    if layers:
         result.parcels = write_parcels(out / PARCELS_FILE, layers)
         result.layers = list(layers)
         result.n_parcels = sum(len(f) for f in layers.values())
