@@ -208,3 +208,44 @@ def plot_predictions(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.78, 1))
     return fig
+
+
+def plot_area(
+    reference: np.ndarray,
+    prediction: np.ndarray,
+    class_names: list[str],
+    nomenclature: Nomenclature | None = None,
+    nodata: int = 255,
+    ignore_index: int | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Reference and predicted class maps of an area side by side, one legend.
+
+    ``reference``, ``prediction``: ``[H, W]`` class indices into ``class_names`` on one grid;
+    ``nodata`` (both) and ``ignore_index`` (reference) are drawn white.
+    """
+    k = len(class_names)
+    if nomenclature is not None and len(nomenclature) == k:
+        colors = list(nomenclature.colors)
+    else:
+        colors = [plt.get_cmap("tab20")(i % 20) for i in range(k)]
+    cmap = ListedColormap(colors).with_extremes(bad="white")
+    ref = np.ma.masked_where(
+        (reference == nodata) | (reference == (nodata if ignore_index is None else ignore_index)),
+        reference,
+    )
+    pred = np.ma.masked_equal(prediction, nodata)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 5.2))
+    for ax, panel, label in zip(axes, (ref, pred), ("reference", "prediction"), strict=True):
+        ax.imshow(panel, cmap=cmap, vmin=0, vmax=k - 1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(label, fontsize=9)
+    present = sorted(set(np.ma.compressed(ref).tolist()) | set(np.ma.compressed(pred).tolist()))
+    handles = [Patch(facecolor=colors[c], edgecolor="k", linewidth=0.3) for c in present if c < k]
+    fig.legend(handles, [class_names[c] for c in present if c < k], loc="center right",
+               fontsize=7, frameon=False)  # fmt: skip
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    return fig

@@ -30,6 +30,7 @@ def test_without_training_the_demo_writes_the_scene_and_the_dataset(
 
 @pytest.mark.slow
 def test_the_demo_maps_the_area(sitsfusion_main, tmp_path: Path) -> None:
+    import geopandas as gpd
     import rasterio
 
     out = tmp_path / "demo"
@@ -45,3 +46,8 @@ def test_the_demo_maps_the_area(sitsfusion_main, tmp_path: Path) -> None:
         assert src.crs.to_epsg() == 32630 and src.count == 2
         assert np.isin(src.read(1), np.arange(20)).all()
     assert "test OA" in ran.stdout and "synthetic" in ran.stdout
+    with rasterio.open(out / "maps" / "mosaic.tif") as src:
+        assert (src.height, src.width) == (160, 160) and src.crs.to_epsg() == 32630
+    parcels = gpd.read_file(out / "maps" / "parcels.gpkg", layer="parcels")
+    assert parcels["parcel"].is_unique and (parcels["ref_class"] >= 0).any()
+    assert (out / "area_map.png").stat().st_size > 10_000

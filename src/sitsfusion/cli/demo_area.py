@@ -68,8 +68,37 @@ def demo_area(out: Path, size: int, seed: int, epochs: int, config_dir: Path) ->
     )
     console.print(table)
     paths = {"scene": scene / "catalog.json", "dataset": data, "run": run.out_dir}
-    paths.update({f"mosaic {m.stem}": m for m in getattr(maps, "mosaics", [])})
+    paths.update({m.stem: m for m in maps.mosaics})  # "mosaic" (one CRS)
     if maps.parcels is not None:
         paths["parcels"] = maps.parcels
+    if maps.mosaics and maps.parcels is not None:
+        title = f"{cfg.name}: reference and predicted map of the area ({SYNTHETIC_NOTE})"
+        paths["figure"] = _figure(maps.mosaics[0], maps.parcels, out / "area_map.png", title)
     print_paths(paths)
     console.print(f"[yellow]note:[/] every number above is from {SYNTHETIC_NOTE}")
+
+
+def _figure(mosaic: Path, parcels: Path, png: Path, title: str) -> Path:
+    """The reference (the parcels' classes) and the predicted mosaic side by side."""
+    import json
+
+    import geopandas as gpd
+    import numpy as np
+    import rasterio
+    from rasterio.features import rasterize
+
+    from sitsfusion.data.taxonomy import load_nomenclature
+    from sitsfusion.inference import NODATA
+    from sitsfusion.plots import plot_area, save_figure
+
+    with rasterio.open(mosaic) as src:
+        prediction = src.read(1)
+        transform, shape = src.transform, (src.height, src.width)
+        names = list(json.loads(src.tags()["classes"]).values())
+    rows = gpd.read_file(parcels, layer="parcels")
+    rows = rows[rows["ref_class"] >= 0]
+    shapes = zip(rows.geometry, rows["ref_class"].astype(int), strict=True)
+    reference = rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="uint8")
+    reference = np.where(prediction == NODATA, NODATA, reference)
+    fig = plot_area(reference, prediction, names, load_nomenclature("pastis"), NODATA, title=title)
+    return save_figure(fig, png)
