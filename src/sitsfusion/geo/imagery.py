@@ -47,8 +47,9 @@ def _date(value: str | _dt.date | None, name: str) -> _dt.date | None:
 
 
 def _is_stac(source: str | Path) -> bool:
-    text = str(source)
-    if text.startswith(("http://", "https://")) or text.endswith(".json"):
+    from sitsfusion.geo.stac import api_url
+
+    if api_url(source) is not None or str(source).endswith(".json"):
         return True
     path = Path(source)
     return path.is_dir() and any((path / n).is_file() for n in ("catalog.json", "collection.json"))
@@ -105,8 +106,9 @@ def load_sensor(
     """One sensor's time series on ``grid``, lazily: an ``xarray.Dataset``.
 
     Args:
-        source: a static STAC catalog (``catalog.json`` or its folder; a ``http(s)://`` STAC
-            API needs pystac-client) or a folder of ``<SENSOR>_<YYYYMMDD>.tif`` files.
+        source: a static STAC catalog (``catalog.json`` or its folder), the ``http(s)://``
+            URL of a STAC API (searched with pystac-client: ``geo.stac.search_api``) or a
+            folder of ``<SENSOR>_<YYYYMMDD>.tif`` files.
         grid: the target grid; every sensor of an area is loaded onto the same one.
         sensor: ``S2``, ``S1A`` (ascending orbits) or ``S1D`` (descending orbits).
         start, end: the first / last date kept (inclusive), ``YYYY-MM-DD`` or a date.
@@ -130,7 +132,8 @@ def load_sensor(
     Raises:
         DatasetError: one line naming the catalog / folder / item / file: no item of the
             sensor (in the dates / cloud limit), none overlapping the grid, a missing band or
-            SCL asset, a file name not following the pattern, an unreadable file.
+            SCL asset, a file name not following the pattern, an unreadable file, a STAC
+            API that cannot be reached or is not one (the URL named).
         ValueError: an unknown sensor, composite or date.
     """
     spec = sensor_spec(sensor)
@@ -143,10 +146,11 @@ def load_sensor(
         raise ValueError(f"s1_units must be 'linear' or 'db', got {s1_units!r}")
     size = dict(DEFAULT_CHUNKS if chunks is None else chunks)
     if _is_stac(source):
-        from sitsfusion.geo.stac import load_stac, read_items, search_api, select_items
+        from sitsfusion.geo.stac import api_url, load_stac, read_items, search_api, select_items
 
-        if str(source).startswith(("http://", "https://")):
-            items, where = search_api(str(source), spec, grid, start_date, end_date)
+        url = api_url(source)
+        if url is not None:
+            items, where = search_api(url, spec, grid, start_date, end_date)
         else:
             items, where = read_items(source)
         items = select_items(items, spec, grid, where, start_date, end_date, max_cloud)
