@@ -18,11 +18,14 @@ Dask graph until computed.
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from sitsfusion.errors import DataWarning
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.sensors import S2_INVALID_SCL, SensorSpec, sensor_spec
 from sitsfusion.optional import require
@@ -53,6 +56,23 @@ def _is_stac(source: str | Path) -> bool:
         return True
     path = Path(source)
     return path.is_dir() and any((path / n).is_file() for n in ("catalog.json", "collection.json"))
+
+
+def _say_reprojected(
+    source: str | Path, crs_list: Sequence[str], grid: Grid, resampling: str
+) -> None:
+    """A DataWarning when imagery in other CRSs than the grid's is reprojected onto it. The
+    text names no sensor, so that the sensors of one source say it with the same words."""
+    pyproj = require("pyproj", "geo", "loading imagery")
+    target = pyproj.CRS.from_user_input(grid.crs)
+    foreign = [c for c in crs_list if not pyproj.CRS.from_user_input(c).equals(target)]
+    if foreign:
+        warnings.warn(
+            f"{source}: imagery in {', '.join(foreign)} reprojected onto the grid's "
+            f"{grid.crs} (resampling {resampling})",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def _values_and_valid(raw: Any, spec: SensorSpec, s1_units: S1Units) -> tuple[Any, Any]:
@@ -159,6 +179,7 @@ def load_sensor(
         from sitsfusion.geo.geotiff import load_geotiffs
 
         raw = load_geotiffs(source, spec, grid, start_date, end_date, size, resampling)
+    _say_reprojected(source, raw.attrs.get("source_crs", ()), grid, resampling)
     coords = grid.coords()
     raw = raw.assign_coords(y=coords["y"], x=coords["x"])
     values, _ = _values_and_valid(raw, spec, s1_units)

@@ -28,6 +28,7 @@ __all__ = [
     "API_RETRIES",
     "API_TIMEOUT",
     "api_url",
+    "item_crs",
     "load_stac",
     "read_items",
     "search_api",
@@ -177,6 +178,37 @@ def _overlaps(item: Any, lonlat: tuple[float, float, float, float]) -> bool:
     return minx < lonlat[2] and lonlat[0] < maxx and miny < lonlat[3] and lonlat[1] < maxy
 
 
+def _local_file_absent(asset: Any) -> bool:
+    """True when ``asset`` points at a local file that does not exist (a stat, no read);
+    remote hrefs (``https://``, ``s3://``, ...) are not checked."""
+    href = asset.get_absolute_href() or asset.href
+    if "://" in href and not href.startswith("file://"):
+        return False
+    return not Path(href.removeprefix("file://")).is_file()
+
+
+def _fmt_box(b: Sequence[float]) -> str:
+    return f"{b[0]:.4f}..{b[2]:.4f}, {b[1]:.4f}..{b[3]:.4f}"
+
+
+def _items_area(items: Sequence[Any]) -> str:
+    """``"; the items cover lon/lat ..."``: the union of the items' bboxes, for messages."""
+    boxes = [
+        (b[0], b[1], b[3], b[4]) if len(b) == 6 else tuple(b)
+        for b in (it.bbox for it in items)
+        if b is not None
+    ]
+    if not boxes:
+        return ""
+    union = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    return f"; the items cover lon/lat {_fmt_box(union)}"
+
+
 def select_items(
     items: Sequence[Any],
     spec: SensorSpec,
@@ -189,7 +221,7 @@ def select_items(
     """The items of ``spec``'s sensor, dated in ``[start, end]``, with ``eo:cloud_cover`` at
     most ``max_cloud`` (items without one are kept: the SCL mask still applies), overlapping
     the grid; sorted by date then id. Raises a one-line DatasetError naming ``where`` when
-    none is left, or naming the item missing a band asset.
+    none is left, or naming the item missing a band asset or the local file of one.
     """
     chosen = [it for it in items if _is_sensor(it, spec)]
     if not chosen:
@@ -213,10 +245,14 @@ def select_items(
         if not chosen:
             raise DatasetError(where, f"no {spec.name} item with eo:cloud_cover <= {max_cloud}")
     lonlat = grid.bounds_in("EPSG:4326")
+    candidates = chosen
     chosen = [it for it in chosen if _overlaps(it, lonlat)]
     if not chosen:
         raise DatasetError(
-            where, f"no {spec.name} item overlaps the grid (bounds {grid.bounds} in {grid.crs})"
+            where,
+            f"no {spec.name} item overlaps the grid (bounds {grid.bounds} in {grid.crs}; "
+            f"lon/lat {_fmt_box(lonlat)}){_items_area(candidates)}: check the area of interest "
+            "and the parcels' CRS, or give imagery of this area",
         )
     for it in chosen:
         missing = [key for key in spec.read_assets if key not in it.assets]
@@ -226,7 +262,29 @@ def select_items(
                 f"item {it.id!r} has no asset {', '.join(missing)}; expected "
                 f"{', '.join(spec.read_assets)}",
             )
+        absent = [key for key in spec.read_assets if _local_file_absent(it.assets[key])]
+        if absent:
+            href = it.assets[absent[0]].get_absolute_href()
+            raise DatasetError(
+                where,
+                f"item {it.id!r}: the file of asset {', '.join(absent)} is missing ({href}); "
+                "restore it or remove the item from the catalog",
+            )
     return sorted(chosen, key=lambda it: (it.datetime or _dt.datetime.min, it.id))
+
+
+def item_crs(items: Sequence[Any]) -> list[str]:
+    """The CRSs of ``items`` (``proj:code``, else ``EPSG:<proj:epsg>``, of the item or of its
+    assets), sorted; items without projection metadata add none."""
+    found = set()
+    for it in items:
+        for fields in (it.properties, *(a.extra_fields for a in it.assets.values())):
+            code = fields.get("proj:code") or (
+                f"EPSG:{fields['proj:epsg']}" if fields.get("proj:epsg") else None
+            )
+            if code:
+                found.add(str(code))
+    return sorted(found)
 
 
 def _scale_offset(item: Any, key: str) -> tuple[float, float]:
@@ -251,7 +309,8 @@ def load_stac(
     Sentinel-2 digital numbers become reflectance (per item: ``raster:bands`` scale / offset,
     else the L2A convention); 0 (no data) becomes NaN, and SCL keeps its class numbers (as
     float, NaN for no data). Sentinel-1 stays linear backscatter, no data NaN. The ``time``
-    coordinate is each item's date; ``item`` holds its id.
+    coordinate is each item's date; ``item`` holds its id; ``attrs["source_crs"]`` lists
+    the items' CRSs (:func:`item_crs`).
     """
     odc_stac = require("odc.stac", "geo", "loading STAC imagery")
     xarray = require("xarray", "geo", "loading imagery")
@@ -281,4 +340,6 @@ def load_stac(
         cube = cube * xarray.DataArray(scales, dims=dims) + xarray.DataArray(offsets, dims=dims)
     days = [np.datetime64(_item_date(it), "ns") for it in items]
     cube = cube.assign_coords(time=days, item=("time", [it.id for it in items]))
-    return cube.drop_vars("spatial_ref", errors="ignore")
+    cube = cube.drop_vars("spatial_ref", errors="ignore")
+    cube.attrs["source_crs"] = item_crs(items)
+    return cube
