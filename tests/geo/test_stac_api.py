@@ -23,7 +23,7 @@ from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.imagery import load_sensor
 from sitsfusion.geo.sensors import SENSORS
-from sitsfusion.geo.stac import api_url, search_api
+from sitsfusion.geo.stac_api import api_url, search_api
 from sitsfusion.simulate import simulate_scene
 from stac_stub import HANG, JSON, closed_port_url, serve, stac_api_routes
 

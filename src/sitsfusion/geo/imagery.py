@@ -50,7 +50,7 @@ def _date(value: str | _dt.date | None, name: str) -> _dt.date | None:
 
 
 def _is_stac(source: str | Path) -> bool:
-    from sitsfusion.geo.stac import api_url
+    from sitsfusion.geo.stac_api import api_url
 
     if api_url(source) is not None or str(source).endswith(".json"):
         return True
@@ -127,7 +127,7 @@ def load_sensor(
 
     Args:
         source: a static STAC catalog (``catalog.json`` or its folder), the ``http(s)://``
-            URL of a STAC API (searched with pystac-client: ``geo.stac.search_api``) or a
+            URL of a STAC API (searched with pystac-client: ``geo.stac_api.search_api``) or a
             folder of ``<SENSOR>_<YYYYMMDD>.tif`` files.
         grid: the target grid; every sensor of an area is loaded onto the same one.
         sensor: ``S2``, ``S1A`` (ascending orbits) or ``S1D`` (descending orbits).
@@ -166,7 +166,8 @@ def load_sensor(
         raise ValueError(f"s1_units must be 'linear' or 'db', got {s1_units!r}")
     size = dict(DEFAULT_CHUNKS if chunks is None else chunks)
     if _is_stac(source):
-        from sitsfusion.geo.stac import api_url, load_stac, read_items, search_api, select_items
+        from sitsfusion.geo.stac import load_stac, read_items, select_items
+        from sitsfusion.geo.stac_api import api_url, search_api
 
         url = api_url(source)
         if url is not None:
