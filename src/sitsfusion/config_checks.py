@@ -396,12 +396,14 @@ def _pastis_date_counts(cfg: ExperimentConfig) -> tuple[Path, dict[str, dict[int
     return path, counts
 
 
-def _seen_by_model(cfg: ExperimentConfig, counts: dict[str, dict[int, int]]) -> dict[str, Any]:
+def _seen_by_model(
+    cfg: ExperimentConfig, counts: dict[str, dict[int, int]]
+) -> dict[str, dict[int, int]]:
     """The number of dates the model receives per modality and sample, after the date
     transforms of ``data``: monthly medians (``months``: one per month), sub-sequences (at
     most ``subsequence[m]``), resampling onto ``resample_to``'s dates."""
     data = cfg.data
-    seen = {}
+    seen: dict[str, dict[int, int]] = {}
     for m, per in counts.items():
         n = {k: len(data.months) if data.months is not None else t for k, t in per.items()}
         cap = data.subsequence.get(m)
