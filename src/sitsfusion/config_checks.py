@@ -10,7 +10,10 @@ dotted key, the value and what is expected:
   or group would leak test samples into training), a monitor metric the task logs
   (:data:`MONITOR_METRICS`), a ``kfold`` fold below ``n_folds``, increasing milestones, ...;
 * :func:`check_runtime`: what depends on the machine (the accelerator, the number of devices).
-  Loading a config stays machine-independent; the commands that train or score call it.
+  Loading a config stays machine-independent; the commands that train or score call it;
+* :func:`check_dates`: what depends on the dataset's series lengths (TempCNN's ``max_len``,
+  the U-Net's stacked ``num_dates``, ``data.subsequence``), read cheaply from its metadata
+  before training (PASTIS layout).
 
 Floats are finite everywhere (NaN and ±inf are refused while types are checked).
 """
@@ -18,11 +21,13 @@ Floats are finite everywhere (NaN and ±inf are refused while types are checked)
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sitsfusion.errors import ConfigError
+from sitsfusion.errors import ConfigError, DatasetError, DataWarning
 
 if TYPE_CHECKING:
     from sitsfusion.config import ExperimentConfig
@@ -34,6 +39,7 @@ __all__ = [
     "VALID",
     "Choice",
     "Range",
+    "check_dates",
     "check_ranges",
     "check_runtime",
     "check_values",
@@ -366,4 +372,103 @@ def check_runtime(cfg: ExperimentConfig) -> None:
             raise ConfigError(
                 f"train.devices: {devices!r} asks for more GPUs than the {count} present",
                 "train.devices",
+            )
+
+
+def _pastis_date_counts(cfg: ExperimentConfig) -> tuple[Path, dict[str, dict[int, int]]] | None:
+    """``metadata.geojson`` of a PASTIS-layout ``data.root`` and, per modality, the number of
+    dates of each patch of the configured folds (its ``dates-<modality>``); None for other
+    formats, a missing file or a modality without dates (the reader says what is missing)."""
+    data = cfg.data
+    path = Path(data.root) / "metadata.geojson"
+    if data.format != "pastis" or not path.is_file():
+        return None
+    from sitsfusion.data.readers.pastis import read_metadata
+
+    meta = read_metadata(path)  # refuses a patch with an empty date list, naming the file
+    meta = meta[meta["Fold"].isin([*data.train_folds, *data.val_folds, *data.test_folds])]
+    counts: dict[str, dict[int, int]] = {}
+    for m in data.modalities:
+        column = f"dates-{m}"
+        if column not in meta.columns or meta[column].isna().any():
+            return None
+        counts[m] = {int(pid): len(d) for pid, d in meta[column].items()}
+    return path, counts
+
+
+def _seen_by_model(
+    cfg: ExperimentConfig, counts: dict[str, dict[int, int]]
+) -> dict[str, dict[int, int]]:
+    """The number of dates the model receives per modality and sample, after the date
+    transforms of ``data``: monthly medians (``months``: one per month), sub-sequences (at
+    most ``subsequence[m]``), resampling onto ``resample_to``'s dates."""
+    data = cfg.data
+    seen: dict[str, dict[int, int]] = {}
+    for m, per in counts.items():
+        n = {k: len(data.months) if data.months is not None else t for k, t in per.items()}
+        cap = data.subsequence.get(m)
+        seen[m] = {k: min(t, cap) for k, t in n.items()} if cap else n
+    if data.resample_to in seen:
+        seen = {m: seen[data.resample_to] for m in seen}
+    return seen
+
+
+def _patches(ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:5])
+    return f"{len(ids)} patch(es) ({shown}{', ...' if len(ids) > 5 else ''})"
+
+
+def check_dates(cfg: ExperimentConfig) -> None:
+    """Refuse, before training, a dataset whose series do not fit what ``cfg`` needs; one
+    line naming the dataset file, the patches and the key (docs/reliability.md, "Dates").
+
+    Read from the metadata (PASTIS layout: ``dates-<modality>`` of the configured folds;
+    other formats are not checked here). Per modality, the dates the model receives (after
+    ``data.months``, ``data.subsequence``, ``data.resample_to``):
+
+    * more than TempCNN's ``model.temporal.max_len`` (its flatten has a fixed length): a
+      DatasetError (before, an error in the middle of the first epoch);
+    * other than the ``model.encoder.num_dates`` a ``unet_stack`` stacks: a DatasetError;
+    * fewer stored dates than ``data.subsequence[m]``: a :class:`DataWarning` with the count
+      (the series is used whole, as :func:`~sitsfusion.data.transforms.random_subsequence`
+      does); a patch without any date is refused when the metadata is read.
+    """
+    found = _pastis_date_counts(cfg)
+    if found is None:
+        return
+    path, counts = found
+    seen = _seen_by_model(cfg, counts)
+    temporal, encoder = cfg.model.temporal, cfg.model.encoder
+    for m, per in seen.items():
+        if cfg.task == "parcel" and temporal.get("name") == "tempcnn" and "max_len" in temporal:
+            limit = int(temporal["max_len"])
+            over = [k for k, t in per.items() if t > limit]
+            if over:
+                most = max(per[k] for k in over)
+                raise DatasetError(
+                    path,
+                    f"{_patches(over)} give TempCNN up to {most} {m} dates, more than "
+                    f"model.temporal.max_len = {limit}; raise model.temporal.max_len to "
+                    f"{most} or set data.subsequence: {{{m}: {limit}}}",
+                )
+        if cfg.task != "parcel" and encoder.get("name") == "unet_stack":
+            wanted = int(encoder.get("num_dates", 0))
+            other = [k for k, t in per.items() if t != wanted]
+            if other:
+                have = sorted({per[k] for k in other})
+                raise DatasetError(
+                    path,
+                    f"{_patches(other)} give {'/'.join(map(str, have))} {m} dates; the "
+                    f"unet_stack encoder stacks exactly model.encoder.num_dates = {wanted}: "
+                    f"set data.months to {wanted} months (monthly medians) or num_dates",
+                )
+    for m, length in cfg.data.subsequence.items():
+        short = [k for k, t in counts.get(m, {}).items() if t < length]
+        if short:
+            fewest = min(counts[m][k] for k in short)
+            warnings.warn(
+                f"{path}: {_patches(short)} have fewer {m} dates than data.subsequence.{m} = "
+                f"{length} (fewest: {fewest}); they are used with all their dates",
+                DataWarning,
+                stacklevel=2,
             )

@@ -42,7 +42,7 @@ from sitsfusion.callbacks import (
     TrainingDiverged,
 )
 from sitsfusion.config import ConfigError, ExperimentConfig
-from sitsfusion.config_checks import check_runtime
+from sitsfusion.config_checks import check_dates, check_runtime
 from sitsfusion.data import modules
 from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.data.readers import is_synthetic as _is_synthetic
@@ -273,6 +273,7 @@ def fit(
         TrainingDiverged: the loss or the weights became non-finite (``run.json`` says so).
     """
     check_runtime(cfg)  # the accelerator is here: before any data is read
+    check_dates(cfg)  # the series' lengths fit the model (metadata only)
     if overwrite and resume:
         raise ValueError("--overwrite and --resume exclude each other: start again or continue")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)

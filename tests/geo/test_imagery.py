@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from sitsfusion.errors import DatasetError  # noqa: E402
 from sitsfusion.geo.grid import Grid  # noqa: E402
 from sitsfusion.geo.imagery import load_sensor  # noqa: E402
 from sitsfusion.geo.sensors import SENSORS  # noqa: E402
+from stac_stub import serve, stac_api_routes  # noqa: E402
 
 S2_BANDS = SENSORS["S2"].bands
 ORIGIN = (500000.0, 5000200.0)  # upper-left corner of the synthetic scene, EPSG:32630
@@ -405,28 +405,19 @@ def test_stac_api_url_needs_pystac_client(monkeypatch):
         load_sensor("https://example.invalid/stac", GRID, "S2")
 
 
-def test_stac_api_search_through_pystac_client(monkeypatch, catalog):
-    """A stand-in for pystac-client (no network here) serving the synthetic catalog."""
-    searches = []
-
-    class Search:
-        def __init__(self, **kw):
-            searches.append(kw)
-
-        def items(self):
-            return pystac.Catalog.from_file(str(catalog)).get_items(recursive=True)
-
-    class Client:
-        @staticmethod
-        def open(url):
-            assert url == "https://example.invalid/stac"
-            return types.SimpleNamespace(search=lambda **kw: Search(**kw))
-
-    monkeypatch.setitem(sys.modules, "pystac_client", types.SimpleNamespace(Client=Client))
-    ds = load_sensor("https://example.invalid/stac", GRID, "S1D", start="2021-05-01")
+def test_stac_api_search_through_pystac_client(catalog):
+    """A STAC API on localhost (tests/stac_stub.py, no network) serving the synthetic catalog,
+    searched by the real pystac-client."""
+    pytest.importorskip("pystac_client")
+    searches: list[dict] = []
+    routes: dict = {}
+    with serve(routes) as url:
+        routes.update(stac_api_routes(catalog, url, searches))
+        ds = load_sensor(url, GRID, "S1D", start="2021-05-01").compute()
     assert _days(ds) == ["2021-05-08"]
     assert searches[0]["collections"] == ["sentinel-1-rtc"]
-    assert searches[0]["datetime"] == "2021-05-01/.."
+    assert searches[0]["datetime"].startswith("2021-05-01")
+    assert searches[0]["datetime"].endswith("/..")
     lon_min, lat_min, lon_max, lat_max = searches[0]["bbox"]
     assert -3.01 < lon_min < lon_max < -2.99 and 45.1 < lat_min < lat_max < 45.2
 

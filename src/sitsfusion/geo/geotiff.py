@@ -34,8 +34,9 @@ FILE_PATTERN = re.compile(r"^(?P<sensor>S2|S1A|S1D)_(?P<date>\d{8})\.tiff?$")
 
 @dataclass(frozen=True)
 class GeoTiff:
-    """One file of the folder: its path, sensor, date and the 1-based indexes of the bands read
-    (in ``SensorSpec.read_bands`` order), with per-band scale / offset."""
+    """One file of the folder: its path, sensor, date and, once opened, the 1-based indexes of
+    the bands read (in ``SensorSpec.read_bands`` order), per-band scale / offset, nodata and
+    the file's CRS."""
 
     path: Path
     sensor: str
@@ -44,6 +45,7 @@ class GeoTiff:
     scales: tuple[float, ...] = ()
     offsets: tuple[float, ...] = ()
     nodata: float | None = None
+    crs: str | None = None
 
 
 def list_folder(folder: str | Path) -> list[GeoTiff]:
@@ -88,6 +90,7 @@ def _inspect(tif: GeoTiff, spec: SensorSpec, grid: Grid) -> GeoTiff | None:
                 raise DatasetError(tif.path, "has no CRS; set one (e.g. gdal_edit.py -a_srs)")
             bounds = transform_bounds(src.crs, grid.crs, *src.bounds, densify_pts=21)
             file_scales, file_offsets, nodata = src.scales, src.offsets, src.nodata
+            crs = src.crs.to_string()
     except rasterio.errors.RasterioError as exc:
         raise DatasetError(tif.path, f"not a readable GeoTIFF ({exc})") from None
     missing = [b for b in spec.read_bands if b not in names]
@@ -110,7 +113,9 @@ def _inspect(tif: GeoTiff, spec: SensorSpec, grid: Grid) -> GeoTiff | None:
         offsets.append(o)
     if nodata is None:
         nodata = 0.0 if spec.is_optical else float("nan")
-    return GeoTiff(tif.path, tif.sensor, tif.date, indexes, tuple(scales), tuple(offsets), nodata)
+    return GeoTiff(
+        tif.path, tif.sensor, tif.date, indexes, tuple(scales), tuple(offsets), nodata, crs
+    )
 
 
 def _read_block(
@@ -182,7 +187,8 @@ def load_geotiffs(
 ) -> xr.DataArray:
     """The raw cube of ``spec``'s files in ``folder``: float32 ``(time, band, y, x)``, physical
     units, NaN where no data (SCL kept as class numbers), sorted by date; ``item`` holds each
-    file's name. One-line DatasetErrors naming the folder or file on bad input."""
+    file's name, ``attrs["source_crs"]`` the files' CRSs. One-line DatasetErrors naming the
+    folder or file on bad input."""
     xarray = require("xarray", "geo", "loading imagery")
     dask_array = require("dask.array", "geo", "reading GeoTIFFs lazily")
     files = [t for t in list_folder(folder) if t.sensor == spec.name]
@@ -197,7 +203,9 @@ def load_geotiffs(
     files = [t for t in inspected if t is not None]
     if not files:
         raise DatasetError(
-            folder, f"no {spec.name} file overlaps the grid (bounds {grid.bounds} in {grid.crs})"
+            folder,
+            f"no {spec.name} file overlaps the grid (bounds {grid.bounds} in {grid.crs}): check "
+            "the area of interest and the parcels' CRS, or give imagery of this area",
         )
     files.sort(key=lambda t: (t.date, t.path.name))
     stack = dask_array.stack([_lazy(t, grid, resampling, spec, chunks) for t in files])
@@ -212,4 +220,5 @@ def load_geotiffs(
             "x": coords["x"],
             "item": ("time", [t.path.name for t in files]),
         },
+        attrs={"source_crs": sorted({t.crs for t in files if t.crs})},
     )

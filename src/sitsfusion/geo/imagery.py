@@ -18,11 +18,14 @@ Dask graph until computed.
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from sitsfusion.errors import DataWarning
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.sensors import S2_INVALID_SCL, SensorSpec, sensor_spec
 from sitsfusion.optional import require
@@ -47,11 +50,29 @@ def _date(value: str | _dt.date | None, name: str) -> _dt.date | None:
 
 
 def _is_stac(source: str | Path) -> bool:
-    text = str(source)
-    if text.startswith(("http://", "https://")) or text.endswith(".json"):
+    from sitsfusion.geo.stac_api import api_url
+
+    if api_url(source) is not None or str(source).endswith(".json"):
         return True
     path = Path(source)
     return path.is_dir() and any((path / n).is_file() for n in ("catalog.json", "collection.json"))
+
+
+def _say_reprojected(
+    source: str | Path, crs_list: Sequence[str], grid: Grid, resampling: str
+) -> None:
+    """A DataWarning when imagery in other CRSs than the grid's is reprojected onto it. The
+    text names no sensor, so that the sensors of one source say it with the same words."""
+    pyproj = require("pyproj", "geo", "loading imagery")
+    target = pyproj.CRS.from_user_input(grid.crs)
+    foreign = [c for c in crs_list if not pyproj.CRS.from_user_input(c).equals(target)]
+    if foreign:
+        warnings.warn(
+            f"{source}: imagery in {', '.join(foreign)} reprojected onto the grid's "
+            f"{grid.crs} (resampling {resampling})",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def _values_and_valid(raw: Any, spec: SensorSpec, s1_units: S1Units) -> tuple[Any, Any]:
@@ -105,8 +126,9 @@ def load_sensor(
     """One sensor's time series on ``grid``, lazily: an ``xarray.Dataset``.
 
     Args:
-        source: a static STAC catalog (``catalog.json`` or its folder; a ``http(s)://`` STAC
-            API needs pystac-client) or a folder of ``<SENSOR>_<YYYYMMDD>.tif`` files.
+        source: a static STAC catalog (``catalog.json`` or its folder), the ``http(s)://``
+            URL of a STAC API (searched with pystac-client: ``geo.stac_api.search_api``) or a
+            folder of ``<SENSOR>_<YYYYMMDD>.tif`` files.
         grid: the target grid; every sensor of an area is loaded onto the same one.
         sensor: ``S2``, ``S1A`` (ascending orbits) or ``S1D`` (descending orbits).
         start, end: the first / last date kept (inclusive), ``YYYY-MM-DD`` or a date.
@@ -130,7 +152,8 @@ def load_sensor(
     Raises:
         DatasetError: one line naming the catalog / folder / item / file: no item of the
             sensor (in the dates / cloud limit), none overlapping the grid, a missing band or
-            SCL asset, a file name not following the pattern, an unreadable file.
+            SCL asset, a file name not following the pattern, an unreadable file, a STAC
+            API that cannot be reached or is not one (the URL named).
         ValueError: an unknown sensor, composite or date.
     """
     spec = sensor_spec(sensor)
@@ -143,10 +166,12 @@ def load_sensor(
         raise ValueError(f"s1_units must be 'linear' or 'db', got {s1_units!r}")
     size = dict(DEFAULT_CHUNKS if chunks is None else chunks)
     if _is_stac(source):
-        from sitsfusion.geo.stac import load_stac, read_items, search_api, select_items
+        from sitsfusion.geo.stac import load_stac, read_items, select_items
+        from sitsfusion.geo.stac_api import api_url, search_api
 
-        if str(source).startswith(("http://", "https://")):
-            items, where = search_api(str(source), spec, grid, start_date, end_date)
+        url = api_url(source)
+        if url is not None:
+            items, where = search_api(url, spec, grid, start_date, end_date)
         else:
             items, where = read_items(source)
         items = select_items(items, spec, grid, where, start_date, end_date, max_cloud)
@@ -155,6 +180,7 @@ def load_sensor(
         from sitsfusion.geo.geotiff import load_geotiffs
 
         raw = load_geotiffs(source, spec, grid, start_date, end_date, size, resampling)
+    _say_reprojected(source, raw.attrs.get("source_crs", ()), grid, resampling)
     coords = grid.coords()
     raw = raw.assign_coords(y=coords["y"], x=coords["x"])
     values, _ = _values_and_valid(raw, spec, s1_units)

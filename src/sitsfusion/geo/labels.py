@@ -61,6 +61,7 @@ MIN_PIXELS = 4
 _ID_COLUMN = "parcel_id"
 _CLASS_VALUE = "class_value"
 _CLASS_ID = "class_id"
+_SOURCE = "source"  # GeoDataFrame.attrs key: the file the parcels were read from
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _MAX_LISTED = 20  # how many offending values an error message lists
 
@@ -77,6 +78,14 @@ def _fmt_counts(counter: Mapping[Any, int]) -> str:
     head = ", ".join(f"{value!r} ({n})" for value, n in items[:_MAX_LISTED])
     more = f", … ({len(items)} values in all)" if len(items) > _MAX_LISTED else ""
     return head + more
+
+
+def _crs_name(crs: Any) -> str:
+    """``EPSG:32630`` for messages (the CRS as given when it has no EPSG code)."""
+    try:
+        return _geo("pyproj").CRS.from_user_input(crs).to_string()
+    except Exception:  # anything pyproj cannot read: shown as given
+        return str(crs)
 
 
 # -- 1. reading ------------------------------------------------------------------------------
@@ -237,6 +246,7 @@ def read_parcels(
         values, as read), ``geometry`` (Polygon / MultiPolygon). Invalid geometries are
         repaired with ``make_valid`` (their polygonal part kept), empty ones dropped; both
         counted in a DataWarning.
+        ``attrs["source"]`` is the file's path, which later steps name in their messages.
 
     Raises:
         DatasetError: missing or unreadable file, no features, no CRS, a class / id column that
@@ -268,6 +278,7 @@ def read_parcels(
     parcels = _polygons_only(path, parcels)
     if len(parcels) == 0:
         raise DatasetError(path, "no parcel left with a polygon geometry")
+    parcels.attrs[_SOURCE] = str(path)  # named in the messages of the later steps
     return _to_crs(parcels.reset_index(drop=True), crs, str(path))
 
 
@@ -537,8 +548,9 @@ def rasterize_parcels(
         :class:`ParcelMaps`.
 
     Raises:
-        ValueError: missing columns, a transform that is not north-up, no parcel inside the
-            grid, class ids that are not ids of the nomenclature.
+        ValueError: missing columns, a transform that is not north-up, class ids that are
+            not ids of the nomenclature; no parcel inside the grid (a DatasetError naming the
+            file for parcels of :func:`read_parcels`).
     """
     features = _geo("rasterio.features")
     shapely = _geo("shapely")
@@ -556,7 +568,8 @@ def rasterize_parcels(
     foreign = Counter(c for c in parcels[_CLASS_ID].tolist() if c not in nom.ids)
     if foreign:
         raise ValueError(f"class ids not in nomenclature {nom.name!r}: {_fmt_counts(foreign)}")
-    parcels = _to_crs(parcels, crs, "rasterize_parcels")
+    source = parcels.attrs.get(_SOURCE)
+    parcels = _to_crs(parcels, crs, source or "rasterize_parcels")
     h, w = shape
     minx, maxy = transform.c, transform.f
     maxx, miny = minx + w * transform.a, maxy + h * transform.e
@@ -565,10 +578,11 @@ def rasterize_parcels(
     n_outside = int((~on_grid).sum())
     parcels = parcels.loc[on_grid]
     if len(parcels) == 0:
-        raise ValueError(
-            f"no parcel inside the grid (bounds {minx:.2f}, {miny:.2f}, {maxx:.2f}, {maxy:.2f}); "
-            "check the area of interest and the parcels' CRS"
+        problem = (
+            f"no parcel inside the grid (bounds {minx:.2f}, {miny:.2f}, {maxx:.2f}, {maxy:.2f} "
+            f"in {_crs_name(crs)}); check the area of interest and the parcels' CRS"
         )
+        raise ValueError(problem) if source is None else DatasetError(source, problem)
     ids = parcels[_ID_COLUMN].to_numpy(dtype=np.int32)
     instance = features.rasterize(
         zip(parcels.geometry, ids.tolist(), strict=True),

@@ -1,7 +1,8 @@
 """Sentinel-1 / Sentinel-2 items of a STAC catalog, loaded onto a grid with odc-stac.
 
-The items are picked by sensor (``platform``, and ``sat:orbit_state`` for Sentinel-1), date
-and cloud cover, checked (every band asset present, some overlap with the grid), and loaded
+The items (of a static catalog on disk, or found on a STAC API by :mod:`.stac_api`) are picked
+by sensor (``platform``, and ``sat:orbit_state`` for Sentinel-1), date and cloud cover,
+checked (every band asset and its local file present, some overlap with the grid), and loaded
 lazily (Dask) with ``odc.stac.load`` onto :meth:`Grid.geobox`, one time step per item: items
 of one sensor on different grids or CRSs are reprojected by odc-stac.
 """
@@ -18,20 +19,21 @@ import numpy as np
 from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SensorSpec, date_span
+from sitsfusion.geo.stac_api import api_url
 from sitsfusion.optional import require
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["load_stac", "read_items", "search_api", "select_items"]
+__all__ = ["item_crs", "load_stac", "read_items", "select_items"]
 
 
 def read_items(source: str | Path) -> tuple[list[Any], str]:
     """The items of a static catalog (a ``catalog.json`` / ``collection.json`` or its folder),
     and a name of the source for messages."""
-    text = str(source)
-    if text.startswith(("http://", "https://")):
-        raise ValueError(f"{text}: a STAC API URL is searched by search_api, not read")
+    url = api_url(source)
+    if url is not None:
+        raise ValueError(f"{url}: a STAC API URL is searched by geo.stac_api.search_api, not read")
     pystac = require("pystac", "geo", "reading a STAC catalog")
     path = Path(source)
     if path.is_dir():
@@ -48,43 +50,6 @@ def read_items(source: str | Path) -> tuple[list[Any], str]:
     except Exception as exc:  # pystac raises STACTypeError, JSON and OS errors
         raise DatasetError(path, f"not a readable STAC catalog ({exc})") from None
     return items, str(path)
-
-
-# The collections searched on a STAC API per sensor platform (Microsoft Planetary Computer
-# names; the shared contract's collection ids).
-_COLLECTIONS = {"sentinel-2": "sentinel-2-l2a", "sentinel-1": "sentinel-1-rtc"}
-
-
-def search_api(
-    url: str,
-    spec: SensorSpec,
-    grid: Grid,
-    start: _dt.date | None = None,
-    end: _dt.date | None = None,
-) -> tuple[list[Any], str]:
-    """The items of ``spec``'s collection over the grid in ``[start, end]`` from a STAC API,
-    searched with pystac-client (an optional dependency, not in the ``geo`` extra)."""
-    try:
-        import pystac_client
-    except ImportError:
-        raise ImportError(
-            f"{url}: searching a STAC API needs pystac-client (pip install pystac-client; "
-            "not in the 'geo' extra), or give the path of a static catalog"
-        ) from None
-    when = None
-    if start is not None or end is not None:
-        when = f"{start or '..'}/{end or '..'}"
-    try:
-        client = pystac_client.Client.open(url)
-        search = client.search(
-            collections=[_COLLECTIONS[spec.platform]],
-            bbox=list(grid.bounds_in("EPSG:4326")),
-            datetime=when,
-        )
-        items = list(search.items())
-    except Exception as exc:  # network and API errors of pystac-client
-        raise DatasetError(url, f"STAC API search failed ({exc})") from None
-    return items, url
 
 
 def _item_date(item: Any) -> _dt.date:
@@ -112,6 +77,37 @@ def _overlaps(item: Any, lonlat: tuple[float, float, float, float]) -> bool:
     return minx < lonlat[2] and lonlat[0] < maxx and miny < lonlat[3] and lonlat[1] < maxy
 
 
+def _local_file_absent(asset: Any) -> bool:
+    """True when ``asset`` points at a local file that does not exist (a stat, no read);
+    remote hrefs (``https://``, ``s3://``, ...) are not checked."""
+    href = asset.get_absolute_href() or asset.href
+    if "://" in href and not href.startswith("file://"):
+        return False
+    return not Path(href.removeprefix("file://")).is_file()
+
+
+def _fmt_box(b: Sequence[float]) -> str:
+    return f"{b[0]:.4f}..{b[2]:.4f}, {b[1]:.4f}..{b[3]:.4f}"
+
+
+def _items_area(items: Sequence[Any]) -> str:
+    """``"; the items cover lon/lat ..."``: the union of the items' bboxes, for messages."""
+    boxes = [
+        (b[0], b[1], b[3], b[4]) if len(b) == 6 else tuple(b)
+        for b in (it.bbox for it in items)
+        if b is not None
+    ]
+    if not boxes:
+        return ""
+    union = (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+    return f"; the items cover lon/lat {_fmt_box(union)}"
+
+
 def select_items(
     items: Sequence[Any],
     spec: SensorSpec,
@@ -124,7 +120,7 @@ def select_items(
     """The items of ``spec``'s sensor, dated in ``[start, end]``, with ``eo:cloud_cover`` at
     most ``max_cloud`` (items without one are kept: the SCL mask still applies), overlapping
     the grid; sorted by date then id. Raises a one-line DatasetError naming ``where`` when
-    none is left, or naming the item missing a band asset.
+    none is left, or naming the item missing a band asset or the local file of one.
     """
     chosen = [it for it in items if _is_sensor(it, spec)]
     if not chosen:
@@ -148,10 +144,14 @@ def select_items(
         if not chosen:
             raise DatasetError(where, f"no {spec.name} item with eo:cloud_cover <= {max_cloud}")
     lonlat = grid.bounds_in("EPSG:4326")
+    candidates = chosen
     chosen = [it for it in chosen if _overlaps(it, lonlat)]
     if not chosen:
         raise DatasetError(
-            where, f"no {spec.name} item overlaps the grid (bounds {grid.bounds} in {grid.crs})"
+            where,
+            f"no {spec.name} item overlaps the grid (bounds {grid.bounds} in {grid.crs}; "
+            f"lon/lat {_fmt_box(lonlat)}){_items_area(candidates)}: check the area of interest "
+            "and the parcels' CRS, or give imagery of this area",
         )
     for it in chosen:
         missing = [key for key in spec.read_assets if key not in it.assets]
@@ -161,7 +161,30 @@ def select_items(
                 f"item {it.id!r} has no asset {', '.join(missing)}; expected "
                 f"{', '.join(spec.read_assets)}",
             )
+        absent = [key for key in spec.read_assets if _local_file_absent(it.assets[key])]
+        if absent:
+            href = it.assets[absent[0]].get_absolute_href()
+            raise DatasetError(
+                where,
+                f"item {it.id!r}: the file of asset {', '.join(absent)} is missing ({href}); "
+                "restore it or remove the item from the catalog",
+            )
     return sorted(chosen, key=lambda it: (it.datetime or _dt.datetime.min, it.id))
+
+
+def item_crs(items: Sequence[Any], keys: Sequence[str]) -> list[str]:
+    """The CRSs of ``items`` (``proj:code``, else ``EPSG:<proj:epsg>``, of the item or of its
+    assets ``keys``), sorted; items without projection metadata add none."""
+    found = set()
+    for it in items:
+        assets = [it.assets[k].extra_fields for k in keys if k in it.assets]
+        for fields in (it.properties, *assets):
+            code = fields.get("proj:code") or (
+                f"EPSG:{fields['proj:epsg']}" if fields.get("proj:epsg") else None
+            )
+            if code:
+                found.add(str(code))
+    return sorted(found)
 
 
 def _scale_offset(item: Any, key: str) -> tuple[float, float]:
@@ -186,7 +209,8 @@ def load_stac(
     Sentinel-2 digital numbers become reflectance (per item: ``raster:bands`` scale / offset,
     else the L2A convention); 0 (no data) becomes NaN, and SCL keeps its class numbers (as
     float, NaN for no data). Sentinel-1 stays linear backscatter, no data NaN. The ``time``
-    coordinate is each item's date; ``item`` holds its id.
+    coordinate is each item's date; ``item`` holds its id; ``attrs["source_crs"]`` lists
+    the items' CRSs (:func:`item_crs`).
     """
     odc_stac = require("odc.stac", "geo", "loading STAC imagery")
     xarray = require("xarray", "geo", "loading imagery")
@@ -216,4 +240,6 @@ def load_stac(
         cube = cube * xarray.DataArray(scales, dims=dims) + xarray.DataArray(offsets, dims=dims)
     days = [np.datetime64(_item_date(it), "ns") for it in items]
     cube = cube.assign_coords(time=days, item=("time", [it.id for it in items]))
-    return cube.drop_vars("spatial_ref", errors="ignore")
+    cube = cube.drop_vars("spatial_ref", errors="ignore")
+    cube.attrs["source_crs"] = item_crs(items, spec.read_assets)
+    return cube
