@@ -298,11 +298,6 @@ def test_a_stac_url_that_is_not_an_api_is_refused(
     _assert_refused(ran, out, f"{url}/stac", words)
 
 
-@pytest.mark.xfail(
-    reason="lead: a COG that cannot be decoded fails while patches are written, after --out "
-    "is made (geo/prepare.py) and odc-stac logs a second line on stderr",
-    strict=True,
-)
 def test_an_undecodable_cog_leaves_nothing(
     scene: Path, tmp_path: Path, sitsfusion_main: Callable
 ) -> None:
@@ -310,7 +305,33 @@ def test_an_undecodable_cog_leaves_nothing(
     (_s2_item(root).parent / "B03.tif").write_bytes(b"not a tiff")
     out = tmp_path / "ds"
     ran = _prepare(sitsfusion_main, root / "catalog.json", scene / "parcels.gpkg", out)
-    _assert_refused(ran, out, str(_s2_item(root).parent / "B03.tif"), "not")
+    cog = _s2_item(root).parent / "B03.tif"
+    _assert_refused(
+        ran, out, str(root / "catalog.json"), f"is not a GeoTIFF (no TIFF header) ({cog})"
+    )
+
+
+def test_a_cog_broken_inside_is_said_in_one_line_and_the_run_resumes(
+    scene: Path, tmp_path: Path, sitsfusion_main: Callable
+) -> None:
+    """A TIFF header followed by nothing is found only when its pixels are read: one line
+    naming the file, the patches written kept (marked incomplete) for the same command."""
+    root = _copy(scene, tmp_path)
+    cog = _s2_item(root).parent / "B03.tif"
+    whole = cog.read_bytes()
+    cog.write_bytes(whole[:200])
+    out = tmp_path / "ds"
+    ran = _prepare(sitsfusion_main, root / "catalog.json", scene / "parcels.gpkg", out)
+    output = ran.stdout + ran.stderr
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert ran.code == 2 and "Traceback" not in output and len(lines) == 1, output
+    assert lines[0].startswith(f"error: {root / 'catalog.json'}: reading the imagery failed")
+    assert "B03.tif" in lines[0] and "run the same command again" in lines[0]
+    assert json.loads((out / ".sitsfusion.json").read_text())["complete"] is False
+    cog.write_bytes(whole)  # repaired: the same command finishes the dataset
+    again = _prepare(sitsfusion_main, root / "catalog.json", scene / "parcels.gpkg", out)
+    assert again.code == 0, again.stdout + again.stderr
+    assert json.loads((out / ".sitsfusion.json").read_text())["complete"] is True
 
 
 # ---- prepared all the same --------------------------------------------------------------------
@@ -342,11 +363,6 @@ def test_parcels_in_degrees_are_reprojected_said_once(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="lead: cli/prepare.py prints each sensor's identical DataWarning (S2, S1A, S1D: "
-    "3 lines); print each message once",
-    strict=True,
-)
 def test_parcels_in_another_utm_zone_reproject_the_imagery_said_once(
     scene: Path, tmp_path: Path, sitsfusion_main: Callable
 ) -> None:
@@ -432,11 +448,6 @@ def test_a_stac_api_gives_the_dataset_of_the_static_catalog(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="lead: geo/prepare.py turns the URL into a Path (the mark records "
-    "'<cwd>/http:/host'), and says 'synthetic' only for a catalog.json on disk",
-    strict=True,
-)
 def test_a_dataset_from_a_stac_api_records_the_url_and_is_said_synthetic(
     from_api: tuple[Path, str, Any],
 ) -> None:

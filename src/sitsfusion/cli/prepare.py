@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
     "--imagery",
     type=click.Path(path_type=Path),
     required=True,
-    help="A STAC catalog (catalog.json or its folder) or a folder of <SENSOR>_<YYYYMMDD>.tif.",
+    help="A STAC catalog (catalog.json or its folder), a STAC API URL (https://...) or a folder "
+    "of <SENSOR>_<YYYYMMDD>.tif.",
 )
 @click.option(
     "--labels",
@@ -89,6 +91,9 @@ def prepare(
     from sitsfusion.errors import DataWarning
     from sitsfusion.geo.prepare import prepare as run_prepare
 
+    # odc-stac logs a failed read before raising it; the error is said once, by sitsfusion
+    logging.getLogger("odc.loader").setLevel(logging.CRITICAL)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         summary = run_prepare(
@@ -111,9 +116,9 @@ def prepare(
             progress=console.is_terminal,
             command="prepare",
         )
-    for warning in caught:  # what was dropped or repaired, one line each (no source line)
-        if issubclass(warning.category, DataWarning):
-            console.print(f"warning: {warning.message}", soft_wrap=True, highlight=False)
+    said = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    for message in dict.fromkeys(said):  # each once (sensors say the same), no source line
+        console.print(f"warning: {message}", soft_wrap=True, highlight=False)
     console.print(summary.line(), soft_wrap=True, highlight=False)
     if summary.synthetic:
         console.print(f"note: {SYNTHETIC_NOTE}", highlight=False)

@@ -147,7 +147,8 @@ def load_sensor(
         ``(time, band, y, x)`` (0 where not valid) and ``valid`` bool ``(time, y, x)``;
         coordinates ``time`` (datetime64, days), ``band`` (names), ``y``, ``x`` (pixel
         centres) and, without compositing, ``item`` (the item id / file name of each date);
-        attributes ``sensor``, ``crs``, ``resolution``, ``transform`` (GDAL order).
+        attributes ``sensor``, ``crs``, ``resolution``, ``transform`` (GDAL order) and
+        ``synthetic`` (every STAC item is the simulator's).
 
     Raises:
         DatasetError: one line naming the catalog / folder / item / file: no item of the
@@ -196,6 +197,7 @@ def load_sensor(
             "crs": grid.crs,
             "resolution": grid.resolution,
             "transform": tuple(grid.transform.to_gdal()),
+            "synthetic": bool(raw.attrs.get("synthetic", False)),
         },
     )
     return out

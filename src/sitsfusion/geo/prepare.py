@@ -47,6 +47,8 @@ import numpy as np
 from sitsfusion.errors import DatasetError
 from sitsfusion.geo.folds import block_index, owner_folds, stratified_folds
 from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.stac import SYNTHETIC_KEY
+from sitsfusion.geo.stac_api import api_url
 from sitsfusion.io import read_json, save_npy_atomic, write_json_atomic
 from sitsfusion.optional import require
 from sitsfusion.outputs import mark_complete, output_folder, read_mark
@@ -80,7 +82,6 @@ CLASS_TABLE_NAME = "crop_codes.csv"
 RECORDS = ".prepare"
 AOI_FILE = "aoi.geojson"
 PARCELS_FILE = "parcels.gpkg"
-_SYNTHETIC_KEY = "sitsfusion:synthetic"  # simulate.scene_stac.SYNTHETIC_KEY
 
 
 @dataclass(frozen=True)
@@ -246,7 +247,7 @@ def is_synthetic_imagery(imagery: str | Path) -> bool:
     for catalog in (path if path.is_file() else folder / "catalog.json",):
         if catalog.is_file() and catalog.suffix == ".json":
             try:
-                if read_json(catalog).get(_SYNTHETIC_KEY) is True:
+                if read_json(catalog).get(SYNTHETIC_KEY) is True:
                     return True
             except (DatasetError, AttributeError):
                 pass
@@ -373,6 +374,26 @@ def _read_tile(
     return r0, c0, data
 
 
+def _read_tile_or_say(
+    cubes: dict[str, Any], tile: Sequence[Patch], size: int, source: str | Path, root: Path
+) -> tuple[int, int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """:func:`_read_tile`, a file that cannot be read said in one line (a DatasetError naming
+    it) with what the patches already written become: kept, and resumed by the same command."""
+    from rasterio.errors import RasterioError
+
+    try:
+        return _read_tile(cubes, tile, size)
+    except (RasterioError, OSError) as exc:
+        done = sum(1 for _ in (root / RECORDS).glob("*.json"))
+        what = " ".join(str(exc).split())
+        raise DatasetError(
+            source,
+            f"reading the imagery failed: {what}; repair or remove that file, then run the "
+            f"same command again: it resumes ({done} patch(es) written are kept in {root}, "
+            "marked incomplete)",
+        ) from None
+
+
 def _write_patch(
     root: Path,
     patch: Patch,
@@ -491,8 +512,8 @@ def prepare(
     """Write a PASTIS-R-layout dataset of your own area (layout in the module docstring).
 
     Args:
-        imagery: a STAC catalog (``catalog.json`` or its folder) or a GeoTIFF folder
-            (:func:`~sitsfusion.geo.imagery.load_sensor`).
+        imagery: a STAC catalog (``catalog.json`` or its folder), a STAC API URL or a
+            GeoTIFF folder (:func:`~sitsfusion.geo.imagery.load_sensor`).
         labels: the parcels' vector file (:func:`~sitsfusion.geo.labels.read_parcels`).
         out: the dataset folder: absent or empty; an interrupted ``prepare`` of the same
             arguments is resumed (its written patches skipped); ``overwrite`` replaces a
@@ -540,9 +561,11 @@ def prepare(
     unknown = [s for s in sensors if s not in SENSORS]
     if unknown or not sensors:
         raise ValueError(f"sensors must be among {', '.join(SENSORS)}, got {list(sensors)}")
-    imagery, labels, out = Path(imagery), Path(labels), Path(out)
+    url = api_url(imagery)  # a STAC API, else a catalog / folder on disk
+    source: str | Path = url if url is not None else Path(imagery)
+    labels, out = Path(labels), Path(out)
     settings = {
-        "imagery": str(imagery.resolve()),
+        "imagery": url if url is not None else str(Path(imagery).resolve()),
         "labels": str(labels.resolve()),
         "patch_size": patch_size,
         "class_column": class_column,
@@ -575,20 +598,24 @@ def prepare(
     windows = {"start": start, "end": end}
     cubes = {
         s: load_sensor(
-            imagery, grid, s, chunks=chunks, max_cloud=max_cloud if s == "S2" else None, **windows
+            source, grid, s, chunks=chunks, max_cloud=max_cloud if s == "S2" else None, **windows
         )
         for s in sensors
     }
-    synthetic = is_synthetic_imagery(imagery)
+    synthetic = all(cube.attrs.get("synthetic") for cube in cubes.values()) or (
+        url is None and is_synthetic_imagery(source)
+    )
 
     mark = read_mark(out) if out.is_dir() else None
     resume = not overwrite and mark is not None and mark.get("prepare") == settings
-    source = imagery if imagery.is_dir() else imagery.parent
+    inputs = [labels] if url is not None else [Path(source), labels]
+    if url is None and not Path(source).is_dir():
+        inputs[0] = Path(source).parent  # the catalog's folder holds the items and COGs
     with output_folder(
         out,
         kind="dataset",
         overwrite=overwrite,
-        inputs=[source, labels],
+        inputs=inputs,
         command=command,
         reuse=resume,
         format="pastis-r",
@@ -610,7 +637,7 @@ def prepare(
         tiles = _tiles(todo, per_side)
         bar = _progress(tiles, progress, f"preparing {len(todo)} patches in {len(tiles)} tiles")
         for group in bar:
-            data = _read_tile(cubes, group, patch_size)
+            data = _read_tile_or_say(cubes, group, patch_size, source, root)
             for patch in group:
                 window = (
                     slice(patch.r0, patch.r0 + patch_size),

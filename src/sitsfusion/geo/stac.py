@@ -77,13 +77,27 @@ def _overlaps(item: Any, lonlat: tuple[float, float, float, float]) -> bool:
     return minx < lonlat[2] and lonlat[0] < maxx and miny < lonlat[3] and lonlat[1] < maxy
 
 
-def _local_file_absent(asset: Any) -> bool:
-    """True when ``asset`` points at a local file that does not exist (a stat, no read);
+SYNTHETIC_KEY = "sitsfusion:synthetic"
+"""Field of the simulator's catalogs and items (``simulate.scene_stac``): synthetic data."""
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # TIFF and BigTIFF headers
+
+
+def _local_file_problem(asset: Any) -> str | None:
+    """What is wrong with the local file of ``asset`` — ``"missing"``, or ``"not a GeoTIFF"``
+    when its first 4 bytes are not a TIFF header — else None (a stat and a 4-byte read);
     remote hrefs (``https://``, ``s3://``, ...) are not checked."""
     href = asset.get_absolute_href() or asset.href
     if "://" in href and not href.startswith("file://"):
-        return False
-    return not Path(href.removeprefix("file://")).is_file()
+        return None
+    path = Path(href.removeprefix("file://"))
+    if not path.is_file():
+        return "missing"
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        return f"not readable ({exc.strerror})"
+    return None if head in _TIFF_MAGIC else "not a GeoTIFF (no TIFF header)"
 
 
 def _fmt_box(b: Sequence[float]) -> str:
@@ -161,14 +175,15 @@ def select_items(
                 f"item {it.id!r} has no asset {', '.join(missing)}; expected "
                 f"{', '.join(spec.read_assets)}",
             )
-        absent = [key for key in spec.read_assets if _local_file_absent(it.assets[key])]
-        if absent:
-            href = it.assets[absent[0]].get_absolute_href()
-            raise DatasetError(
-                where,
-                f"item {it.id!r}: the file of asset {', '.join(absent)} is missing ({href}); "
-                "restore it or remove the item from the catalog",
-            )
+        for key in spec.read_assets:
+            problem = _local_file_problem(it.assets[key])
+            if problem is not None:
+                href = it.assets[key].get_absolute_href()
+                raise DatasetError(
+                    where,
+                    f"item {it.id!r}: the file of asset {key} is {problem} ({href}); "
+                    "restore it or remove the item from the catalog",
+                )
     return sorted(chosen, key=lambda it: (it.datetime or _dt.datetime.min, it.id))
 
 
@@ -210,7 +225,8 @@ def load_stac(
     else the L2A convention); 0 (no data) becomes NaN, and SCL keeps its class numbers (as
     float, NaN for no data). Sentinel-1 stays linear backscatter, no data NaN. The ``time``
     coordinate is each item's date; ``item`` holds its id; ``attrs["source_crs"]`` lists
-    the items' CRSs (:func:`item_crs`).
+    the items' CRSs (:func:`item_crs`), ``attrs["synthetic"]`` says whether every item is
+    the simulator's (``sitsfusion:synthetic``).
     """
     odc_stac = require("odc.stac", "geo", "loading STAC imagery")
     xarray = require("xarray", "geo", "loading imagery")
@@ -242,4 +258,5 @@ def load_stac(
     cube = cube.assign_coords(time=days, item=("time", [it.id for it in items]))
     cube = cube.drop_vars("spatial_ref", errors="ignore")
     cube.attrs["source_crs"] = item_crs(items, spec.read_assets)
+    cube.attrs["synthetic"] = all(it.properties.get(SYNTHETIC_KEY) is True for it in items)
     return cube

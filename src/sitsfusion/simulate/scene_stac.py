@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sitsfusion.geo.stac import SYNTHETIC_KEY  # marks every STAC object of the scene synthetic
+
 __all__ = ["SYNTHETIC_KEY", "Acquisition", "SceneGrid", "build_catalog"]
 
-SYNTHETIC_KEY = "sitsfusion:synthetic"
-"""The property that marks every STAC object of a simulated scene as synthetic."""
 S2_COLLECTION = "sentinel-2-l2a"
 S1_COLLECTION = "sentinel-1-rtc"
 
