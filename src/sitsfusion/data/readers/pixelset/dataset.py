@@ -17,6 +17,7 @@ from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.readers.base import Indices, Reader, register_reader, safe_check
 from sitsfusion.data.readers.pixelset.layout import (
     DATES_FILE,
+    FOLDS_FILE,
     GEOMFEAT_FILE,
     LABELS_FILE,
     Source,
@@ -65,6 +66,8 @@ class PixelSetDataset(Reader):
           META/geomfeat.json      {"<id>": [F floats], ...}   optional (F = 4 in S2-Agri:
                                   perimeter, pixel count, cover ratio, perimeter / surface)
           META/sizes.json         {"<id>": N}                 optional, not read
+          META/folds.json         {"<id>": fold}              optional (sitsfusion's): spatial
+                                  folds 1, 2, ... (``sitsfusion prepare --mode parcels``)
           <name>-meanstd.pkl      (means, stds) of shape (), (C,) or (T, C)   optional
 
     Dates are ``YYYYMMDD`` integers or strings, or ISO ``YYYY-MM-DD`` strings.
@@ -98,6 +101,9 @@ class PixelSetDataset(Reader):
 
     Reader contract: ``class_names`` are the label codes as strings (label order),
     ``channels`` per modality, ``labels`` per parcel; no groups, clusters or georeferencing.
+    :attr:`folds`: int64 ``[N]`` the fold of each parcel from the first modality's
+    ``folds.json`` (every selected parcel must have one), or None without such a file; the
+    data module then splits by ``data.train_folds`` / ``val_folds`` / ``test_folds``.
     Values are as stored; :meth:`statistics` returns the folder's ``*meanstd.pkl`` when there
     is one (normalise with :class:`~sitsfusion.data.transforms.Normalize`).
 
@@ -300,6 +306,7 @@ class PixelSetDataset(Reader):
         self._geomfeat: dict[str, Tensor] | None = None
         if geometric_features:
             self._geomfeat = self._read_geomfeat()
+        self.folds: np.ndarray | None = self._read_folds(first.meta_dir / FOLDS_FILE)
         self.channels = {m: src.channels for m, src in self._sources.items()}
         self.class_names = [str(c) for c in self.class_codes]
 
@@ -390,6 +397,21 @@ class PixelSetDataset(Reader):
                 out[pid] = torch.from_numpy(feats.astype(np.float32))
             return out
         return None
+
+    def _read_folds(self, path: Path) -> np.ndarray | None:
+        """int64 ``[N]`` folds of the selected parcels from ``path``; None when it is absent."""
+        if not path.is_file():
+            return None
+        obj = read_json(path)
+        if not isinstance(obj, Mapping):
+            raise DatasetError(path, 'expected {"<id>": fold, ...}')
+        folds = np.zeros(len(self._ids), dtype=np.int64)
+        for i, pid in enumerate(self._ids):
+            fold = obj.get(pid)
+            if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
+                raise DatasetError(path, f"parcel {pid}: expected a fold >= 1, got {fold!r}")
+            folds[i] = fold
+        return folds
 
     @property
     def ids(self) -> tuple[str, ...]:
