@@ -161,10 +161,11 @@ def parcel_folds(
     shape: tuple[int, int],
     folds: int = FOLDS,
     block: int = BLOCK,
+    unit: int = BLOCK_UNIT,
 ) -> np.ndarray:
     """The spatial fold of each parcel, from its pixel centroid.
 
-    The grid is cut into blocks of ``block`` x ``block`` squares of :data:`BLOCK_UNIT` pixels
+    The grid is cut into blocks of ``block`` x ``block`` squares of ``unit`` pixels
     (:func:`~sitsfusion.geo.folds.block_index`); a parcel goes to the block holding its
     centroid, and the blocks holding a parcel are dealt to the folds by
     :func:`~sitsfusion.geo.folds.stratified_folds` with their class pixel counts (blocks
@@ -175,17 +176,18 @@ def parcel_folds(
         classes: ``[P]`` class ids (>= 0); pixels: ``[P]`` pixel counts.
         shape: the grid's ``(H, W)``.
         folds: the number of folds; block: squares per side of a block.
+        unit: side of a square in pixels (:data:`BLOCK_UNIT`, the PASTIS patch).
 
     Returns:
         ``[P]`` int64 folds 1..``folds``.
     """
     from sitsfusion.geo.folds import block_index, stratified_folds
 
-    if folds < 1 or block < 1:
-        raise ValueError(f"folds and block must be >= 1, got {folds}, {block}")
-    units = block_index(math.ceil(shape[0] / BLOCK_UNIT), math.ceil(shape[1] / BLOCK_UNIT), block)
-    unit_rows = (np.asarray(rows) // BLOCK_UNIT).astype(np.int64)
-    unit_cols = (np.asarray(cols) // BLOCK_UNIT).astype(np.int64)
+    if folds < 1 or block < 1 or unit < 1:
+        raise ValueError(f"folds, block and unit must be >= 1, got {folds}, {block}, {unit}")
+    units = block_index(math.ceil(shape[0] / unit), math.ceil(shape[1] / unit), block)
+    unit_rows = (np.asarray(rows) // unit).astype(np.int64)
+    unit_cols = (np.asarray(cols) // unit).astype(np.int64)
     blocks, inverse = np.unique(units[unit_rows, unit_cols], return_inverse=True)
     classes = np.asarray(classes, dtype=np.int64)
     counts = np.zeros((blocks.size, int(classes.max()) + 1))
@@ -356,6 +358,7 @@ def prepare_pixelsets(
     aoi: str | Path | None = None,
     folds: int = FOLDS,
     block: int = BLOCK,
+    block_unit: int = BLOCK_UNIT,
     tile: int = TILE,
     start: str | None = None,
     end: str | None = None,
@@ -377,8 +380,9 @@ def prepare_pixelsets(
             wrote.
         class_column, class_table, nomenclature, sensors, resolution, crs, aoi: as
             :func:`~sitsfusion.geo.prepare.prepare`.
-        folds: the number of folds; block: :data:`BLOCK_UNIT`-pixel squares per side of a
-            spatial block of one fold.
+        folds: the number of folds; block: squares per side of a spatial block of one fold.
+        block_unit: side in pixels of those squares (:data:`BLOCK_UNIT` = 128, 1.28 km at
+            10 m: the PASTIS patch).
         tile: side in pixels of the windows the imagery is read in.
         start, end: the first / last date kept (inclusive, ``YYYY-MM-DD``), every sensor.
         max_cloud: drop S2 items whose ``eo:cloud_cover`` is above it (percent).
@@ -423,6 +427,7 @@ def prepare_pixelsets(
         "aoi": None if aoi is None else str(Path(aoi).resolve()),
         "folds": folds,
         "block": block,
+        "block_unit": block_unit,
         "tile": tile,
         "start": start,
         "end": end,
@@ -444,13 +449,13 @@ def prepare_pixelsets(
     table = _Parcels(*(getattr(table, f)[labelled] for f in _Parcels.__dataclass_fields__))
     instance = np.where(np.isin(maps.instance, table.ids), maps.instance, 0)
     fold = parcel_folds(
-        table.rows, table.cols, table.classes, table.pixels, grid.shape, folds, block
+        table.rows, table.cols, table.classes, table.pixels, grid.shape, folds, block, block_unit
     )
     empty = sorted(set(range(1, folds + 1)) - set(fold.tolist()))
     if empty:
         warnings.warn(
             f"folds {empty} will hold no parcel (blocks of {block} x {block} squares of "
-            f"{BLOCK_UNIT} px over a {grid.shape[0]} x {grid.shape[1]} px grid); use a smaller "
+            f"{block_unit} px over a {grid.shape[0]} x {grid.shape[1]} px grid); use a smaller "
             "--block or fewer --folds, or set data.*_folds to the folds there",
             DataWarning,
             stacklevel=2,

@@ -307,6 +307,7 @@ class PixelSetDataset(Reader):
         if geometric_features:
             self._geomfeat = self._read_geomfeat()
         self.folds: np.ndarray | None = self._read_folds(first.meta_dir / FOLDS_FILE)
+        self.synthetic = not isinstance(root, Mapping) and self.is_synthetic(root)
         self.channels = {m: src.channels for m, src in self._sources.items()}
         self.class_names = [str(c) for c in self.class_codes]
 
@@ -473,6 +474,14 @@ class PixelSetDataset(Reader):
     @classmethod
     def looks_like(cls, root: str | Path) -> bool:
         return safe_check(lambda: bool(resolve_roots(root, "S2")))
+
+    @classmethod
+    def is_synthetic(cls, root: str | Path) -> bool:
+        """``sitsfusion prepare --mode parcels`` records ``"synthetic": true`` in the folder's
+        mark when its imagery is the simulator's scene."""
+        from sitsfusion.outputs import read_mark
+
+        return safe_check(lambda: (read_mark(root) or {}).get("synthetic") is True)
 
     # ---- public helpers -------------------------------------------------------------------------
 
