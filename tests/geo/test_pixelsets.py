@@ -83,7 +83,7 @@ def test_pixel_values_are_the_cogs_at_the_parcel_pixels(scene: Path, dataset: Pa
     width = grid.shape[1]
     pid = next(p for p in flat if (flat[p] % width).min() < 32 <= (flat[p] % width).max())
     rows, cols = np.divmod(flat[pid], width)  # row-major: the stored order, across 2 tiles
-    xs, ys = grid.transform * (cols + 0.5, rows + 0.5)
+    xs, ys = rasterio.transform.xy(grid.transform, rows, cols)  # pixel centres
     dates = json.loads((dataset / "S2" / "META" / "dates.json").read_text())[str(pid)]
     s2 = np.load(dataset / "S2" / "DATA" / f"{pid}.npy")
     item = scene / "sentinel-2-l2a" / f"S2_{dates[-1]}"

@@ -40,11 +40,12 @@ Choices (documented in ``docs/own-area.md``, "Parcel mode: pixel sets"):
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import shutil
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,10 @@ class _Parcels:
     pixels: np.ndarray  # int64 [P] pixel counts
     rows: np.ndarray  # float64 [P] centroid row of the pixels
     cols: np.ndarray  # float64 [P] centroid column of the pixels
+
+    def subset(self, keep: np.ndarray) -> _Parcels:
+        """The parcels where ``keep`` (bool ``[P]``) is True."""
+        return _Parcels(*(getattr(self, f.name)[keep] for f in fields(self)))
 
 
 def _parcel_table(instance: np.ndarray, class_of: dict[int, int]) -> _Parcels:
@@ -360,8 +365,8 @@ def prepare_pixelsets(
     block: int = BLOCK,
     block_unit: int = BLOCK_UNIT,
     tile: int = TILE,
-    start: str | None = None,
-    end: str | None = None,
+    start: str | dt.date | None = None,
+    end: str | dt.date | None = None,
     max_cloud: float | None = None,
     min_clear: float = MIN_CLEAR,
     overwrite: bool = False,
@@ -429,8 +434,8 @@ def prepare_pixelsets(
         "block": block,
         "block_unit": block_unit,
         "tile": tile,
-        "start": start,
-        "end": end,
+        "start": None if start is None else str(start),
+        "end": None if end is None else str(end),
         "max_cloud": max_cloud,
         "min_clear": float(min_clear),
     }
@@ -446,7 +451,7 @@ def prepare_pixelsets(
     n_unlabelled = int((~labelled).sum())
     if not labelled.any():
         raise ValueError(f"{labels}: no parcel of a class to learn inside the grid")
-    table = _Parcels(*(getattr(table, f)[labelled] for f in _Parcels.__dataclass_fields__))
+    table = table.subset(labelled)
     instance = np.where(np.isin(maps.instance, table.ids), maps.instance, 0)
     fold = parcel_folds(
         table.rows, table.cols, table.classes, table.pixels, grid.shape, folds, block, block_unit
