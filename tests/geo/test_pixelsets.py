@@ -14,6 +14,7 @@ pytest.importorskip("odc.stac")
 
 from paths import CONFIGS
 from sitsfusion.data.readers.pixelset import PixelSetDataset
+from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.labels import label_parcels, rasterize_parcels, read_parcels
 from sitsfusion.geo.pixelsets import parcel_folds, prepare_pixelsets
@@ -28,7 +29,7 @@ ARGS = {"tile": 32, "folds": 3, "block": 1, "block_unit": 32}  # 4 tiles, 4 bloc
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("scene") / "area"
-    return simulate_scene(out, size=64, s2_dates=4, s1_dates=3, seed=3)
+    return simulate_scene(out, size=64, s2_dates=4, s1_dates=3, geotiff=True, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +168,32 @@ def test_bad_arguments_are_refused_before_any_work(scene: Path, tmp_path: Path) 
         prepare_pixelsets(*args, sensors=["S3"])
     with pytest.raises(ValueError, match=r"min_clear must be in \[0, 1\]"):
         prepare_pixelsets(*args, min_clear=2.0)
+    assert not (tmp_path / "ds").exists()
+
+
+def test_the_geotiff_folder_gives_the_same_pixel_sets(
+    scene: Path, dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "ds"
+    summary = prepare_pixelsets(scene / "geotiff", scene / "parcels.gpkg", out, **ARGS)
+    assert summary.synthetic
+    for sensor in ("S2", "S1D"):
+        for path in sorted((dataset / sensor / "DATA").iterdir()):
+            np.testing.assert_allclose(np.load(out / sensor / "DATA" / path.name), np.load(path))
+        name = f"{sensor}/META/dates.json"
+        assert (out / name).read_text() == (dataset / name).read_text()
+
+
+def test_labels_away_from_the_imagery_leave_nothing(scene: Path, tmp_path: Path) -> None:
+    import geopandas as gpd
+
+    far = gpd.read_file(scene / "parcels.gpkg")
+    far["geometry"] = far.translate(50_000, 0)
+    far.to_file(tmp_path / "far.gpkg")
+    (tmp_path / "crop_codes.csv").write_bytes((scene / "crop_codes.csv").read_bytes())
+    with pytest.raises(DatasetError, match=r"catalog.json: no S2 item overlaps the grid") as info:
+        prepare_pixelsets(scene / "catalog.json", tmp_path / "far.gpkg", tmp_path / "ds")
+    assert "\n" not in str(info.value)
     assert not (tmp_path / "ds").exists()
 
 
