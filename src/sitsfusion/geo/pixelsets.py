@@ -273,7 +273,7 @@ def _write_parcel(
 ) -> dict[str, Any] | None:
     """Write one whole parcel's ``DATA`` files; its record, or None when some sensor has no
     valid pixel (nothing written)."""
-    from sitsfusion.data.readers.pixelset.export import _geometric_features
+    from sitsfusion.data.readers.pixelset.export import geometric_features
 
     keep = {s: _select_dates(valid, min_clear) for s, (_, valid) in piece.series.items()}
     if any(not piece.series[s][1][k].any() for s, k in keep.items()):
@@ -283,7 +283,7 @@ def _write_parcel(
     return {
         "n": int(piece.index.size),
         "dates": {s: [_yyyymmdd(d) for d in days[s][k]] for s, k in keep.items()},
-        "geomfeat": _geometric_features(piece.index, grid.shape, grid.resolution),
+        "geomfeat": geometric_features(piece.index, grid.shape, grid.resolution),
     }
 
 
@@ -468,15 +468,15 @@ def prepare_pixelsets(
 
     # the tiles each parcel spans, in row-major order: a parcel is written at its last tile
     t_cols = math.ceil(grid.shape[1] / tile)
+    n_tiles = math.ceil(grid.shape[0] / tile) * t_cols
     flat = np.flatnonzero(instance)
     pix_rows, pix_cols = np.divmod(flat, grid.shape[1])
-    pairs = np.unique(
-        np.stack([instance.ravel()[flat], (pix_rows // tile) * t_cols + pix_cols // tile]), axis=1
-    )
+    tile_of = (pix_rows // tile) * t_cols + pix_cols // tile
+    pairs = np.unique(instance.ravel()[flat].astype(np.int64) * n_tiles + tile_of)
     spans: dict[int, list[int]] = {}
-    for pid, t in pairs.T.tolist():
+    for pid, t in zip(*(a.tolist() for a in np.divmod(pairs, n_tiles)), strict=True):
         spans.setdefault(pid, []).append(t)
-    tiles = np.unique(pairs[1]).tolist()
+    tiles = np.unique(pairs % n_tiles).tolist()
 
     chunks = {"x": tile, "y": tile}  # one Dask chunk per tile
     cubes = {
