@@ -133,6 +133,26 @@ def test_parcel_folds_deal_blocks_and_keep_a_block_in_one_fold() -> None:
         parcel_folds(rows, cols, classes, pixels, (512, 512), folds=0)
 
 
+def test_dates_are_kept_per_parcel_and_parcels_without_data_left_out(tmp_path: Path) -> None:
+    from sitsfusion.geo.pixelsets import _Piece, _write_parcel
+
+    grid = Grid("EPSG:32630", 10, (0, 0, 100, 100))
+    valid = np.zeros((3, 5), dtype=bool)
+    valid[0, :1], valid[1, :3], valid[2, :] = True, True, True  # 20 %, 60 %, 100 % clear
+    values = np.where(valid[:, None, :], 7, 0).astype(np.int16).repeat(10, axis=1)
+    days = {"S2": np.array(["2021-05-01", "2021-05-11", "2021-05-21"], dtype="datetime64[D]")}
+    piece = _Piece(np.array([0, 1, 2, 10, 11]), {"S2": (values, valid)})
+    (tmp_path / "S2" / "DATA").mkdir(parents=True)
+    record = _write_parcel(tmp_path, 5, piece, days, grid, min_clear=0.5)
+    assert record is not None and record["dates"] == {"S2": [20210511, 20210521]}
+    assert record["n"] == 5 and record["geomfeat"][:2] == [100.0, 5.0]  # 10 edges of 10 m
+    np.testing.assert_array_equal(np.load(tmp_path / "S2" / "DATA" / "5.npy"), values[1:])
+    none = {"S2": (values, valid), "S1A": (np.zeros((2, 3, 5)), np.zeros((2, 5), dtype=bool))}
+    days["S1A"] = days["S2"][:2]
+    assert _write_parcel(tmp_path, 6, _Piece(piece.index, none), days, grid, 0.5) is None
+    assert not (tmp_path / "S2" / "DATA" / "6.npy").exists()
+
+
 def test_an_interrupted_run_resumes_at_the_next_tile(
     scene: Path, dataset: Path, tmp_path: Path
 ) -> None:

@@ -44,14 +44,14 @@ import datetime as dt
 import math
 import shutil
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sitsfusion.errors import DataWarning
+from sitsfusion.errors import DatasetError, DataWarning
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.prepare import (
     BLOCK,
@@ -78,6 +78,7 @@ TILE = 256  # own choice: a window of every acquisition costs ~3 s whatever its 
 # are ~160 MB in float32
 BLOCK_UNIT = PATCH_SIZE  # seed 001, Sec. 4.1: a block side counts PASTIS patches, 128 px
 RECORDS = ".pixelsets"
+TILES, PARTS = "tiles", "parts"  # RECORDS/tiles/<t>.json, RECORDS/parts/<parcel>/<t>.npz
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,7 @@ class _Piece:
             np.savez(f, **arrays)
 
     @classmethod
-    def load(cls, path: Path, sensors: Sequence[str]) -> _Piece:
+    def load(cls, path: Path, sensors: Iterable[str]) -> _Piece:
         with np.load(path) as z:
             return cls(z["index"], {s: (z[f"{s}_values"], z[f"{s}_valid"]) for s in sensors})
 
@@ -285,6 +286,71 @@ def _write_parcel(
         "dates": {s: [_yyyymmdd(d) for d in days[s][k]] for s, k in keep.items()},
         "geomfeat": geometric_features(piece.index, grid.shape, grid.resolution),
     }
+
+
+@dataclass(frozen=True)
+class _Tiles:
+    """The ``size`` x ``size`` px tiles of a grid, numbered row by row from 0: those holding
+    parcel pixels (``order``) and the tiles of each parcel (``spans``, ascending: a parcel is
+    written at its last one)."""
+
+    size: int
+    cols: int
+    order: list[int]
+    spans: dict[int, list[int]]
+
+    @classmethod
+    def of(cls, instance: np.ndarray, size: int) -> _Tiles:
+        """The tiles of ``instance`` ``[H, W]`` (parcel ids, 0 = none)."""
+        cols = math.ceil(instance.shape[1] / size)
+        n = math.ceil(instance.shape[0] / size) * cols
+        flat = np.flatnonzero(instance)
+        rows, columns = np.divmod(flat, instance.shape[1])
+        tile = (rows // size) * cols + columns // size
+        pairs = np.unique(instance.ravel()[flat].astype(np.int64) * n + tile)  # (parcel, tile)
+        spans: dict[int, list[int]] = {}
+        for pid, t in zip(*(a.tolist() for a in np.divmod(pairs, n)), strict=True):
+            spans.setdefault(pid, []).append(t)
+        return cls(size, cols, np.unique(pairs % n).tolist(), spans)
+
+    def origin(self, t: int) -> tuple[int, int]:
+        """The first row and column of tile ``t``."""
+        return (t // self.cols) * self.size, (t % self.cols) * self.size
+
+
+def _write_tile(
+    root: Path,
+    t: int,
+    tiles: _Tiles,
+    cubes: dict[str, Any],
+    instance: np.ndarray,
+    days: dict[str, np.ndarray],
+    grid: Grid,
+    min_clear: float,
+) -> dict[str, Any]:
+    """Read tile ``t``, write the parcels whose last tile it is (the pieces of the others
+    kept in ``RECORDS/parts``), then its record, last; return the record:
+    ``{"parcels": {"<id>": record}, "no_data": [ids]}``."""
+    parts = root / RECORDS / PARTS
+    finished: dict[str, Any] = {}
+    missing: list[int] = []
+    for pid, piece in _read_tile(cubes, instance, *tiles.origin(t), tiles.size).items():
+        span = tiles.spans[pid]
+        if len(span) > 1:
+            piece.save(parts / str(pid) / f"{t}.npz")
+            if t != span[-1]:
+                continue
+            piece = _Piece.join([_Piece.load(parts / str(pid) / f"{u}.npz", cubes) for u in span])
+        rec = _write_parcel(root, pid, piece, days, grid, min_clear)
+        if rec is None:
+            missing.append(pid)
+        else:
+            finished[str(pid)] = rec
+    record = {"parcels": finished, "no_data": missing}
+    write_json_atomic(root / RECORDS / TILES / f"{t}.json", record)
+    for pid in [*map(int, finished), *missing]:  # after the record: a rerun of t needs them
+        shutil.rmtree(parts / str(pid), ignore_errors=True)
+    return record
 
 
 # -- the dataset -----------------------------------------------------------------------------
@@ -402,7 +468,8 @@ def prepare_pixelsets(
 
     Raises:
         DatasetError: as :func:`~sitsfusion.geo.prepare.prepare` (one line naming the file).
-        ValueError: bad arguments; no parcel inside the grid; no parcel left to write.
+        DatasetError: also no parcel of a class to learn, or none with valid pixels.
+        ValueError: bad arguments; no parcel inside the grid.
         OutputError: ``out`` cannot be written (see :mod:`sitsfusion.outputs`).
     """
     from sitsfusion.data.taxonomy import load_nomenclature
@@ -450,7 +517,7 @@ def prepare_pixelsets(
     labelled = ~np.isin(table.classes, [c for c in (nom.background, nom.void) if c is not None])
     n_unlabelled = int((~labelled).sum())
     if not labelled.any():
-        raise ValueError(f"{labels}: no parcel of a class to learn inside the grid")
+        raise DatasetError(labels, "no parcel of a class to learn (background / void only)")
     table = table.subset(labelled)
     instance = np.where(np.isin(maps.instance, table.ids), maps.instance, 0)
     fold = parcel_folds(
@@ -466,17 +533,7 @@ def prepare_pixelsets(
             stacklevel=2,
         )
 
-    # the tiles each parcel spans, in row-major order: a parcel is written at its last tile
-    t_cols = math.ceil(grid.shape[1] / tile)
-    n_tiles = math.ceil(grid.shape[0] / tile) * t_cols
-    flat = np.flatnonzero(instance)
-    pix_rows, pix_cols = np.divmod(flat, grid.shape[1])
-    tile_of = (pix_rows // tile) * t_cols + pix_cols // tile
-    pairs = np.unique(instance.ravel()[flat].astype(np.int64) * n_tiles + tile_of)
-    spans: dict[int, list[int]] = {}
-    for pid, t in zip(*(a.tolist() for a in np.divmod(pairs, n_tiles)), strict=True):
-        spans.setdefault(pid, []).append(t)
-    tiles = np.unique(pairs % n_tiles).tolist()
+    tiles = _Tiles.of(instance, tile)
 
     chunks = {"x": tile, "y": tile}  # one Dask chunk per tile
     cubes = {
@@ -510,12 +567,12 @@ def prepare_pixelsets(
         for sensor in sensors:
             (root / sensor / "DATA").mkdir(parents=True, exist_ok=True)
             (root / sensor / "META").mkdir(exist_ok=True)
-        records_dir, parts = root / RECORDS / "tiles", root / RECORDS / "parts"
+        records_dir = root / RECORDS / TILES
         records_dir.mkdir(parents=True, exist_ok=True)
         records: dict[int, dict[str, Any]] = {}
         no_data: set[int] = set()
         todo = []
-        for t in tiles:
+        for t in tiles.order:
             done = records_dir / f"{t}.json"
             if done.is_file():
                 rec = read_json(done)
@@ -524,32 +581,14 @@ def prepare_pixelsets(
             else:
                 todo.append(t)
         for t in _progress(todo, progress, f"reading {len(todo)} tiles"):
-            r0, c0 = (t // t_cols) * tile, (t % t_cols) * tile
-            finished: dict[str, Any] = {}
-            missing: list[int] = []
-            for pid, piece in _read_tile(cubes, instance, r0, c0, tile).items():
-                if len(spans[pid]) > 1:
-                    piece.save(parts / str(pid) / f"{t}.npz")
-                    if t != spans[pid][-1]:
-                        continue
-                    piece = _Piece.join(
-                        [_Piece.load(parts / str(pid) / f"{u}.npz", sensors) for u in spans[pid]]
-                    )
-                rec = _write_parcel(root, pid, piece, days, grid, min_clear)
-                if rec is None:
-                    missing.append(pid)
-                else:
-                    finished[str(pid)] = rec
-            write_json_atomic(records_dir / f"{t}.json", {"parcels": finished, "no_data": missing})
-            for pid in [*map(int, finished), *missing]:
-                shutil.rmtree(parts / str(pid), ignore_errors=True)  # pieces of this run only
-            records.update({int(p): r for p, r in finished.items()})
-            no_data.update(missing)
+            rec = _write_tile(root, t, tiles, cubes, instance, days, grid, min_clear)
+            records.update({int(p): r for p, r in rec["parcels"].items()})
+            no_data.update(rec["no_data"])
             if on_tile is not None:
                 on_tile(t)
         if not records:
-            raise ValueError(f"{imagery}: no parcel has a valid pixel in every sensor")
-        shutil.rmtree(parts, ignore_errors=True)
+            raise DatasetError(imagery, "no parcel has a valid pixel in every sensor")
+        shutil.rmtree(root / RECORDS / PARTS, ignore_errors=True)
         _write_meta(root, sensors, nomenclature, table, fold, records)
         _write_parcels_file(root, frame, grid, table, fold, records)
         written = np.isin(table.ids, list(records))
@@ -569,8 +608,8 @@ def prepare_pixelsets(
         n_small=maps.n_small,
         n_unlabelled=n_unlabelled,
         n_no_data=len(no_data),
-        n_tiles=len(tiles),
-        n_resumed=len(tiles) - len(todo),
+        n_tiles=len(tiles.order),
+        n_resumed=len(tiles.order) - len(todo),
         folds=per_fold,
         dates=dates,
         synthetic=synthetic,
