@@ -16,7 +16,8 @@ folder per sensor, the parcels' ids and pixels the same in every folder::
                                      surface 1/m]}  (as export_pixelsets computes them)
     OUT/<S>/META/sizes.json          {"<parcel_id>": N}
     OUT/<S>/META/folds.json          {"<parcel_id>": fold}  (spatial folds, 1..folds)
-    OUT/parcels.gpkg                 layer ``parcels``: the parcels written, with their fold
+    OUT/aoi.geojson                  the area of interest, in the grid CRS (as the patch mode)
+    OUT/parcels.gpkg                 layer ``parcels``: the parcels written (as the patch mode)
     OUT/.pixelsets/                  a record per finished tile (resuming skips the tile)
 
 Choices (documented in ``docs/own-area.md``, "Parcel mode: pixel sets"):
@@ -59,11 +60,13 @@ from sitsfusion.geo.prepare import (
     MIN_CLEAR,
     PATCH_SIZE,
     SENSORS,
-    _area_grid,
+    _area,
+    _crs_member,
     _pastis_values,
     _progress,
     _read_labels,
     _select_dates,
+    _write_area,
     _yyyymmdd,
     is_synthetic_imagery,
 )
@@ -393,28 +396,6 @@ def _write_meta(
             write_json_atomic(meta / name, obj, indent=1, newline=False)
 
 
-def _write_parcels_file(
-    root: Path,
-    frame: Any,
-    grid: Grid,
-    parcels: _Parcels,
-    fold: np.ndarray,
-    records: dict[int, dict[str, Any]],
-) -> None:
-    """``OUT/parcels.gpkg`` (layer ``parcels``): the parcels written, in the grid CRS, with
-    ``parcel_id``, ``class_value`` (as text), ``class_id``, ``fold`` and ``n_pixels``."""
-    fold_of = dict(zip(parcels.ids.tolist(), fold.tolist(), strict=True))
-    table = frame[frame["parcel_id"].isin(list(records))]
-    table = table[["parcel_id", "class_value", "class_id", "geometry"]].assign(
-        class_value=table["class_value"].astype(str),
-        fold=[int(fold_of[p]) for p in table["parcel_id"]],
-        n_pixels=[records[int(p)]["n"] for p in table["parcel_id"]],
-    )
-    with atomic_path(root / "parcels.gpkg") as tmp:
-        tmp.unlink()  # the GeoPackage driver creates its file
-        table.to_crs(grid.crs).to_file(tmp, layer="parcels", driver="GPKG")
-
-
 def prepare_pixelsets(
     imagery: str | Path,
     labels: str | Path,
@@ -507,7 +488,8 @@ def prepare_pixelsets(
         "min_clear": float(min_clear),
     }
     frame = _read_labels(labels, class_column, class_table, nomenclature)
-    grid = _area_grid(frame, aoi, crs, resolution, 1)  # patch size 1: the grid as it is
+    grid, area = _area(frame, aoi, crs, resolution, 1)  # patch size 1: the grid as it is
+    _crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
     maps = rasterize_parcels(
         frame, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature, borders=False
     )
@@ -590,7 +572,7 @@ def prepare_pixelsets(
             raise DatasetError(imagery, "no parcel has a valid pixel in every sensor")
         shutil.rmtree(root / RECORDS / PARTS, ignore_errors=True)
         _write_meta(root, sensors, nomenclature, table, fold, records)
-        _write_parcels_file(root, frame, grid, table, fold, records)
+        _write_area(root, grid, area, frame[frame["parcel_id"].isin(list(records))])
         written = np.isin(table.ids, list(records))
         per_fold = {f: int((fold[written] == f).sum()) for f in range(1, folds + 1)}
         dates = {s: int(cube.sizes["time"]) for s, cube in cubes.items()}
