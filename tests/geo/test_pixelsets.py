@@ -59,6 +59,7 @@ def test_each_parcel_is_one_pixel_set_with_all_its_pixels(scene: Path, dataset: 
     data = PixelSetDataset(dataset, n_pixels=None)
     assert data.variant == "multi_sensor" and set(data.modalities) == {"S2", "S1A", "S1D"}
     assert data.nomenclature == "pastis" and data.synthetic
+    assert PixelSetDataset(dataset / "S2", n_pixels=None).synthetic  # one sensor's folder
     instance = instance_map(scene, grid_of(dataset))
     ids, counts = np.unique(instance[instance > 0], return_counts=True)
     assert sorted(data.ids, key=int) == [str(i) for i in ids]  # every parcel, once

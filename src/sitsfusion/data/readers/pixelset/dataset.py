@@ -478,10 +478,18 @@ class PixelSetDataset(Reader):
     @classmethod
     def is_synthetic(cls, root: str | Path) -> bool:
         """``sitsfusion prepare --mode parcels`` records ``"synthetic": true`` in the folder's
-        mark when its imagery is the simulator's scene."""
+        mark when its imagery is the simulator's scene (the mark of ``root`` or, for one
+        modality's folder, of its parent)."""
         from sitsfusion.outputs import read_mark
 
-        return safe_check(lambda: (read_mark(root) or {}).get("synthetic") is True)
+        def synthetic(folder: Path) -> bool:
+            mark = read_mark(folder) or {}
+            return mark.get("kind") == "dataset" and mark.get("synthetic") is True
+
+        def check() -> bool:
+            return synthetic(Path(root)) or synthetic(Path(root).parent)
+
+        return safe_check(check)
 
     # ---- public helpers -------------------------------------------------------------------------
 
