@@ -6,6 +6,7 @@ made-up tables.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -152,6 +153,19 @@ def test_pixel_sets_use_the_published_meanstd_and_fixed_pixels(tmp_path: Path) -
     a, b = evaluation[0], evaluation[0]  # the evaluation twin draws fixed pixels
     torch.testing.assert_close(a["S2"].values, b["S2"].values, rtol=0, atol=0)
     assert len(dm.predict_dataset("all")) == 4
+
+
+def test_pixel_sets_with_a_folds_file_split_by_the_folds(tmp_path: Path) -> None:
+    root = write_global(tmp_path / "ps").root
+    (root / "META" / "folds.json").write_text(json.dumps({"1": 1, "2": 2, "7": 3, "10": 1}))
+    folds = ["data.train_folds=[1]", "data.val_folds=[2]", "data.test_folds=[3]"]
+    common = ["data.format=pixelset", f"data.root={root}", "data.nomenclature=label_44class"]
+    dm = datamodule(data(*common, *folds))
+    dm.setup()
+    ids = {s: [x.meta["id"] for x in dm.predict_dataset(s)] for s in ("train", "val", "test")}
+    assert ids == {"train": ["1", "10"], "val": ["2"], "test": ["7"]}
+    with pytest.raises(ConfigError, match=r"data.test_folds: no parcel of .* in folds \[5\]"):
+        datamodule(data(*common, *folds[:2], "data.test_folds=[5]")).setup()
 
 
 def test_predict_dataset_of_pastis_parcels(pastis_r: Path) -> None:

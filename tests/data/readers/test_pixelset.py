@@ -268,6 +268,21 @@ def test_ids_subset(tmp_path: Path) -> None:
         PixelSetDataset(tmp_path, ids=["99"])
 
 
+def test_spatial_folds_file(tmp_path: Path) -> None:
+    root = write_global(tmp_path).root
+    assert PixelSetDataset(root, nomenclature="label_44class").folds is None
+    folds = root / "META" / "folds.json"
+    folds.write_text(json.dumps({"1": 1, "2": 2, "7": 3, "10": 1}))
+    ds = PixelSetDataset(root, nomenclature="label_44class")
+    assert ds.folds is not None and ds.folds.tolist() == [1, 2, 3, 1]  # ids 1, 2, 7, 10
+    folds.write_text(json.dumps({"1": 1, "2": "two", "7": 3, "10": 1}))
+    with pytest.raises(DatasetError, match=r"folds.json: parcel 2: expected a fold >= 1, got"):
+        PixelSetDataset(root, nomenclature="label_44class")
+    folds.write_text(json.dumps({"1": 1, "2": 2, "7": 3}))
+    with pytest.raises(DatasetError, match=r"parcel 10: expected a fold >= 1, got None"):
+        PixelSetDataset(root, nomenclature="label_44class")
+
+
 def test_statistics_from_the_meanstd_file(tmp_path: Path) -> None:
     mean, std = np.arange(10.0), np.full(10, 2.0)
     write_global(tmp_path, meanstd=(mean, std))

@@ -1,4 +1,4 @@
-"""Pixel sets: one folder split at random per class, or given folders per split."""
+"""Pixel sets: one folder split by its folds or at random per class, or folders per split."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ __all__ = ["PixelSetDataModule"]
 
 @register_datamodule
 class PixelSetDataModule(SITSDataModule):
-    """``data.root`` split per class (``split_fractions``, ``split_seed``), or
+    """``data.root`` split by its folds when it has them (``META/folds.json``, written by
+    ``sitsfusion prepare --mode parcels``: ``data.train_folds`` / ``val_folds`` /
+    ``test_folds``, as PASTIS), else per class (``split_fractions``, ``split_seed``); or
     ``data.train_roots`` / ``val_roots`` / ``test_roots`` (seed 000: regions Chateaulin +
     Quimper / Morlaix / Brest, with one ``reference_date``).
 
@@ -73,12 +75,35 @@ class PixelSetDataModule(SITSDataModule):
                 splits[name] = Split(reader, np.arange(len(reader)), twin)
             return splits
         training, evaluation = self._reader(cfg.root, True), self._reader(cfg.root, False)
-        parts = stratified_split(training.labels, cfg.split_fractions, cfg.split_seed)
+        if training.folds is not None:
+            parts = self._fold_parts(training.folds)
+        else:
+            parts = stratified_split(training.labels, cfg.split_fractions, cfg.split_seed)
         return {
             "train": Split(training, parts[0], lambda: evaluation),
             "val": Split(evaluation, parts[1]),
             "test": Split(evaluation, parts[2]),
         }
+
+    def _fold_parts(self, folds: np.ndarray) -> list[np.ndarray]:
+        """Indices of the train / val / test parcels by ``data.*_folds``."""
+        cfg = self.cfg
+        parts = []
+        for name, chosen in (
+            ("train", cfg.train_folds),
+            ("val", cfg.val_folds),
+            ("test", cfg.test_folds),
+        ):
+            part = np.flatnonzero(np.isin(folds, chosen))
+            if part.size == 0:
+                values, counts = np.unique(folds, return_counts=True)
+                present = dict(zip(values.tolist(), counts.tolist(), strict=True))
+                raise ConfigError(
+                    f"data.{name}_folds: no parcel of {cfg.root} in folds {chosen}; "
+                    f"parcels per fold: {present}"
+                )
+            parts.append(part)
+        return parts
 
     def _where(self) -> str:
         cfg = self.cfg

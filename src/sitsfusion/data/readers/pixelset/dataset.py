@@ -17,6 +17,7 @@ from sitsfusion.data.dates import DateLike, reference_day
 from sitsfusion.data.readers.base import Indices, Reader, register_reader, safe_check
 from sitsfusion.data.readers.pixelset.layout import (
     DATES_FILE,
+    FOLDS_FILE,
     GEOMFEAT_FILE,
     LABELS_FILE,
     Source,
@@ -65,6 +66,8 @@ class PixelSetDataset(Reader):
           META/geomfeat.json      {"<id>": [F floats], ...}   optional (F = 4 in S2-Agri:
                                   perimeter, pixel count, cover ratio, perimeter / surface)
           META/sizes.json         {"<id>": N}                 optional, not read
+          META/folds.json         {"<id>": fold}              optional (sitsfusion's): spatial
+                                  folds 1, 2, ... (``sitsfusion prepare --mode parcels``)
           <name>-meanstd.pkl      (means, stds) of shape (), (C,) or (T, C)   optional
 
     Dates are ``YYYYMMDD`` integers or strings, or ISO ``YYYY-MM-DD`` strings.
@@ -98,6 +101,9 @@ class PixelSetDataset(Reader):
 
     Reader contract: ``class_names`` are the label codes as strings (label order),
     ``channels`` per modality, ``labels`` per parcel; no groups, clusters or georeferencing.
+    :attr:`folds`: int64 ``[N]`` the fold of each parcel from the first modality's
+    ``folds.json`` (every selected parcel must have one), or None without such a file; the
+    data module then splits by ``data.train_folds`` / ``val_folds`` / ``test_folds``.
     Values are as stored; :meth:`statistics` returns the folder's ``*meanstd.pkl`` when there
     is one (normalise with :class:`~sitsfusion.data.transforms.Normalize`).
 
@@ -300,6 +306,8 @@ class PixelSetDataset(Reader):
         self._geomfeat: dict[str, Tensor] | None = None
         if geometric_features:
             self._geomfeat = self._read_geomfeat()
+        self.folds: np.ndarray | None = self._read_folds(first.meta_dir / FOLDS_FILE)
+        self.synthetic = not isinstance(root, Mapping) and self.is_synthetic(root)
         self.channels = {m: src.channels for m, src in self._sources.items()}
         self.class_names = [str(c) for c in self.class_codes]
 
@@ -391,6 +399,21 @@ class PixelSetDataset(Reader):
             return out
         return None
 
+    def _read_folds(self, path: Path) -> np.ndarray | None:
+        """int64 ``[N]`` folds of the selected parcels from ``path``; None when it is absent."""
+        if not path.is_file():
+            return None
+        obj = read_json(path)
+        if not isinstance(obj, Mapping):
+            raise DatasetError(path, 'expected {"<id>": fold, ...}')
+        folds = np.zeros(len(self._ids), dtype=np.int64)
+        for i, pid in enumerate(self._ids):
+            fold = obj.get(pid)
+            if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
+                raise DatasetError(path, f"parcel {pid}: expected a fold >= 1, got {fold!r}")
+            folds[i] = fold
+        return folds
+
     @property
     def ids(self) -> tuple[str, ...]:
         """Parcel id of each item."""
@@ -451,6 +474,22 @@ class PixelSetDataset(Reader):
     @classmethod
     def looks_like(cls, root: str | Path) -> bool:
         return safe_check(lambda: bool(resolve_roots(root, "S2")))
+
+    @classmethod
+    def is_synthetic(cls, root: str | Path) -> bool:
+        """``sitsfusion prepare --mode parcels`` records ``"synthetic": true`` in the folder's
+        mark when its imagery is the simulator's scene (the mark of ``root`` or, for one
+        modality's folder, of its parent)."""
+        from sitsfusion.outputs import read_mark
+
+        def synthetic(folder: Path) -> bool:
+            mark = read_mark(folder) or {}
+            return mark.get("kind") == "dataset" and mark.get("synthetic") is True
+
+        def check() -> bool:
+            return synthetic(Path(root)) or synthetic(Path(root).parent)
+
+        return safe_check(check)
 
     # ---- public helpers -------------------------------------------------------------------------
 

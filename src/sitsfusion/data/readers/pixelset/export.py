@@ -23,17 +23,19 @@ from sitsfusion.data.readers.pixelset.layout import (
 from sitsfusion.data.sample import Sample
 from sitsfusion.io import save_npy_atomic, write_json_atomic
 
-__all__ = ["export_pixelsets"]
+__all__ = ["export_pixelsets", "geometric_features"]
 
 
 def _write_json(path: Path, obj: Any) -> None:
     write_json_atomic(path, obj, indent=1, newline=False)  # the layout's compact JSON
 
 
-def _geometric_features(
+def geometric_features(
     pixel_index: np.ndarray, patch_shape: tuple[int, int], pixel_size: float
 ) -> list[float]:
-    """Perimeter, pixel count, cover ratio, perimeter / surface of a parcel in a patch."""
+    """Perimeter, pixel count, cover ratio, perimeter / surface of a parcel in a patch (or
+    any grid), from the flat positions ``row * W + col`` of its pixels (``[n]``) in the
+    ``(H, W)`` ``patch_shape``; see :func:`export_pixelsets`."""
     height, width = patch_shape
     flat = np.unique(pixel_index.astype(np.int64))
     if flat.size == 0 or flat.min() < 0 or flat.max() >= height * width:
@@ -194,7 +196,7 @@ def export_pixelsets(
                     "pixel of each parcel: build the dataset with n_pixels=None"
                 )
         if index is not None and shape is not None:
-            feats = _geometric_features(index, shape, pixel_size)
+            feats = geometric_features(index, shape, pixel_size)
         else:
             feats = [float(n_pix)]
         if n_features is None:

@@ -14,6 +14,7 @@ from sitsfusion.errors import DatasetError
 __all__ = [
     "DATA_DIR",
     "DATES_FILE",
+    "FOLDS_FILE",
     "GEOMFEAT_FILE",
     "LABELS_FILE",
     "META_DIR",
@@ -27,6 +28,7 @@ DATA_DIR = "DATA"
 META_DIR = "META"
 LABELS_FILE = "labels.json"
 DATES_FILE = "dates.json"
+FOLDS_FILE = "folds.json"  # optional, sitsfusion's: {"<id>": fold} spatial folds
 GEOMFEAT_FILE = "geomfeat.json"
 SIZES_FILE = "sizes.json"
 

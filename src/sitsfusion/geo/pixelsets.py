@@ -1,0 +1,598 @@
+"""``sitsfusion prepare --mode parcels``: the imagery and parcels of your area → pixel sets.
+
+The patch mode (:func:`sitsfusion.geo.prepare.prepare`) cuts the area into PASTIS-R patches,
+where a parcel cut by patch borders becomes two samples of a parcel classifier. The parcel
+mode writes every labelled parcel **once, whole**, as the set of its pixels' time series: the
+pixel-set layout of pytorch-psetae that
+:class:`~sitsfusion.data.readers.pixelset.PixelSetDataset` reads (``docs/formats.md``), one
+folder per sensor, the parcels' ids and pixels the same in every folder::
+
+    OUT/<S>/DATA/<parcel_id>.npy     (T, C, N) every pixel of the parcel, rows of the grid in
+                                     order (row-major); S2: int16 L2A reflectance x 10^4, C = 10;
+                                     S1A / S1D: float32 dB VV, VH, VV/VH (= VV - VH), C = 3
+    OUT/<S>/META/labels.json         {"<nomenclature>": {"<parcel_id>": class id}}
+    OUT/<S>/META/dates.json          {"<parcel_id>": [YYYYMMDD, ...]}  (each parcel its dates)
+    OUT/<S>/META/geomfeat.json       {"<parcel_id>": [perimeter m, pixels, cover, perimeter /
+                                     surface 1/m]}  (as export_pixelsets computes them)
+    OUT/<S>/META/sizes.json          {"<parcel_id>": N}
+    OUT/<S>/META/folds.json          {"<parcel_id>": fold}  (spatial folds, 1..folds)
+    OUT/aoi.geojson                  the area of interest, in the grid CRS (as the patch mode)
+    OUT/parcels.gpkg                 layer ``parcels``: the parcels written (as the patch mode)
+    OUT/.pixelsets/                  a record per finished tile (resuming skips the tile)
+
+Choices (documented in ``docs/own-area.md``, "Parcel mode: pixel sets"):
+
+* **Pixels**: a pixel belongs to the parcel holding its centre
+  (:func:`~sitsfusion.geo.labels.rasterize_parcels`), every pixel of it: no void border is
+  taken off (PSE draws its pixels from the whole parcel; seed 000 Sec. 4.3 samples 64 of them).
+* **Reading in tiles**: the imagery is read one ``tile`` x ``tile`` window of every
+  acquisition at a time (one Dask chunk), never per parcel; a parcel spanning several tiles
+  is gathered across them (its pieces kept on disk until its last tile, so memory holds one
+  tile and one parcel).
+* **Dates per parcel**: as the patch mode, a date is kept for a parcel when at least
+  ``min_clear`` of its pixels are valid; else its clearest date alone. Invalid pixels of the
+  dates kept hold 0, which the reader takes as no data. A parcel without any valid pixel in
+  some sensor is left out (counted).
+* **Folds are spatial blocks** of ``block`` x ``block`` squares of :data:`BLOCK_UNIT` pixels
+  (the PASTIS patch side), dealt to the folds by
+  :func:`~sitsfusion.geo.folds.stratified_folds` with the class pixel counts of each block. A
+  parcel goes to the block holding the centroid of its pixels, so no parcel is in two folds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import shutil
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sitsfusion.errors import DatasetError, DataWarning
+from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.prepare import (
+    BLOCK,
+    FOLDS,
+    MIN_CLEAR,
+    PATCH_SIZE,
+    SENSORS,
+    _area,
+    _crs_member,
+    _pastis_values,
+    _progress,
+    _read_labels,
+    _select_dates,
+    _write_area,
+    _yyyymmdd,
+    is_synthetic_imagery,
+)
+from sitsfusion.io import atomic_path, read_json, save_npy_atomic, write_json_atomic
+from sitsfusion.optional import require
+from sitsfusion.outputs import mark_complete, output_folder, read_mark
+
+__all__ = ["BLOCK_UNIT", "TILE", "PixelSetSummary", "parcel_folds", "prepare_pixelsets"]
+
+TILE = 256  # own choice: a window of every acquisition costs ~3 s whatever its size up to
+# ~200 px (measured on the simulated scene), so tiles are large; 256 x 256 px of 60 S2 dates
+# are ~160 MB in float32
+BLOCK_UNIT = PATCH_SIZE  # seed 001, Sec. 4.1: a block side counts PASTIS patches, 128 px
+RECORDS = ".pixelsets"
+TILES, PARTS = "tiles", "parts"  # RECORDS/tiles/<t>.json, RECORDS/parts/<parcel>/<t>.npz
+
+
+@dataclass(frozen=True)
+class PixelSetSummary:
+    """What :func:`prepare_pixelsets` wrote.
+
+    Attributes:
+        out: the dataset folder.
+        grid: the grid of the area.
+        n_parcels: parcels written (each once, whole).
+        n_small: parcels dropped for covering fewer pixels than the rasteriser's minimum.
+        n_unlabelled: parcels of the background / void class (nothing to learn), left out.
+        n_no_data: parcels without any valid pixel in some sensor, left out.
+        n_tiles: tiles of the grid holding parcel pixels.
+        n_resumed: tiles found finished by an earlier, interrupted run (skipped).
+        folds: ``{fold: parcels}`` for folds 1..``folds``.
+        dates: per sensor, the number of dates of the area (before per-parcel selection).
+        synthetic: the imagery is synthetic (the simulator's scene).
+    """
+
+    out: Path
+    grid: Grid
+    n_parcels: int
+    n_small: int
+    n_unlabelled: int
+    n_no_data: int
+    n_tiles: int
+    n_resumed: int
+    folds: dict[int, int]
+    dates: dict[str, int]
+    synthetic: bool
+
+    def line(self) -> str:
+        """The one-line summary the CLI prints."""
+        h, w = self.grid.shape
+        dates = ", ".join(f"{s} {n}" for s, n in self.dates.items())
+        folds = ", ".join(f"{f}: {n}" for f, n in self.folds.items())
+        text = (
+            f"{self.out}: {self.n_parcels} parcels as pixel sets from the {h} x {w} px grid "
+            f"({self.n_tiles} tiles, {self.n_resumed} resumed); left out: {self.n_small} small, "
+            f"{self.n_unlabelled} unlabelled, {self.n_no_data} without data; "
+            f"parcels per fold {{{folds}}}; dates: {dates}"
+        )
+        return text + (" (synthetic)" if self.synthetic else "")
+
+
+# -- the parcels: pixels, centroids, folds ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Parcels:
+    """The labelled parcels on the grid (arrays aligned on ``ids``, ascending)."""
+
+    ids: np.ndarray  # int64 [P]
+    classes: np.ndarray  # int64 [P] nomenclature class ids
+    pixels: np.ndarray  # int64 [P] pixel counts
+    rows: np.ndarray  # float64 [P] centroid row of the pixels
+    cols: np.ndarray  # float64 [P] centroid column of the pixels
+
+    def subset(self, keep: np.ndarray) -> _Parcels:
+        """The parcels where ``keep`` (bool ``[P]``) is True."""
+        return _Parcels(*(getattr(self, f.name)[keep] for f in fields(self)))
+
+
+def _parcel_table(instance: np.ndarray, class_of: dict[int, int]) -> _Parcels:
+    """Pixel count and pixel centroid of every parcel of ``instance`` ``[H, W]``."""
+    flat = np.flatnonzero(instance)
+    ids, inverse, counts = np.unique(
+        instance.ravel()[flat], return_inverse=True, return_counts=True
+    )
+    rows, cols = np.divmod(flat, instance.shape[1])
+    return _Parcels(
+        ids=ids.astype(np.int64),
+        classes=np.array([class_of[int(i)] for i in ids], dtype=np.int64),
+        pixels=counts.astype(np.int64),
+        rows=np.bincount(inverse, weights=rows) / counts,
+        cols=np.bincount(inverse, weights=cols) / counts,
+    )
+
+
+def parcel_folds(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    classes: np.ndarray,
+    pixels: np.ndarray,
+    shape: tuple[int, int],
+    folds: int = FOLDS,
+    block: int = BLOCK,
+    unit: int = BLOCK_UNIT,
+) -> np.ndarray:
+    """The spatial fold of each parcel, from its pixel centroid.
+
+    The grid is cut into blocks of ``block`` x ``block`` squares of ``unit`` pixels
+    (:func:`~sitsfusion.geo.folds.block_index`); a parcel goes to the block holding its
+    centroid, and the blocks holding a parcel are dealt to the folds by
+    :func:`~sitsfusion.geo.folds.stratified_folds` with their class pixel counts (blocks
+    without parcels take no part, so that no fold is left to an empty block).
+
+    Args:
+        rows, cols: ``[P]`` centroid row / column of each parcel's pixels on the grid.
+        classes: ``[P]`` class ids (>= 0); pixels: ``[P]`` pixel counts.
+        shape: the grid's ``(H, W)``.
+        folds: the number of folds; block: squares per side of a block.
+        unit: side of a square in pixels (:data:`BLOCK_UNIT`, the PASTIS patch).
+
+    Returns:
+        ``[P]`` int64 folds 1..``folds``.
+    """
+    from sitsfusion.geo.folds import block_index, stratified_folds
+
+    if folds < 1 or block < 1 or unit < 1:
+        raise ValueError(f"folds, block and unit must be >= 1, got {folds}, {block}, {unit}")
+    units = block_index(math.ceil(shape[0] / unit), math.ceil(shape[1] / unit), block)
+    unit_rows = (np.asarray(rows) // unit).astype(np.int64)
+    unit_cols = (np.asarray(cols) // unit).astype(np.int64)
+    blocks, inverse = np.unique(units[unit_rows, unit_cols], return_inverse=True)
+    classes = np.asarray(classes, dtype=np.int64)
+    counts = np.zeros((blocks.size, int(classes.max()) + 1))
+    np.add.at(counts, (inverse, classes), np.asarray(pixels, dtype=np.float64))
+    return stratified_folds(counts, folds)[inverse]
+
+
+# -- tiles ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """The pixels of one parcel in one tile: ``index`` ``[n]`` flat positions on the grid,
+    per sensor ``values`` ``[T, C, n]`` (pixel-set units) and ``valid`` ``[T, n]``."""
+
+    index: np.ndarray
+    series: dict[str, tuple[np.ndarray, np.ndarray]]
+
+    def save(self, path: Path) -> None:
+        arrays = {"index": self.index}
+        for s, (values, valid) in self.series.items():
+            arrays[f"{s}_values"], arrays[f"{s}_valid"] = values, valid
+        with atomic_path(path) as tmp, tmp.open("wb") as f:
+            np.savez(f, **arrays)
+
+    @classmethod
+    def load(cls, path: Path, sensors: Iterable[str]) -> _Piece:
+        with np.load(path) as z:
+            return cls(z["index"], {s: (z[f"{s}_values"], z[f"{s}_valid"]) for s in sensors})
+
+    @classmethod
+    def join(cls, pieces: Sequence[_Piece]) -> _Piece:
+        """The pieces of one parcel as one, its pixels in row-major order of the grid."""
+        index = np.concatenate([p.index for p in pieces])
+        order = np.argsort(index, kind="stable")
+        series = {
+            s: (
+                np.concatenate([p.series[s][0] for p in pieces], axis=2)[:, :, order],
+                np.concatenate([p.series[s][1] for p in pieces], axis=1)[:, order],
+            )
+            for s in pieces[0].series
+        }
+        return cls(index[order], series)
+
+
+def _read_tile(
+    cubes: dict[str, Any], instance: np.ndarray, r0: int, c0: int, tile: int
+) -> dict[int, _Piece]:
+    """``{parcel id: its piece}`` of the tile at ``(r0, c0)``: one window of every
+    acquisition of every sensor, computed at once."""
+    ys, xs = slice(r0, r0 + tile), slice(c0, c0 + tile)
+    sub = instance[ys, xs]
+    pos = np.flatnonzero(sub)  # row-major in the tile
+    ids = sub.ravel()[pos]
+    order = np.argsort(ids, kind="stable")  # grouped by parcel, row-major within each
+    pos, ids = pos[order], ids[order]
+    index = (r0 + pos // sub.shape[1]) * instance.shape[1] + c0 + pos % sub.shape[1]
+    series = {}
+    for sensor, cube in cubes.items():
+        win = cube.isel(y=ys, x=xs).compute()
+        n_dates = win.sizes["time"]
+        valid = win["valid"].to_numpy().reshape(n_dates, -1)[:, pos]
+        values = win["values"].to_numpy().reshape(n_dates, win.sizes["band"], -1)[:, :, pos]
+        series[sensor] = (_pastis_values(sensor, values, valid), valid)
+    first, starts = np.unique(ids, return_index=True)
+    ends = [*starts[1:], ids.size]
+    return {
+        int(pid): _Piece(
+            index[a:b].astype(np.int64),
+            {s: (v[:, :, a:b], m[:, a:b]) for s, (v, m) in series.items()},
+        )
+        for pid, a, b in zip(first, starts, ends, strict=True)
+    }
+
+
+def _write_parcel(
+    root: Path, pid: int, piece: _Piece, days: dict[str, np.ndarray], grid: Grid, min_clear: float
+) -> dict[str, Any] | None:
+    """Write one whole parcel's ``DATA`` files; its record, or None when some sensor has no
+    valid pixel (nothing written)."""
+    from sitsfusion.data.readers.pixelset.export import geometric_features
+
+    keep = {s: _select_dates(valid, min_clear) for s, (_, valid) in piece.series.items()}
+    if any(not piece.series[s][1][k].any() for s, k in keep.items()):
+        return None
+    for sensor, (values, _) in piece.series.items():
+        save_npy_atomic(root / sensor / "DATA" / f"{pid}.npy", values[keep[sensor]])
+    return {
+        "n": int(piece.index.size),
+        "dates": {s: [_yyyymmdd(d) for d in days[s][k]] for s, k in keep.items()},
+        "geomfeat": geometric_features(piece.index, grid.shape, grid.resolution),
+    }
+
+
+@dataclass(frozen=True)
+class _Tiles:
+    """The ``size`` x ``size`` px tiles of a grid, numbered row by row from 0: those holding
+    parcel pixels (``order``) and the tiles of each parcel (``spans``, ascending: a parcel is
+    written at its last one)."""
+
+    size: int
+    cols: int
+    order: list[int]
+    spans: dict[int, list[int]]
+
+    @classmethod
+    def of(cls, instance: np.ndarray, size: int) -> _Tiles:
+        """The tiles of ``instance`` ``[H, W]`` (parcel ids, 0 = none)."""
+        cols = math.ceil(instance.shape[1] / size)
+        n = math.ceil(instance.shape[0] / size) * cols
+        flat = np.flatnonzero(instance)
+        rows, columns = np.divmod(flat, instance.shape[1])
+        tile = (rows // size) * cols + columns // size
+        pairs = np.unique(instance.ravel()[flat].astype(np.int64) * n + tile)  # (parcel, tile)
+        spans: dict[int, list[int]] = {}
+        for pid, t in zip(*(a.tolist() for a in np.divmod(pairs, n)), strict=True):
+            spans.setdefault(pid, []).append(t)
+        return cls(size, cols, np.unique(pairs % n).tolist(), spans)
+
+    def origin(self, t: int) -> tuple[int, int]:
+        """The first row and column of tile ``t``."""
+        return (t // self.cols) * self.size, (t % self.cols) * self.size
+
+
+def _write_tile(
+    root: Path,
+    t: int,
+    tiles: _Tiles,
+    cubes: dict[str, Any],
+    instance: np.ndarray,
+    days: dict[str, np.ndarray],
+    grid: Grid,
+    min_clear: float,
+) -> dict[str, Any]:
+    """Read tile ``t``, write the parcels whose last tile it is (the pieces of the others
+    kept in ``RECORDS/parts``), then its record, last; return the record:
+    ``{"parcels": {"<id>": record}, "no_data": [ids]}``."""
+    parts = root / RECORDS / PARTS
+    finished: dict[str, Any] = {}
+    missing: list[int] = []
+    for pid, piece in _read_tile(cubes, instance, *tiles.origin(t), tiles.size).items():
+        span = tiles.spans[pid]
+        if len(span) > 1:
+            piece.save(parts / str(pid) / f"{t}.npz")
+            if t != span[-1]:
+                continue
+            piece = _Piece.join([_Piece.load(parts / str(pid) / f"{u}.npz", cubes) for u in span])
+        rec = _write_parcel(root, pid, piece, days, grid, min_clear)
+        if rec is None:
+            missing.append(pid)
+        else:
+            finished[str(pid)] = rec
+    record = {"parcels": finished, "no_data": missing}
+    write_json_atomic(root / RECORDS / TILES / f"{t}.json", record)
+    for pid in [*map(int, finished), *missing]:  # after the record: a rerun of t needs them
+        shutil.rmtree(parts / str(pid), ignore_errors=True)
+    return record
+
+
+# -- the dataset -----------------------------------------------------------------------------
+
+
+def _write_meta(
+    root: Path,
+    sensors: Sequence[str],
+    nomenclature: str,
+    parcels: _Parcels,
+    fold: np.ndarray,
+    records: dict[int, dict[str, Any]],
+) -> None:
+    """The ``META/*.json`` files of every sensor's folder (the same parcels in each)."""
+    from sitsfusion.data.readers.pixelset.layout import (
+        DATES_FILE,
+        FOLDS_FILE,
+        GEOMFEAT_FILE,
+        LABELS_FILE,
+        META_DIR,
+        SIZES_FILE,
+    )
+
+    written = [
+        (str(p), int(c), int(f))
+        for p, c, f in zip(parcels.ids, parcels.classes, fold, strict=True)
+        if int(p) in records
+    ]
+    rec = {k: records[int(k)] for k, _, _ in written}
+    shared = {
+        LABELS_FILE: {nomenclature: {k: c for k, c, _ in written}},
+        GEOMFEAT_FILE: {k: r["geomfeat"] for k, r in rec.items()},
+        SIZES_FILE: {k: r["n"] for k, r in rec.items()},
+        FOLDS_FILE: {k: f for k, _, f in written},
+    }
+    for sensor in sensors:
+        meta = root / sensor / META_DIR
+        dates = {k: r["dates"][sensor] for k, r in rec.items()}
+        for name, obj in (*shared.items(), (DATES_FILE, dates)):
+            write_json_atomic(meta / name, obj, indent=1, newline=False)
+
+
+def prepare_pixelsets(
+    imagery: str | Path,
+    labels: str | Path,
+    out: str | Path,
+    *,
+    class_column: str | None = None,
+    class_table: str | Path | None = None,
+    nomenclature: str = "pastis",
+    sensors: Sequence[str] = SENSORS,
+    resolution: float = 10.0,
+    crs: Any = None,
+    aoi: str | Path | None = None,
+    folds: int = FOLDS,
+    block: int = BLOCK,
+    block_unit: int = BLOCK_UNIT,
+    tile: int = TILE,
+    start: str | dt.date | None = None,
+    end: str | dt.date | None = None,
+    max_cloud: float | None = None,
+    min_clear: float = MIN_CLEAR,
+    overwrite: bool = False,
+    progress: bool = False,
+    command: str = "prepare --mode parcels",
+    on_tile: Callable[[int], None] | None = None,
+) -> PixelSetSummary:
+    """Write every labelled parcel of your area once, whole, as a pixel set (module docstring).
+
+    Args:
+        imagery: a STAC catalog (``catalog.json`` or its folder) or a GeoTIFF folder
+            (:func:`~sitsfusion.geo.imagery.load_sensor`).
+        labels: the parcels' vector file (:func:`~sitsfusion.geo.labels.read_parcels`).
+        out: the dataset folder: absent or empty; an interrupted run of the same arguments is
+            resumed (its finished tiles skipped); ``overwrite`` replaces a dataset sitsfusion
+            wrote.
+        class_column, class_table, nomenclature, sensors, resolution, crs, aoi: as
+            :func:`~sitsfusion.geo.prepare.prepare`.
+        folds: the number of folds; block: squares per side of a spatial block of one fold.
+        block_unit: side in pixels of those squares (:data:`BLOCK_UNIT` = 128, 1.28 km at
+            10 m: the PASTIS patch).
+        tile: side in pixels of the windows the imagery is read in.
+        start, end: the first / last date kept (inclusive, ``YYYY-MM-DD``), every sensor.
+        max_cloud: drop S2 items whose ``eo:cloud_cover`` is above it (percent).
+        min_clear: the valid fraction of a parcel's pixels for a date to be kept for it.
+        overwrite: replace a dataset sitsfusion wrote at ``out``.
+        progress: show a progress bar (rich).
+        command: the command line recorded in the folder's mark.
+        on_tile: called with each tile's number once it is finished (tests, logs).
+
+    Returns:
+        :class:`PixelSetSummary`.
+
+    Raises:
+        DatasetError: as :func:`~sitsfusion.geo.prepare.prepare` (one line naming the file).
+        DatasetError: also no parcel of a class to learn, or none with valid pixels.
+        ValueError: bad arguments; no parcel inside the grid.
+        OutputError: ``out`` cannot be written (see :mod:`sitsfusion.outputs`).
+    """
+    from sitsfusion.data.taxonomy import load_nomenclature
+    from sitsfusion.geo.imagery import load_sensor
+    from sitsfusion.geo.labels import rasterize_parcels
+
+    require("geopandas", "geo", "sitsfusion prepare")
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1 pixel, got {tile}")
+    if not 0.0 <= min_clear <= 1.0:
+        raise ValueError(f"min_clear must be in [0, 1], got {min_clear}")
+    if folds < 1 or block < 1:
+        raise ValueError(f"folds and block must be >= 1, got {folds}, {block}")
+    if not sensors or any(s not in SENSORS for s in sensors):
+        raise ValueError(f"sensors must be among {', '.join(SENSORS)}, got {list(sensors)}")
+    imagery, labels, out = Path(imagery), Path(labels), Path(out)
+    sensors = list(dict.fromkeys(sensors))
+    settings = {
+        "imagery": str(imagery.resolve()),
+        "labels": str(labels.resolve()),
+        "class_column": class_column,
+        "class_table": None if class_table is None else str(Path(class_table).resolve()),
+        "nomenclature": nomenclature,
+        "sensors": sensors,
+        "resolution": float(resolution),
+        "crs": None if crs is None else str(crs),
+        "aoi": None if aoi is None else str(Path(aoi).resolve()),
+        "folds": folds,
+        "block": block,
+        "block_unit": block_unit,
+        "tile": tile,
+        "start": None if start is None else str(start),
+        "end": None if end is None else str(end),
+        "max_cloud": max_cloud,
+        "min_clear": float(min_clear),
+    }
+    frame = _read_labels(labels, class_column, class_table, nomenclature)
+    grid, area = _area(frame, aoi, crs, resolution, 1)  # patch size 1: the grid as it is
+    _crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
+    maps = rasterize_parcels(
+        frame, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature, borders=False
+    )
+    nom = load_nomenclature(nomenclature)
+    class_of = dict(zip(frame["parcel_id"].tolist(), frame["class_id"].tolist(), strict=True))
+    table = _parcel_table(maps.instance, class_of)
+    labelled = ~np.isin(table.classes, [c for c in (nom.background, nom.void) if c is not None])
+    n_unlabelled = int((~labelled).sum())
+    if not labelled.any():
+        raise DatasetError(labels, "no parcel of a class to learn (background / void only)")
+    table = table.subset(labelled)
+    instance = np.where(np.isin(maps.instance, table.ids), maps.instance, 0)
+    fold = parcel_folds(
+        table.rows, table.cols, table.classes, table.pixels, grid.shape, folds, block, block_unit
+    )
+    empty = sorted(set(range(1, folds + 1)) - set(fold.tolist()))
+    if empty:
+        warnings.warn(
+            f"folds {empty} will hold no parcel (blocks of {block} x {block} squares of "
+            f"{block_unit} px over a {grid.shape[0]} x {grid.shape[1]} px grid); use a smaller "
+            "--block or fewer --folds, or set data.*_folds to the folds there",
+            DataWarning,
+            stacklevel=2,
+        )
+
+    tiles = _Tiles.of(instance, tile)
+
+    chunks = {"x": tile, "y": tile}  # one Dask chunk per tile
+    cubes = {
+        s: load_sensor(
+            imagery,
+            grid,
+            s,
+            start=start,
+            end=end,
+            max_cloud=max_cloud if s == "S2" else None,
+            chunks=chunks,
+        )
+        for s in sensors
+    }
+    days = {s: cube["time"].to_numpy() for s, cube in cubes.items()}
+    synthetic = is_synthetic_imagery(imagery)
+
+    mark = read_mark(out) if out.is_dir() else None
+    resume = not overwrite and mark is not None and mark.get("pixelsets") == settings
+    source = imagery if imagery.is_dir() else imagery.parent
+    with output_folder(
+        out,
+        kind="dataset",
+        overwrite=overwrite,
+        inputs=[source, labels],
+        command=command,
+        reuse=resume,
+        format="pixelset",
+        pixelsets=settings,
+    ) as root:
+        for sensor in sensors:
+            (root / sensor / "DATA").mkdir(parents=True, exist_ok=True)
+            (root / sensor / "META").mkdir(exist_ok=True)
+        records_dir = root / RECORDS / TILES
+        records_dir.mkdir(parents=True, exist_ok=True)
+        records: dict[int, dict[str, Any]] = {}
+        no_data: set[int] = set()
+        todo = []
+        for t in tiles.order:
+            done = records_dir / f"{t}.json"
+            if done.is_file():
+                rec = read_json(done)
+                records.update({int(p): r for p, r in rec["parcels"].items()})
+                no_data.update(rec["no_data"])
+            else:
+                todo.append(t)
+        for t in _progress(todo, progress, f"reading {len(todo)} tiles"):
+            rec = _write_tile(root, t, tiles, cubes, instance, days, grid, min_clear)
+            records.update({int(p): r for p, r in rec["parcels"].items()})
+            no_data.update(rec["no_data"])
+            if on_tile is not None:
+                on_tile(t)
+        if not records:
+            raise DatasetError(imagery, "no parcel has a valid pixel in every sensor")
+        shutil.rmtree(root / RECORDS / PARTS, ignore_errors=True)
+        _write_meta(root, sensors, nomenclature, table, fold, records)
+        _write_area(root, grid, area, frame[frame["parcel_id"].isin(list(records))])
+        written = np.isin(table.ids, list(records))
+        per_fold = {f: int((fold[written] == f).sum()) for f in range(1, folds + 1)}
+        dates = {s: int(cube.sizes["time"]) for s, cube in cubes.items()}
+        mark_complete(
+            root,
+            parcels=len(records),
+            folds=per_fold,
+            synthetic=synthetic,
+            grid={"crs": grid.crs, "resolution": grid.resolution, "bounds": list(grid.bounds)},
+        )
+    return PixelSetSummary(
+        out=root,
+        grid=grid,
+        n_parcels=len(records),
+        n_small=maps.n_small,
+        n_unlabelled=n_unlabelled,
+        n_no_data=len(no_data),
+        n_tiles=len(tiles.order),
+        n_resumed=len(tiles.order) - len(todo),
+        folds=per_fold,
+        dates=dates,
+        synthetic=synthetic,
+    )
