@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -65,6 +66,14 @@ from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
     default=None,
     help="Drop Sentinel-2 items whose eo:cloud_cover is above this percentage [keep all].",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["patches", "parcels"]),
+    default="patches",
+    show_default=True,
+    help="patches: the PASTIS-R layout; parcels: every parcel once, whole, as a pixel set "
+    "(--patch-size unused; --block counts squares of 128 px).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a dataset sitsfusion wrote at --out.")
 def prepare(
     imagery: Path,
@@ -82,12 +91,14 @@ def prepare(
     start: str | None,
     end: str | None,
     max_cloud: float | None,
+    mode: str,
     overwrite: bool,
 ) -> None:
-    """Cut the imagery and parcels of an area into a PASTIS-R-layout dataset at OUT.
+    """Cut the imagery and parcels of an area into a PASTIS-R-layout dataset at OUT (or, with
+    --mode parcels, a pixel-set dataset of whole parcels).
 
-    An interrupted run is resumed with the same arguments (written patches are skipped).
-    See docs/own-area.md, "prepare"."""
+    An interrupted run is resumed with the same arguments (written patches / tiles are
+    skipped). See docs/own-area.md, "prepare"."""
     from sitsfusion.errors import DataWarning
     from sitsfusion.geo.prepare import prepare as run_prepare
 
@@ -96,26 +107,31 @@ def prepare(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
-        summary = run_prepare(
-            imagery,
-            labels,
-            out,
-            patch_size=patch_size,
-            class_column=class_column,
-            class_table=class_table,
-            nomenclature=nomenclature,
-            sensors=tuple(s.strip() for s in sensors.split(",") if s.strip()),
-            crs=crs,
-            aoi=aoi,
-            folds=folds,
-            block=block,
-            start=start,
-            end=end,
-            max_cloud=max_cloud,
-            overwrite=overwrite,
-            progress=console.is_terminal,
-            command="prepare",
-        )
+        common = {
+            "class_column": class_column,
+            "class_table": class_table,
+            "nomenclature": nomenclature,
+            "sensors": tuple(s.strip() for s in sensors.split(",") if s.strip()),
+            "crs": crs,
+            "aoi": aoi,
+            "folds": folds,
+            "block": block,
+            "start": start,
+            "end": end,
+            "max_cloud": max_cloud,
+            "overwrite": overwrite,
+            "progress": console.is_terminal,
+        }
+        if mode == "parcels":
+            from sitsfusion.geo.pixelsets import prepare_pixelsets
+
+            summary: Any = prepare_pixelsets(
+                imagery, labels, out, **common, command="prepare --mode parcels"
+            )
+        else:
+            summary = run_prepare(
+                imagery, labels, out, patch_size=patch_size, **common, command="prepare"
+            )
     said = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     for message in dict.fromkeys(said):  # each once (sensors say the same), no source line
         console.print(f"warning: {message}", soft_wrap=True, highlight=False)
