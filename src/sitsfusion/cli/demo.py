@@ -38,7 +38,7 @@ def _config_dir() -> Path:
 @click.option("--patches", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option(
     "--size",
-    type=click.IntRange(min=16),
+    type=click.IntRange(min=1),
     default=None,
     help="Patch side in pixels [64]; with --own-area: the scene's side [200, 2 km].",
 )
