@@ -53,23 +53,22 @@ from typing import Any
 import numpy as np
 
 from sitsfusion.errors import DatasetError, DataWarning
-from sitsfusion.geo.grid import Grid
-from sitsfusion.geo.prepare import (
-    BLOCK,
-    FOLDS,
+from sitsfusion.geo.area import (
     MIN_CLEAR,
-    PATCH_SIZE,
     SENSORS,
-    _area,
-    _crs_member,
-    _pastis_values,
-    _progress,
-    _read_labels,
-    _select_dates,
-    _write_area,
-    _yyyymmdd,
-    is_synthetic_imagery,
+    Imagery,
+    area_grid,
+    check_arguments,
+    crs_member,
+    pastis_values,
+    progress_bar,
+    read_labels,
+    select_dates,
+    write_area,
+    yyyymmdd,
 )
+from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.prepare import BLOCK, FOLDS, PATCH_SIZE
 from sitsfusion.io import atomic_path, read_json, save_npy_atomic, write_json_atomic
 from sitsfusion.optional import require
 from sitsfusion.outputs import mark_complete, output_folder, read_mark
@@ -243,10 +242,15 @@ class _Piece:
 
 
 def _read_tile(
-    cubes: dict[str, Any], instance: np.ndarray, r0: int, c0: int, tile: int
+    read: Callable[[slice, slice], dict[str, Any]],
+    instance: np.ndarray,
+    r0: int,
+    c0: int,
+    tile: int,
 ) -> dict[int, _Piece]:
     """``{parcel id: its piece}`` of the tile at ``(r0, c0)``: one window of every
-    acquisition of every sensor, computed at once."""
+    acquisition of every sensor, computed at once by ``read(ys, xs)``
+    (:meth:`~sitsfusion.geo.area.Imagery.read`)."""
     ys, xs = slice(r0, r0 + tile), slice(c0, c0 + tile)
     sub = instance[ys, xs]
     pos = np.flatnonzero(sub)  # row-major in the tile
@@ -255,12 +259,11 @@ def _read_tile(
     pos, ids = pos[order], ids[order]
     index = (r0 + pos // sub.shape[1]) * instance.shape[1] + c0 + pos % sub.shape[1]
     series = {}
-    for sensor, cube in cubes.items():
-        win = cube.isel(y=ys, x=xs).compute()
+    for sensor, win in read(ys, xs).items():
         n_dates = win.sizes["time"]
         valid = win["valid"].to_numpy().reshape(n_dates, -1)[:, pos]
         values = win["values"].to_numpy().reshape(n_dates, win.sizes["band"], -1)[:, :, pos]
-        series[sensor] = (_pastis_values(sensor, values, valid), valid)
+        series[sensor] = (pastis_values(sensor, values, valid), valid)
     first, starts = np.unique(ids, return_index=True)
     ends = [*starts[1:], ids.size]
     return {
@@ -279,14 +282,14 @@ def _write_parcel(
     valid pixel (nothing written)."""
     from sitsfusion.data.readers.pixelset.export import geometric_features
 
-    keep = {s: _select_dates(valid, min_clear) for s, (_, valid) in piece.series.items()}
+    keep = {s: select_dates(valid, min_clear) for s, (_, valid) in piece.series.items()}
     if any(not piece.series[s][1][k].any() for s, k in keep.items()):
         return None
     for sensor, (values, _) in piece.series.items():
         save_npy_atomic(root / sensor / "DATA" / f"{pid}.npy", values[keep[sensor]])
     return {
         "n": int(piece.index.size),
-        "dates": {s: [_yyyymmdd(d) for d in days[s][k]] for s, k in keep.items()},
+        "dates": {s: [yyyymmdd(d) for d in days[s][k]] for s, k in keep.items()},
         "geomfeat": geometric_features(piece.index, grid.shape, grid.resolution),
     }
 
@@ -325,6 +328,7 @@ def _write_tile(
     root: Path,
     t: int,
     tiles: _Tiles,
+    read: Callable[[slice, slice], dict[str, Any]],
     cubes: dict[str, Any],
     instance: np.ndarray,
     days: dict[str, np.ndarray],
@@ -337,7 +341,7 @@ def _write_tile(
     parts = root / RECORDS / PARTS
     finished: dict[str, Any] = {}
     missing: list[int] = []
-    for pid, piece in _read_tile(cubes, instance, *tiles.origin(t), tiles.size).items():
+    for pid, piece in _read_tile(read, instance, *tiles.origin(t), tiles.size).items():
         span = tiles.spans[pid]
         if len(span) > 1:
             piece.save(parts / str(pid) / f"{t}.npz")
@@ -454,22 +458,19 @@ def prepare_pixelsets(
         OutputError: ``out`` cannot be written (see :mod:`sitsfusion.outputs`).
     """
     from sitsfusion.data.taxonomy import load_nomenclature
-    from sitsfusion.geo.imagery import load_sensor
     from sitsfusion.geo.labels import rasterize_parcels
 
     require("geopandas", "geo", "sitsfusion prepare")
     if tile < 1:
         raise ValueError(f"tile must be >= 1 pixel, got {tile}")
-    if not 0.0 <= min_clear <= 1.0:
-        raise ValueError(f"min_clear must be in [0, 1], got {min_clear}")
     if folds < 1 or block < 1:
         raise ValueError(f"folds and block must be >= 1, got {folds}, {block}")
-    if not sensors or any(s not in SENSORS for s in sensors):
-        raise ValueError(f"sensors must be among {', '.join(SENSORS)}, got {list(sensors)}")
-    imagery, labels, out = Path(imagery), Path(labels), Path(out)
+    check_arguments(sensors, min_clear, max_cloud)
+    source = Imagery.of(imagery)
+    labels, out = Path(labels), Path(out)
     sensors = list(dict.fromkeys(sensors))
     settings = {
-        "imagery": str(imagery.resolve()),
+        "imagery": source.record(),
         "labels": str(labels.resolve()),
         "class_column": class_column,
         "class_table": None if class_table is None else str(Path(class_table).resolve()),
@@ -487,9 +488,9 @@ def prepare_pixelsets(
         "max_cloud": max_cloud,
         "min_clear": float(min_clear),
     }
-    frame = _read_labels(labels, class_column, class_table, nomenclature)
-    grid, area = _area(frame, aoi, crs, resolution, 1)  # patch size 1: the grid as it is
-    _crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
+    frame = read_labels(labels, class_column, class_table, nomenclature)
+    grid, area = area_grid(frame, aoi, crs, resolution)
+    crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
     maps = rasterize_parcels(
         frame, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature, borders=False
     )
@@ -517,30 +518,17 @@ def prepare_pixelsets(
 
     tiles = _Tiles.of(instance, tile)
 
-    chunks = {"x": tile, "y": tile}  # one Dask chunk per tile
-    cubes = {
-        s: load_sensor(
-            imagery,
-            grid,
-            s,
-            start=start,
-            end=end,
-            max_cloud=max_cloud if s == "S2" else None,
-            chunks=chunks,
-        )
-        for s in sensors
-    }
+    cubes = source.load(grid, sensors, tile, start, end, max_cloud)  # one Dask chunk per tile
     days = {s: cube["time"].to_numpy() for s, cube in cubes.items()}
-    synthetic = is_synthetic_imagery(imagery)
+    synthetic = source.synthetic(cubes)
 
     mark = read_mark(out) if out.is_dir() else None
     resume = not overwrite and mark is not None and mark.get("pixelsets") == settings
-    source = imagery if imagery.is_dir() else imagery.parent
     with output_folder(
         out,
         kind="dataset",
         overwrite=overwrite,
-        inputs=[source, labels],
+        inputs=[*source.folders(), labels],
         command=command,
         reuse=resume,
         format="pixelset",
@@ -562,17 +550,21 @@ def prepare_pixelsets(
                 no_data.update(rec["no_data"])
             else:
                 todo.append(t)
-        for t in _progress(todo, progress, f"reading {len(todo)} tiles"):
-            rec = _write_tile(root, t, tiles, cubes, instance, days, grid, min_clear)
+
+        def read(ys: slice, xs: slice) -> dict[str, Any]:
+            return source.read(cubes, ys, xs, root)
+
+        for t in progress_bar(todo, progress, f"reading {len(todo)} tiles"):
+            rec = _write_tile(root, t, tiles, read, cubes, instance, days, grid, min_clear)
             records.update({int(p): r for p, r in rec["parcels"].items()})
             no_data.update(rec["no_data"])
             if on_tile is not None:
                 on_tile(t)
         if not records:
-            raise DatasetError(imagery, "no parcel has a valid pixel in every sensor")
+            raise DatasetError(source.source, "no parcel has a valid pixel in every sensor")
         shutil.rmtree(root / RECORDS / PARTS, ignore_errors=True)
         _write_meta(root, sensors, nomenclature, table, fold, records)
-        _write_area(root, grid, area, frame[frame["parcel_id"].isin(list(records))])
+        write_area(root, grid, area, frame[frame["parcel_id"].isin(list(records))])
         written = np.isin(table.ids, list(records))
         per_fold = {f: int((fold[written] == f).sum()) for f in range(1, folds + 1)}
         dates = {s: int(cube.sizes["time"]) for s, cube in cubes.items()}

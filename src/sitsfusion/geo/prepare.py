@@ -44,18 +44,28 @@ from typing import Any
 
 import numpy as np
 
-from sitsfusion.errors import DatasetError
+from sitsfusion.geo.area import (
+    MIN_CLEAR,
+    SENSORS,
+    Imagery,
+    area_grid,
+    check_arguments,
+    crs_member,
+    pastis_values,
+    progress_bar,
+    read_labels,
+    select_dates,
+    write_area,
+    yyyymmdd,
+)
 from sitsfusion.geo.folds import block_index, owner_folds, stratified_folds
 from sitsfusion.geo.grid import Grid
-from sitsfusion.geo.stac import SYNTHETIC_KEY
-from sitsfusion.geo.stac_api import api_url
 from sitsfusion.io import read_json, save_npy_atomic, write_json_atomic
 from sitsfusion.optional import require
 from sitsfusion.outputs import mark_complete, output_folder, read_mark
 
 __all__ = [
     "BLOCK",
-    "CLASS_TABLE_NAME",
     "FOLDS",
     "MIN_CLEAR",
     "PATCH_SIZE",
@@ -63,7 +73,6 @@ __all__ = [
     "TILE",
     "Patch",
     "PrepareSummary",
-    "is_synthetic_imagery",
     "patch_grid",
     "patch_starts",
     "plan_patches",
@@ -73,15 +82,8 @@ __all__ = [
 PATCH_SIZE = 128  # seed 001, Sec. 4.1: PASTIS patches are 128 x 128 pixels
 FOLDS = 5  # seed 001, Sec. 4.1: PASTIS' 5-fold cross-validation
 BLOCK = 2  # own choice: 2 x 2 patches per spatial block (2.56 km at 128 px, 10 m)
-MIN_CLEAR = 0.5  # own choice: a date is kept in a patch when half its pixels are valid
-SENSORS = ("S2", "S1A", "S1D")  # PASTIS-R's modalities (seed 001, Sec. 4.1)
 TILE = 512  # own choice: pixels per side of a read (whole patches); S2 ~0.5 GB per tile/season
-S2_SCALE = 10_000.0  # PASTIS stores L2A reflectance x 10^4 (docs/formats.md)
-CLASS_TABLE_NAME = "crop_codes.csv"
-"""A class table of this name beside the parcels file is used when none is given."""
 RECORDS = ".prepare"
-AOI_FILE = "aoi.geojson"
-PARCELS_FILE = "parcels.gpkg"
 
 
 @dataclass(frozen=True)
@@ -239,46 +241,6 @@ def _warn_empty_folds(patches: Sequence[Patch], folds: int, block: int) -> None:
         )
 
 
-def is_synthetic_imagery(imagery: str | Path) -> bool:
-    """True when ``imagery`` is the simulator's scene: its STAC catalog carries
-    ``sitsfusion:synthetic``, or the folder (or its parent) is a scene sitsfusion simulated."""
-    path = Path(imagery)
-    folder = path if path.is_dir() else path.parent
-    for catalog in (path if path.is_file() else folder / "catalog.json",):
-        if catalog.is_file() and catalog.suffix == ".json":
-            try:
-                if read_json(catalog).get(SYNTHETIC_KEY) is True:
-                    return True
-            except (DatasetError, AttributeError):
-                pass
-    for candidate in (folder, folder.parent):
-        mark = read_mark(candidate)
-        if mark is not None and mark.get("format") == "scene":
-            return True
-    return False
-
-
-def _yyyymmdd(day: np.datetime64) -> int:
-    return int(str(np.datetime64(day, "D")).replace("-", ""))
-
-
-def _select_dates(valid: np.ndarray, min_clear: float) -> np.ndarray:
-    """Indices of the dates kept in a patch (``valid`` ``[T, H, W]``; module docstring)."""
-    clear = valid.reshape(len(valid), -1).mean(axis=1)
-    keep = np.flatnonzero(clear >= min_clear)
-    return keep if keep.size else np.array([int(np.argmax(clear))])
-
-
-def _pastis_values(sensor: str, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``values`` ``[T, C, H, W]`` of :func:`load_sensor` in PASTIS units: S2 int16
-    reflectance x 10^4, S1 float32 dB VV, VH, VV/VH (0 where not valid)."""
-    if sensor == "S2":
-        return np.clip(np.rint(values * S2_SCALE), 0, np.iinfo(np.int16).max).astype(np.int16)
-    vv, vh = values[:, 0], values[:, 1]
-    ratio = np.where(valid, vv - vh, 0.0)  # VV/VH in dB
-    return np.stack([vv, vh, ratio], axis=1).astype(np.float32)
-
-
 def _annotations(semantic: np.ndarray, parcel_ids: np.ndarray) -> dict[str, np.ndarray]:
     """The PASTIS annotation arrays of one patch (``[H, W]`` semantic classes and parcel ids):
     ``TARGET`` ``[3, H, W]``, ``ParcelIDs``, ``INSTANCES`` (1..N), ``HEATMAP``, ``ZONES``."""
@@ -307,91 +269,19 @@ def _footprint(grid: Grid, r0: int, c0: int, size: int) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [ring]}
 
 
-def _crs_member(crs: str) -> dict[str, Any]:
-    if not crs.upper().startswith("EPSG:"):
-        raise ValueError(f"crs {crs[:40]!r}... has no EPSG code; choose an EPSG CRS with crs=")
-    code = crs.split(":", 1)[1]
-    return {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{code}"}}
-
-
-def _read_labels(
-    labels: Path,
-    class_column: str | None,
-    class_table: str | Path | None,
-    nomenclature: str,
-) -> Any:
-    """The labelled parcels (``parcel_id``, ``class_id``, geometry) of ``labels``."""
-    from sitsfusion.geo.labels import label_parcels, read_parcels
-
-    parcels = read_parcels(labels, class_column=class_column)
-    if class_table is None and (labels.parent / CLASS_TABLE_NAME).is_file():
-        class_table = labels.parent / CLASS_TABLE_NAME
-    try:
-        return label_parcels(parcels, nomenclature, table=class_table)
-    except ValueError as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(labels, str(exc)) from None
-
-
-def _area(
-    parcels: Any, aoi: str | Path | None, crs: Any, resolution: float, patch_size: int
-) -> tuple[Grid, Any]:
-    """The grid of the area (:func:`patch_grid`) and the area of interest in its CRS: the
-    union of ``aoi``'s geometries, else the box of the parcels' bounds."""
-    from shapely.geometry import box
-
-    if aoi is not None:
-        grid = Grid.from_aoi(aoi, crs=crs, resolution=resolution)
-        import geopandas as gpd
-
-        area = gpd.read_file(aoi).to_crs(grid.crs).union_all()
-    else:
-        target = crs
-        if target is None:
-            target = parcels.crs if parcels.crs.is_projected else parcels.estimate_utm_crs()
-        bounds = tuple(float(b) for b in parcels.to_crs(target).total_bounds)
-        grid = Grid.from_bounds(bounds, target, resolution)
-        area = box(*bounds)
-    return patch_grid(grid, patch_size), area
-
-
 def _read_tile(
-    cubes: dict[str, Any], tile: Sequence[Patch], size: int
+    imagery: Imagery, cubes: dict[str, Any], tile: Sequence[Patch], size: int, root: Path
 ) -> tuple[int, int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """One read of every acquisition over the window holding ``tile``'s patches: its first
     pixel and, per sensor, ``(values [T, C, h, w], valid [T, h, w], days [T])``."""
     r0, c0 = min(p.r0 for p in tile), min(p.c0 for p in tile)
     r1, c1 = max(p.r0 for p in tile) + size, max(p.c0 for p in tile) + size
-    data = {}
-    for sensor, cube in cubes.items():
-        win = cube.isel(y=slice(r0, r1), x=slice(c0, c1)).compute()
-        data[sensor] = (
-            win["values"].to_numpy(),
-            win["valid"].to_numpy(),
-            win["time"].to_numpy(),
-        )
+    windows = imagery.read(cubes, slice(r0, r1), slice(c0, c1), root)
+    data = {
+        sensor: (win["values"].to_numpy(), win["valid"].to_numpy(), win["time"].to_numpy())
+        for sensor, win in windows.items()
+    }
     return r0, c0, data
-
-
-def _read_tile_or_say(
-    cubes: dict[str, Any], tile: Sequence[Patch], size: int, source: str | Path, root: Path
-) -> tuple[int, int, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-    """:func:`_read_tile`, a file that cannot be read said in one line (a DatasetError naming
-    it) with what the patches already written become: kept, and resumed by the same command."""
-    from rasterio.errors import RasterioError
-
-    try:
-        return _read_tile(cubes, tile, size)
-    except (RasterioError, OSError) as exc:
-        done = sum(1 for _ in (root / RECORDS).glob("*.json"))
-        what = " ".join(str(exc).split())
-        raise DatasetError(
-            source,
-            f"reading the imagery failed: {what}; repair or remove that file, then run the "
-            f"same command again: it resumes ({done} patch(es) written are kept in {root}, "
-            "marked incomplete)",
-        ) from None
 
 
 def _write_patch(
@@ -410,10 +300,10 @@ def _write_patch(
     ys = slice(patch.r0 - t_r0, patch.r0 - t_r0 + size)
     xs = slice(patch.c0 - t_c0, patch.c0 - t_c0 + size)
     for sensor, (values, valid, days) in data.items():
-        keep = _select_dates(valid[:, ys, xs], min_clear)
-        arr = _pastis_values(sensor, values[keep][..., ys, xs], valid[keep][:, ys, xs])
+        keep = select_dates(valid[:, ys, xs], min_clear)
+        arr = pastis_values(sensor, values[keep][..., ys, xs], valid[keep][:, ys, xs])
         save_npy_atomic(root / f"DATA_{sensor}" / f"{sensor}_{patch.id}.npy", arr)
-        record["dates"][sensor] = {str(i): _yyyymmdd(d) for i, d in enumerate(days[keep])}
+        record["dates"][sensor] = {str(i): yyyymmdd(d) for i, d in enumerate(days[keep])}
     for name, arr in _annotations(semantic, parcel_ids).items():
         folder = "ANNOTATIONS" if name in ("TARGET", "ParcelIDs") else "INSTANCE_ANNOTATIONS"
         save_npy_atomic(root / folder / f"{name}_{patch.id}.npy", arr)
@@ -456,32 +346,7 @@ def _metadata(
                 "geometry": _footprint(grid, patch.r0, patch.c0, size),
             }
         )
-    return {"type": "FeatureCollection", "crs": _crs_member(grid.crs), "features": features}
-
-
-def _write_area(root: Path, grid: Grid, area: Any, parcels: Any) -> None:
-    """``aoi.geojson`` (the area of interest) and ``parcels.gpkg`` (the labelled parcels,
-    layer ``parcels``), both in the grid CRS, for the maps of the area."""
-    from shapely.geometry import mapping
-
-    from sitsfusion.inference.maps import write_parcels
-
-    feature = {"type": "Feature", "properties": {}, "geometry": mapping(area)}
-    collection = {"type": "FeatureCollection", "crs": _crs_member(grid.crs), "features": [feature]}
-    write_json_atomic(root / AOI_FILE, collection)
-    frame = parcels.to_crs(grid.crs)[["parcel_id", "class_value", "class_id", "geometry"]].copy()
-    frame["parcel_id"] = frame["parcel_id"].astype("int64")
-    frame["class_value"] = frame["class_value"].astype(str)
-    frame["class_id"] = frame["class_id"].astype("int64")
-    write_parcels(root / PARCELS_FILE, {"parcels": frame})
-
-
-def _progress(items: list[Any], show: bool, description: str) -> Iterable[Any]:
-    if not show:
-        return items
-    from rich.progress import track
-
-    return track(items, description=description, total=len(items))
+    return {"type": "FeatureCollection", "crs": crs_member(grid.crs), "features": features}
 
 
 def prepare(
@@ -548,24 +413,16 @@ def prepare(
         OutputError: ``out`` cannot be written (see :mod:`sitsfusion.outputs`).
     """
     from sitsfusion.data.taxonomy import load_nomenclature
-    from sitsfusion.geo.imagery import load_sensor
     from sitsfusion.geo.labels import rasterize_parcels
 
     require("geopandas", "geo", "sitsfusion prepare")
     if patch_size < 2:
         raise ValueError(f"patch_size must be >= 2 pixels, got {patch_size}")
-    if not 0.0 <= min_clear <= 1.0:
-        raise ValueError(f"min_clear must be in [0, 1], got {min_clear}")
-    if max_cloud is not None and not 0.0 <= max_cloud <= 100.0:
-        raise ValueError(f"max_cloud must be a percentage in [0, 100], got {max_cloud}")
-    unknown = [s for s in sensors if s not in SENSORS]
-    if unknown or not sensors:
-        raise ValueError(f"sensors must be among {', '.join(SENSORS)}, got {list(sensors)}")
-    url = api_url(imagery)  # a STAC API, else a catalog / folder on disk
-    source: str | Path = url if url is not None else Path(imagery)
+    check_arguments(sensors, min_clear, max_cloud)
+    source = Imagery.of(imagery)
     labels, out = Path(labels), Path(out)
     settings = {
-        "imagery": url if url is not None else str(Path(imagery).resolve()),
+        "imagery": source.record(),
         "labels": str(labels.resolve()),
         "patch_size": patch_size,
         "class_column": class_column,
@@ -582,9 +439,10 @@ def prepare(
         "max_cloud": max_cloud,
         "min_clear": float(min_clear),
     }
-    parcels = _read_labels(labels, class_column, class_table, nomenclature)
-    grid, area = _area(parcels, aoi, crs, resolution, patch_size)
-    _crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
+    parcels = read_labels(labels, class_column, class_table, nomenclature)
+    grid, area = area_grid(parcels, aoi, crs, resolution)
+    grid = patch_grid(grid, patch_size)
+    crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
     maps = rasterize_parcels(
         parcels, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature
     )
@@ -594,28 +452,16 @@ def prepare(
     _warn_empty_folds(patches, folds, block)
     owners = _parcel_owners(maps.instance, patches, patch_size)
     per_side = max(1, tile // patch_size)
-    chunks = {"x": per_side * patch_size, "y": per_side * patch_size}  # one chunk per tile
-    windows = {"start": start, "end": end}
-    cubes = {
-        s: load_sensor(
-            source, grid, s, chunks=chunks, max_cloud=max_cloud if s == "S2" else None, **windows
-        )
-        for s in sensors
-    }
-    synthetic = all(cube.attrs.get("synthetic") for cube in cubes.values()) or (
-        url is None and is_synthetic_imagery(source)
-    )
+    cubes = source.load(grid, sensors, per_side * patch_size, start, end, max_cloud)
+    synthetic = source.synthetic(cubes)
 
     mark = read_mark(out) if out.is_dir() else None
     resume = not overwrite and mark is not None and mark.get("prepare") == settings
-    inputs = [labels] if url is not None else [Path(source), labels]
-    if url is None and not Path(source).is_dir():
-        inputs[0] = Path(source).parent  # the catalog's folder holds the items and COGs
     with output_folder(
         out,
         kind="dataset",
         overwrite=overwrite,
-        inputs=inputs,
+        inputs=[*source.folders(), labels],
         command=command,
         reuse=resume,
         format="pastis-r",
@@ -635,9 +481,9 @@ def prepare(
         owner = np.zeros(int(maps.instance.max()) + 1, dtype=np.int64)
         owner[list(owners)] = list(owners.values())
         tiles = _tiles(todo, per_side)
-        bar = _progress(tiles, progress, f"preparing {len(todo)} patches in {len(tiles)} tiles")
+        bar = progress_bar(tiles, progress, f"preparing {len(todo)} patches in {len(tiles)} tiles")
         for group in bar:
-            data = _read_tile_or_say(cubes, group, patch_size, source, root)
+            data = _read_tile(source, cubes, group, patch_size, root)
             for patch in group:
                 window = (
                     slice(patch.r0, patch.r0 + patch_size),
@@ -658,7 +504,7 @@ def prepare(
             root / "metadata.geojson",
             _metadata(root, grid, patches, records, patch_size, synthetic),
         )
-        _write_area(root, grid, area, parcels[parcels["parcel_id"].isin(list(owners))])
+        write_area(root, grid, area, parcels[parcels["parcel_id"].isin(list(owners))])
         from sitsfusion.data.readers.pastis.norm import compute_norm
 
         for sensor in sensors:
