@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sitsfusion.config import ConfigError
+from sitsfusion.errors import ConfigError
 
 __all__ = [
     "group_key",

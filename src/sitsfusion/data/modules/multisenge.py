@@ -6,9 +6,9 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from sitsfusion.config import ConfigError
 from sitsfusion.data.modules.base import SITSDataModule, Split, register_datamodule
 from sitsfusion.data.readers.multisenge import PAPER_SPLIT, MultiSenGE, parse_patch_id, tile_split
+from sitsfusion.errors import ConfigError
 
 __all__ = ["MultiSenGEDataModule"]
 

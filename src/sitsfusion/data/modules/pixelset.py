@@ -9,12 +9,12 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from sitsfusion.config import ConfigError
 from sitsfusion.data.modules.base import SITSDataModule, Split, register_datamodule
 from sitsfusion.data.readers.base import Reader
 from sitsfusion.data.readers.concat import concat_readers
 from sitsfusion.data.readers.pixelset import PixelSetDataset
 from sitsfusion.data.splits import stratified_split
+from sitsfusion.errors import ConfigError
 
 __all__ = ["PixelSetDataModule"]
 

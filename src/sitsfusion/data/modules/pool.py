@@ -6,11 +6,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sitsfusion.config import ConfigError
 from sitsfusion.data.modules.base import SITSDataModule, Split
 from sitsfusion.data.readers.base import Reader
 from sitsfusion.data.readers.concat import concat_readers
 from sitsfusion.data.splits import group_split, kfold_split, match_groups, stratified_split
+from sitsfusion.errors import ConfigError
 
 __all__ = ["PoolDataModule"]
 

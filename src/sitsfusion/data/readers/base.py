@@ -30,10 +30,9 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from torch.utils.data import Dataset
 
-from sitsfusion.config import ConfigError
 from sitsfusion.data.sample import Sample
 from sitsfusion.data.statistics import ChannelStatistics
-from sitsfusion.errors import DatasetError
+from sitsfusion.errors import ConfigError, DatasetError
 
 __all__ = [
     "TASKS",
