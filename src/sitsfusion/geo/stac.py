@@ -240,8 +240,9 @@ def item_crs(items: Sequence[Any], keys: Sequence[str]) -> list[str]:
 # is the truth", Element84/earth-search issue 9; cirrus-geo/cirrus-earth-search issue 21).
 # When it is false, raster:bands is used as given (some such items are mis-tagged, Element84/
 # earth-search issues 66 and 71: nothing in the item tells them apart).
-# Microsoft Planetary Computer's items have no raster:bands scale / offset: the L2A
-# convention of the processing baseline applies.
+# Items without a raster:bands scale / offset get the L2A convention of their
+# s2:processing_baseline (as Microsoft Planetary Computer's users are told to apply it,
+# microsoft/PlanetaryComputer issue 134).
 _BOA_OFFSET_APPLIED = "earthsearch:boa_offset_applied"
 
 
@@ -279,7 +280,8 @@ def load_stac(
     """
     odc_stac = require("odc.stac", "geo", "loading STAC imagery")
     xarray = require("xarray", "geo", "loading imagery")
-    spec = asset_naming(items, spec, items[0].get_self_href() or items[0].id if items else "")
+    where = (items[0].get_self_href() or items[0].id) if items else "no item"
+    spec = asset_naming(items, spec, where)  # checked by select_items: never raises here
     res = {key: resampling for key in spec.asset_keys}
     if spec.mask_band:
         res[spec.read_assets[-1]] = "nearest"  # classes: never interpolated
