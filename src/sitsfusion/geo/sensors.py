@@ -9,9 +9,10 @@ NaN where there is no data; ``geo.imagery`` turns it into values + a validity ma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
+    "EARTH_SEARCH_S2_ASSETS",
     "L2A_OFFSET",
     "L2A_SCALE",
     "S2_INVALID_SCL",
@@ -43,6 +44,10 @@ class SensorSpec:
         mask_band: the band read only for the validity mask (``SCL``), or None.
         orbit_state: ``ascending`` / ``descending`` for Sentinel-1 (``sat:orbit_state``).
         platform: the prefix of the STAC ``platform`` of the sensor's items.
+        mask_asset: the STAC asset key of ``mask_band`` (None: the band's name).
+        naming: who names the STAC assets so (for messages), e.g. ``Planetary Computer``.
+        alternatives: other namings of the same assets, ``(naming, read_assets)`` pairs with
+            the keys aligned with :attr:`read_bands` (see :meth:`namings`).
     """
 
     name: str
@@ -51,6 +56,9 @@ class SensorSpec:
     mask_band: str | None
     orbit_state: str | None
     platform: str
+    mask_asset: str | None = None
+    naming: str = "Planetary Computer"
+    alternatives: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def is_optical(self) -> bool:
@@ -64,7 +72,25 @@ class SensorSpec:
     @property
     def read_assets(self) -> tuple[str, ...]:
         """The STAC assets read: the bands', then the mask band's."""
-        return self.asset_keys + ((self.mask_band,) if self.mask_band else ())
+        mask = self.mask_asset or self.mask_band
+        return self.asset_keys + ((mask,) if mask else ())
+
+    def namings(self) -> list[SensorSpec]:
+        """This spec, then one per alternative naming: the same bands (the cube's ``band``
+        coordinate), read from other asset keys."""
+        out = [self]
+        n = len(self.bands)
+        for naming, keys in self.alternatives:
+            out.append(
+                replace(
+                    self,
+                    asset_keys=keys[:n],
+                    mask_asset=keys[n] if self.mask_band else None,
+                    naming=naming,
+                    alternatives=(),
+                )
+            )
+        return out
 
 
 # The ten 10 m and 20 m bands of Sentinel-2 used by PASTIS-R (seed 001, Sec. 3) and
@@ -72,8 +98,33 @@ class SensorSpec:
 _S2_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
 _S1_BANDS = ("VV", "VH")  # seed 001, Sec. 3: VV, VH (and their ratio, computed downstream)
 
+# Element 84 Earth Search v1, collection sentinel-2-l2a: the same COGs keyed by common name
+# (its items' eo:bands and asset titles: blue = band 2, ..., nir08 = band 8A, swir16 = band 11,
+# swir22 = band 12, scl = the scene classification), aligned with _S2_BANDS + SCL.
+EARTH_SEARCH_S2_ASSETS = (
+    "blue",
+    "green",
+    "red",
+    "rededge1",
+    "rededge2",
+    "rededge3",
+    "nir",
+    "nir08",
+    "swir16",
+    "swir22",
+    "scl",
+)
+
 SENSORS: dict[str, SensorSpec] = {
-    "S2": SensorSpec("S2", _S2_BANDS, _S2_BANDS, "SCL", None, "sentinel-2"),
+    "S2": SensorSpec(
+        "S2",
+        _S2_BANDS,
+        _S2_BANDS,  # Microsoft Planetary Computer's keys (and the simulator's)
+        "SCL",
+        None,
+        "sentinel-2",
+        alternatives=(("Earth Search", EARTH_SEARCH_S2_ASSETS),),
+    ),
     "S1A": SensorSpec("S1A", _S1_BANDS, ("vv", "vh"), None, "ascending", "sentinel-1"),
     "S1D": SensorSpec("S1D", _S1_BANDS, ("vv", "vh"), None, "descending", "sentinel-1"),
 }

@@ -25,7 +25,7 @@ from sitsfusion.optional import require
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["item_crs", "load_stac", "read_items", "select_items"]
+__all__ = ["asset_naming", "item_crs", "load_stac", "read_items", "select_items"]
 
 
 def read_items(source: str | Path) -> tuple[list[Any], str]:
@@ -122,6 +122,41 @@ def _items_area(items: Sequence[Any]) -> str:
     return f"; the items cover lon/lat {_fmt_box(union)}"
 
 
+def asset_naming(items: Sequence[Any], spec: SensorSpec, where: str) -> SensorSpec:
+    """The naming of ``spec`` (itself or one of :meth:`SensorSpec.namings`) whose asset keys
+    every item has: for Sentinel-2 Planetary Computer's ``B02`` ... ``SCL`` or Earth Search's
+    ``blue`` ... ``scl``; the bands it gives are the same.
+
+    Raises a one-line DatasetError naming ``where``: an item with no complete naming (the
+    assets missing from the closest one, and every naming expected), or items of one sensor
+    that mix namings."""
+    namings = spec.namings()
+    fits = [[n for n in namings if all(k in it.assets for k in n.read_assets)] for it in items]
+    common = [n for n in namings if all(n in fit for fit in fits)]
+    if common:
+        return common[0]
+    for it, fit in zip(items, fits, strict=True):
+        if not fit:
+            closest = min(namings, key=lambda n: sum(k not in it.assets for k in n.read_assets))
+            missing = [k for k in closest.read_assets if k not in it.assets]
+            expected = " or ".join(
+                ", ".join(n.read_assets) + (f" ({n.naming})" if len(namings) > 1 else "")
+                for n in namings
+            )
+            raise DatasetError(
+                where, f"item {it.id!r} has no asset {', '.join(missing)}; expected {expected}"
+            )
+    first, other = fits[0][0], next(i for i, fit in enumerate(fits) if fits[0][0] not in fit)
+    second = fits[other][0]
+    raise DatasetError(
+        where,
+        f"the {spec.name} items mix asset namings: item {items[0].id!r} has {first.naming}'s "
+        f"({first.read_assets[0]} ... {first.read_assets[-1]}), item {items[other].id!r} "
+        f"{second.naming}'s ({second.read_assets[0]} ... {second.read_assets[-1]}); give "
+        "the items of one naming (one catalog per provider)",
+    )
+
+
 def select_items(
     items: Sequence[Any],
     spec: SensorSpec,
@@ -134,7 +169,8 @@ def select_items(
     """The items of ``spec``'s sensor, dated in ``[start, end]``, with ``eo:cloud_cover`` at
     most ``max_cloud`` (items without one are kept: the SCL mask still applies), overlapping
     the grid; sorted by date then id. Raises a one-line DatasetError naming ``where`` when
-    none is left, or naming the item missing a band asset or the local file of one.
+    none is left, or naming the item missing a band asset (of every naming, see
+    :func:`asset_naming`) or the local file of one, or when the items mix namings.
     """
     chosen = [it for it in items if _is_sensor(it, spec)]
     if not chosen:
@@ -167,15 +203,9 @@ def select_items(
             f"lon/lat {_fmt_box(lonlat)}){_items_area(candidates)}: check the area of interest "
             "and the parcels' CRS, or give imagery of this area",
         )
+    naming = asset_naming(chosen, spec, where)
     for it in chosen:
-        missing = [key for key in spec.read_assets if key not in it.assets]
-        if missing:
-            raise DatasetError(
-                where,
-                f"item {it.id!r} has no asset {', '.join(missing)}; expected "
-                f"{', '.join(spec.read_assets)}",
-            )
-        for key in spec.read_assets:
+        for key in naming.read_assets:
             problem = _local_file_problem(it.assets[key])
             if problem is not None:
                 href = it.assets[key].get_absolute_href()
@@ -202,10 +232,27 @@ def item_crs(items: Sequence[Any], keys: Sequence[str]) -> list[str]:
     return sorted(found)
 
 
+# Element 84 Earth Search v1 (collection sentinel-2-l2a) gives every band asset raster:bands
+# scale 0.0001, offset -0.1, and the item property earthsearch:boa_offset_applied. When it is
+# true, Earth Search already added ESA's BOA_ADD_OFFSET (-1000 DN) to the COG's numbers, and
+# the -0.1 in raster:bands is known to be wrong: reflectance = DN * 0.0001 ("the offset
+# property may be incorrectly set to -0.1 even when it has been applied ... boa_offset_applied
+# is the truth", Element84/earth-search issue 9; cirrus-geo/cirrus-earth-search issue 21).
+# When it is false, raster:bands is used as given (some such items are mis-tagged, Element84/
+# earth-search issues 66 and 71: nothing in the item tells them apart).
+# Items without a raster:bands scale / offset get the L2A convention of their
+# s2:processing_baseline (as Microsoft Planetary Computer's users are told to apply it,
+# microsoft/PlanetaryComputer issue 134).
+_BOA_OFFSET_APPLIED = "earthsearch:boa_offset_applied"
+
+
 def _scale_offset(item: Any, key: str) -> tuple[float, float]:
-    """The asset's ``raster:bands`` scale / offset, or the L2A convention for Sentinel-2."""
+    """The asset's ``raster:bands`` scale / offset, or the L2A convention for Sentinel-2;
+    offset 0 when Earth Search says the BOA offset is already in the numbers."""
     bands = item.assets[key].extra_fields.get("raster:bands") or [{}]
     scale, offset = bands[0].get("scale"), bands[0].get("offset")
+    if item.properties.get(_BOA_OFFSET_APPLIED) is True:
+        return float(L2A_SCALE if scale is None else scale), 0.0
     if scale is None and offset is None:
         baseline = str(item.properties.get("s2:processing_baseline", "99.99"))
         return L2A_SCALE, (L2A_OFFSET if baseline >= "04.00" else 0.0)
@@ -221,6 +268,9 @@ def load_stac(
 ) -> xr.DataArray:
     """The raw cube of ``items`` (one sensor, sorted): float32 ``(time, band, y, x)``.
 
+    The assets are read under the naming every item has (:func:`asset_naming`); the ``band``
+    coordinate is :attr:`SensorSpec.read_bands` whatever the naming (``B02`` ... ``SCL``).
+
     Sentinel-2 digital numbers become reflectance (per item: ``raster:bands`` scale / offset,
     else the L2A convention); 0 (no data) becomes NaN, and SCL keeps its class numbers (as
     float, NaN for no data). Sentinel-1 stays linear backscatter, no data NaN. The ``time``
@@ -230,9 +280,11 @@ def load_stac(
     """
     odc_stac = require("odc.stac", "geo", "loading STAC imagery")
     xarray = require("xarray", "geo", "loading imagery")
+    where = (items[0].get_self_href() or items[0].id) if items else "no item"
+    spec = asset_naming(items, spec, where)  # checked by select_items: never raises here
     res = {key: resampling for key in spec.asset_keys}
     if spec.mask_band:
-        res[spec.mask_band] = "nearest"  # classes: never interpolated
+        res[spec.read_assets[-1]] = "nearest"  # classes: never interpolated
     data = odc_stac.load(
         items,
         bands=list(spec.read_assets),
