@@ -24,6 +24,7 @@ from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.stac import SYNTHETIC_KEY
 from sitsfusion.geo.stac_api import api_url
+from sitsfusion.inference.area import AOI_FILE, USER_PARCELS_FILE, USER_PARCELS_LAYER
 from sitsfusion.io import read_json, write_json_atomic
 from sitsfusion.outputs import read_mark
 
@@ -51,8 +52,7 @@ MIN_CLEAR = 0.5  # own choice: a date is kept in a patch / parcel when half its 
 S2_SCALE = 10_000.0  # PASTIS stores L2A reflectance x 10^4 (docs/formats.md)
 CLASS_TABLE_NAME = "crop_codes.csv"
 """A class table of this name beside the parcels file is used when none is given."""
-AOI_FILE = "aoi.geojson"
-PARCELS_FILE = "parcels.gpkg"
+PARCELS_FILE = USER_PARCELS_FILE  # the names predict reads (inference.area)
 
 
 def check_arguments(sensors: Sequence[str], min_clear: float, max_cloud: float | None) -> None:
@@ -253,7 +253,7 @@ def write_area(root: Path, grid: Grid, area: Any, parcels: Any) -> None:
     frame["parcel_id"] = frame["parcel_id"].astype("int64")
     frame["class_value"] = frame["class_value"].astype(str)
     frame["class_id"] = frame["class_id"].astype("int64")
-    write_parcels(root / PARCELS_FILE, {"parcels": frame})
+    write_parcels(root / PARCELS_FILE, {USER_PARCELS_LAYER: frame})
 
 
 def progress_bar(items: list[Any], show: bool, description: str) -> Iterable[Any]:

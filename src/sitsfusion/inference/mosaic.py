@@ -37,12 +37,15 @@ __all__ = [
 ]
 
 MOSAIC_MAX_BYTES = 1024**3
-"""Largest canvas built in memory, and largest sum of the patches kept for it (so at most
-twice this at the peak): 1 GiB, e.g. 20 classes over ~3,500 x 3,500 pixels, an area of 35 km x
-35 km at 10 m. Above it no mosaic is written (the per-patch maps still are)."""
+"""Own choice: the largest canvas built in memory, and the largest sum of the patches kept
+for it (so at most twice this at the peak): 1 GiB, e.g. 20 classes over ~3,500 x 3,500
+pixels, an area of 35 km x 35 km at 10 m. Above it no mosaic is written (the per-patch maps
+still are)."""
 
 MIN_COVER = 0.5
-"""Fraction of their bounding box the patches must cover for a mosaic to be written."""
+"""Own choice: the fraction of their bounding box the patches must cover for a mosaic to be
+written (scattered patches, e.g. a few of a Sen4AgriNet tile, would need a mostly empty
+canvas)."""
 
 _TOLERANCE = 1e-6  # of a pixel: origins closer than this to a whole pixel offset are on grid
 
