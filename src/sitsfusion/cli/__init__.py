@@ -16,6 +16,7 @@ import click
 from rich.text import Text
 
 from sitsfusion.cli import (  # noqa: F401
+    assess,
     config,
     datasets,
     demo,
