@@ -65,7 +65,7 @@ def _class_names(path: Path, tags: dict[str, str]) -> tuple[str, ...]:
         names = {int(k): str(v) for k, v in table.items()}
     except (ValueError, AttributeError, TypeError):
         raise DatasetError(
-            path, "'classes' tag is not a JSON object {\"0\": \"name\", ...}"
+            path, '\'classes\' tag is not a JSON object {"0": "name", ...}'
         ) from None
     if sorted(names) != list(range(len(names))) or not names:
         raise DatasetError(path, "'classes' tag must number the classes 0, 1, ..., K-1")

@@ -60,13 +60,23 @@ def accuracy_table(a: Assessment) -> pd.DataFrame:
     ):
         parts.append(
             pd.DataFrame(
-                {"measure": measure, "class": list(a.class_names), "estimate": value, **_ci(value, se)}
+                {
+                    "measure": measure,
+                    "class": list(a.class_names),
+                    "estimate": value,
+                    **_ci(value, se),
+                }
             )
         )
     overall = np.array([a.overall])
     parts.append(
         pd.DataFrame(
-            {"measure": "overall", "class": "", "estimate": overall, **_ci(overall, np.array([a.overall_se]))}
+            {
+                "measure": "overall",
+                "class": "",
+                "estimate": overall,
+                **_ci(overall, np.array([a.overall_se])),
+            }
         )
     )
     return pd.concat(parts, ignore_index=True)

@@ -46,14 +46,17 @@ def _expected_ua(values: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:
         except ValueError:
             number = -1.0
         if not 0 <= number <= 1:
-            raise click.BadParameter(f"{item!r}: expected a number in [0, 1]", param_hint="--expected-ua")
+            raise click.BadParameter(
+                f"{item!r}: expected a number in [0, 1]", param_hint="--expected-ua"
+            )
         if not sep:
             ua[:] = number
         elif name in names:
             ua[names.index(name)] = number
         else:
             raise click.BadParameter(
-                f"{name!r} is not a class of the map ({', '.join(names)})", param_hint="--expected-ua"
+                f"{name!r} is not a class of the map ({', '.join(names)})",
+                param_hint="--expected-ua",
             )
     return ua
 
@@ -186,9 +189,15 @@ def estimate(
     area_ha = pixels * cmap.pixel_area / M2_PER_HA
     result = assess_sample(counts, area_ha, cmap.class_names)
     with output_folder(
-        out, kind="assessment", overwrite=overwrite, inputs=[map_path, sample], command=" ".join(sys.argv)
+        out,
+        kind="assessment",
+        overwrite=overwrite,
+        inputs=[map_path, sample],
+        command=" ".join(sys.argv),
     ) as folder:
-        paths = write_report(result, folder, unit="ha", note=f"{cmap.path.name}: {int(counts.sum())} points")
+        paths = write_report(
+            result, folder, unit="ha", note=f"{cmap.path.name}: {int(counts.sum())} points"
+        )
         mark_complete(folder)
     console.print(rich_table(error_matrix_table(result), "Error matrix (area proportions p_ij)"))
     console.print(rich_table(accuracy_table(result), "Accuracy (95 % CI = estimate ± ci95)"))
