@@ -94,3 +94,22 @@ def test_sample_size_eq_13() -> None:
     n = cochran_sample_size(PIXELS, u, 0.01)
     assert n == pytest.approx(by_hand)
     assert math.ceil(n) == 641
+
+
+def test_report_files(hectares_result, tmp_path) -> None:
+    """The CSVs carry the published numbers; the figure is written."""
+    import pandas as pd
+
+    from sitsfusion.assessment.report import FILES, write_report
+
+    write_report(hectares_result, tmp_path, unit="ha")
+    assert all((tmp_path / name).stat().st_size > 0 for name in FILES)
+    accuracy = pd.read_csv(tmp_path / "accuracy.csv").set_index(["measure", "class"])
+    assert round(accuracy.loc[("user", "forest gain"), "estimate"], 2) == 0.73
+    overall = accuracy.xs("overall", level="measure")
+    assert round(float(overall["ci95"].iloc[0]), 2) == PUBLISHED_OA[1]
+    areas = pd.read_csv(tmp_path / "areas.csv").set_index("class")
+    assert round(areas.loc["stable forest", "estimated_ha"]) == 285_770
+    assert round(areas.loc["stable forest", "ci95_ha"]) == 15_510
+    matrix = pd.read_csv(tmp_path / "error_matrix.csv", index_col=0)
+    assert round(matrix.loc["stable non-forest", "stable non-forest"], 4) == 0.6212

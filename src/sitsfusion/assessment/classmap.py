@@ -37,6 +37,7 @@ class ClassMap:
         crs: the raster's CRS as WKT (or "" when it has none).
         transform: rasterio's affine ``(a, b, c, d, e, f)``.
         height, width: the raster's size in pixels.
+        synthetic: the map's ``synthetic`` tag says it maps simulated data.
     """
 
     path: Path
@@ -46,6 +47,7 @@ class ClassMap:
     transform: tuple[float, float, float, float, float, float]
     height: int
     width: int
+    synthetic: bool = False
 
     @property
     def pixel_area(self) -> float:
@@ -97,7 +99,8 @@ def open_class_map(path: str | Path) -> ClassMap:
         raise DatasetError(path, f"band 1 is {dtype}; a class map holds integer class values")
     names = _class_names(path, tags)
     value = NODATA if nodata is None else int(nodata)
-    return ClassMap(path, names, value, crs, transform, height, width)  # type: ignore[arg-type]
+    synthetic = str(tags.get("synthetic", "")).lower() == "true"
+    return ClassMap(path, names, value, crs, transform, height, width, synthetic)  # type: ignore[arg-type]
 
 
 def iter_blocks(cmap: ClassMap) -> Iterator[tuple[Any, np.ndarray]]:

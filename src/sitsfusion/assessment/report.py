@@ -12,6 +12,7 @@ Three tables, one row per class (``accuracy`` adds an ``overall`` row):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,7 @@ def error_matrix_table(a: Assessment) -> pd.DataFrame:
     frame["n"] = a.counts.sum(axis=1).astype(np.int64)
     frame["W"] = a.mapped_area / a.total_area
     frame.loc["total"] = [*a.proportions.sum(axis=0), 1.0, int(a.counts.sum()), 1.0]
+    frame["n"] = frame["n"].astype(np.int64)  # the float row above made it float
     frame.index.name = "map \\ reference"
     return frame
 
@@ -96,19 +98,24 @@ def areas_table(a: Assessment, unit: str = "ha") -> pd.DataFrame:
     )
 
 
-def rich_table(frame: pd.DataFrame, title: str, digits: int = 4) -> Table:
-    """A rich table of ``frame`` (index shown when named), floats to ``digits`` places."""
+def rich_table(
+    frame: pd.DataFrame, title: str, digits: int = 4, exact: Sequence[str] = ("proportion",)
+) -> Table:
+    """A rich table of ``frame`` (index shown when named): floats to ``digits`` places, the
+    ``exact`` columns (proportions) to 4; text columns left-aligned, numbers right."""
     table = Table(title=title)
     show_index = frame.index.name is not None
     if show_index:
         table.add_column(str(frame.index.name))
+    places = [4 if col in exact else digits for col in frame.columns]
     for col in frame.columns:
-        table.add_column(str(col), justify="left" if frame[col].dtype == object else "right")
-    for label, row in frame.iterrows():
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        table.add_column(str(col), justify="right" if numeric else "left")
+    for label, *row in frame.itertuples(name=None):  # keeps each column's type
         cells = [str(label)] if show_index else []
-        for value in row:
+        for value, dp in zip(row, places, strict=True):
             if isinstance(value, float | np.floating):
-                cells.append("" if np.isnan(value) else f"{value:,.{digits}f}")
+                cells.append("" if np.isnan(value) else f"{value:,.{dp}f}")
             else:
                 cells.append(str(value))
         table.add_row(*cells)

@@ -15,7 +15,7 @@ from sitsfusion.assessment.design import (
     DEFAULT_MIN_PER_CLASS,
     DEFAULT_TARGET_SE,
 )
-from sitsfusion.cli.app import cli, console
+from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, console
 from sitsfusion.cli.output import print_paths
 from sitsfusion.errors import DatasetError
 
@@ -28,6 +28,11 @@ map_option = click.option(
     required=True,
     help="Class map (GeoTIFF / COG with a 'classes' tag, as predict and map write it).",
 )
+
+
+def _synthetic_note(synthetic: bool) -> None:
+    if synthetic:  # the map's 'synthetic' tag (predict writes it)
+        console.print(f"[yellow]note:[/] the map was made from {SYNTHETIC_NOTE}")
 
 
 @cli.group()
@@ -126,6 +131,7 @@ def design(
         table.add_row(name, f"{n_px:,}", f"{w:.4f}", f"{u:.2f}", str(n))
     console.print(table)
     print_paths({"sample": target})
+    _synthetic_note(cmap.synthetic)
 
 
 @assess.command()
@@ -196,10 +202,15 @@ def estimate(
         command=" ".join(sys.argv),
     ) as folder:
         paths = write_report(
-            result, folder, unit="ha", note=f"{cmap.path.name}: {int(counts.sum())} points"
+            result,
+            folder,
+            unit="ha",
+            note=f"{cmap.path.name}: {int(counts.sum())} points"
+            + (" (map of synthetic data)" if cmap.synthetic else ""),
         )
         mark_complete(folder)
     console.print(rich_table(error_matrix_table(result), "Error matrix (area proportions p_ij)"))
     console.print(rich_table(accuracy_table(result), "Accuracy (95 % CI = estimate ± ci95)"))
     console.print(rich_table(areas_table(result), "Areas (ha)", digits=1))
     print_paths({p.stem: p for p in paths})
+    _synthetic_note(cmap.synthetic)
