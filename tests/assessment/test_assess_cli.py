@@ -81,6 +81,7 @@ def test_round_trip_perfect_reference(sitsfusion_main, class_map, tmp_path: Path
     assert again.code == 2 and "--overwrite" in again.stdout
     assert _design(sitsfusion_main, map_path, sample).code == 2
     assert _design(sitsfusion_main, map_path, sample, "--overwrite").code == 0
+    assert _design(sitsfusion_main, map_path, tmp_path / "new" / "dir" / "s.gpkg").code == 0
 
 
 def test_same_seed_same_sample(sitsfusion_main, class_map, tmp_path: Path) -> None:
@@ -135,3 +136,20 @@ def test_map_is_not_a_raster(sitsfusion_main, tmp_path: Path) -> None:
     bad.write_text("not a tiff")
     ran = sitsfusion_main("assess", "design", "--map", bad, "--out", tmp_path / "s.gpkg")
     assert ran.code == 2 and "not a readable raster" in ran.stdout
+
+
+def test_class_of_one_pixel(sitsfusion_main, tmp_path: Path) -> None:
+    """A class with fewer pixels than the minimum is sampled whole and estimated (census)."""
+    classes = blocky_map(40, 40, 2, seed=0)
+    classes[5, 5] = 2  # 'meadow': one pixel
+    map_path = write_class_map(tmp_path / "classes.tif", classes, NAMES)
+    sample = tmp_path / "sample.gpkg"
+    assert _design(sitsfusion_main, map_path, sample).code == 0
+    points = gpd.read_file(sample)
+    assert (points["map_class"] == "meadow").sum() == 1
+    points["reference"] = points["map_class"]
+    points.to_file(sample, layer="assessment_sample", driver="GPKG")
+    ran = sitsfusion_main(
+        "assess", "estimate", "--map", map_path, "--sample", sample, "--out", tmp_path / "out"
+    )
+    assert ran.code == 0, ran.stdout

@@ -10,7 +10,15 @@ from class_maps import blocky_map, write_class_map
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sitsfusion.assessment import allocate, class_counts, draw_sample, open_class_map, sample_sizes
+from sitsfusion.assessment import (
+    allocate,
+    class_counts,
+    draw_sample,
+    estimate,
+    open_class_map,
+    sample_sizes,
+)
+from sitsfusion.assessment.classmap import iter_blocks
 from sitsfusion.errors import DatasetError
 
 NAMES = ("wheat", "maize", "meadow")
@@ -66,6 +74,25 @@ def test_counts_streamed(class_map) -> None:
     assert cmap.class_names == NAMES and cmap.pixel_area == pytest.approx(100.0)
     expected = np.bincount(classes[classes != 255], minlength=3)
     np.testing.assert_array_equal(class_counts(cmap), expected)
+    assert len(list(iter_blocks(cmap))) == 4  # read in 256-pixel blocks, never whole
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**31), sizes=st.lists(st.integers(2, 60), min_size=3, max_size=3))
+def test_sample_of_a_perfect_map(class_map, seed: int, sizes: list[int]) -> None:
+    """Drawn from a map that equals the reference: OA 1 and the areas are the map's."""
+    path, classes = class_map
+    cmap = open_class_map(path)
+    points = draw_sample(cmap, sizes, seed)
+    reference = classes[points.rows, points.cols].astype(np.int64)
+    counts = np.zeros((3, 3), dtype=np.int64)
+    np.add.at(counts, (points.classes, reference), 1)
+    pixels = class_counts(cmap)
+    result = estimate(counts, pixels, NAMES)
+    assert result.overall == pytest.approx(1.0)
+    np.testing.assert_allclose(result.area, pixels)
 
 
 @settings(

@@ -54,3 +54,12 @@ def test_class_absent_from_the_map_found_by_reference() -> None:
     assert np.isnan(a.users[2]) and np.isnan(a.producers[2])
     assert a.area[2] == 0
     assert a.area[1] == pytest.approx(100 + 100 * 2 / 10)
+
+
+def test_census_stratum() -> None:
+    """A class of one pixel, sampled whole: accepted, and it adds no variance."""
+    with_census = estimate([[9, 1], [0, 1]], [100, 1], ["a", "b"], census=[False, True])
+    only_a = estimate([[9, 1], [0, 0]], [100, 0], ["a", "b"])
+    w = 100 / 101
+    assert with_census.overall_se == pytest.approx(w * only_a.overall_se)
+    assert with_census.users_se[1] == 0

@@ -11,7 +11,8 @@ of the mapped area in map class ``i``, Olofsson et al. (2014, Sec. 4.3, "Eqs. 4-
   and their standard errors (Eqs. 8-11);
 * 95 % confidence intervals ``estimate ± 1.96 SE``.
 
-The stratified variances divide by ``n_i. - 1``: every stratum needs two points or more.
+The stratified variances divide by ``n_i. - 1``: every stratum needs two points or more,
+unless it is a census (every pixel of the class sampled: no sampling variance).
 Numbers only (numpy); reading the map and the sample is elsewhere.
 """
 
@@ -74,7 +75,9 @@ class Assessment:
         return self.total_area * self.area_proportion_se
 
 
-def _check(counts: np.ndarray, mapped_area: np.ndarray, names: Sequence[str]) -> None:
+def _check(
+    counts: np.ndarray, mapped_area: np.ndarray, names: Sequence[str], census: np.ndarray
+) -> None:
     k = len(names)
     if counts.shape != (k, k):
         raise ValueError(f"counts must be [{k}, {k}] for {k} classes, got {counts.shape}")
@@ -85,7 +88,11 @@ def _check(counts: np.ndarray, mapped_area: np.ndarray, names: Sequence[str]) ->
     if mapped_area.sum() <= 0:
         raise ValueError("the map has no area: every mapped area is 0")
     per_stratum = counts.sum(axis=1)
-    thin = [names[i] for i in range(k) if mapped_area[i] > 0 and per_stratum[i] < 2]
+    thin = [
+        names[i]
+        for i in range(k)
+        if mapped_area[i] > 0 and per_stratum[i] < 2 and not (census[i] and per_stratum[i])
+    ]
     if thin:
         raise ValueError(
             f"stratum {', '.join(map(repr, thin))}: fewer than 2 sample points; every mapped "
@@ -97,6 +104,7 @@ def estimate(
     counts: np.ndarray | Sequence[Sequence[float]],
     mapped_area: np.ndarray | Sequence[float],
     class_names: Sequence[str],
+    census: Sequence[bool] | np.ndarray | None = None,
 ) -> Assessment:
     """Olofsson et al. (2014) estimates from the sample counts of a stratified random sample.
 
@@ -107,18 +115,21 @@ def estimate(
             areas come in the same unit). A class absent from the map (area 0) needs no
             points; it can still be found by the reference labels of other strata.
         class_names: the K class names, in the order of ``counts``.
+        census: ``[K]`` True for a stratum whose every pixel is in the sample (a class of a
+            pixel or two): it has no sampling variance, and one point is enough.
 
     Returns:
         the :class:`Assessment`.
 
     Raises:
         ValueError: wrong shapes, negative values, an empty map, a mapped class with fewer
-            than 2 sample points.
+            than 2 sample points (1 for a census stratum).
     """
     names = tuple(str(c) for c in class_names)
     n = np.asarray(counts, dtype=np.float64)
     area = np.asarray(mapped_area, dtype=np.float64)
-    _check(n, area, names)
+    whole = np.zeros(len(names), bool) if census is None else np.asarray(census, bool)
+    _check(n, area, names, whole)
     w = area / area.sum()  # W_i
     n_i = n.sum(axis=1)  # n_i.
     mapped = n_i > 0
@@ -129,17 +140,18 @@ def estimate(
     diag = np.diag(p)
     users = np.divide(diag, p_row, out=np.full_like(diag, np.nan), where=p_row > 0)
     producers = np.divide(diag, p_col, out=np.full_like(diag, np.nan), where=p_col > 0)
-    dof = np.where(mapped, n_i - 1, 1.0)  # n_i. - 1 (>= 1 where mapped, checked above)
+    # 1 / (n_i. - 1), and 0 for a census stratum (no sampling variance)
+    inv_dof = np.where(mapped & ~whole, 1.0 / np.maximum(n_i - 1, 1.0), 0.0)
     u0 = np.nan_to_num(users)
-    var_users = np.where(mapped, u0 * (1 - u0) / dof, np.nan)  # Eq. 6
-    var_overall = float(np.sum(np.where(mapped, w**2 * u0 * (1 - u0) / dof, 0.0)))  # Eq. 5
+    var_users = np.where(mapped, u0 * (1 - u0) * inv_dof, np.nan)  # Eq. 6
+    var_overall = float(np.sum(w**2 * u0 * (1 - u0) * inv_dof))  # Eq. 5
     # Eq. 7: N_.j, the estimated reference total of class j in the units of the map
     col_total = (area[:, None] * share).sum(axis=0)
-    cell_var = np.where(mapped[:, None], share * (1 - share) / dof[:, None], 0.0)
+    cell_var = share * (1 - share) * inv_dof[:, None]
     var_producers = np.full(len(names), np.nan)
     for j in np.flatnonzero(col_total > 0):
         pj = producers[j]
-        own = area[j] ** 2 * (1 - pj) ** 2 * u0[j] * (1 - u0[j]) / dof[j] if mapped[j] else 0.0
+        own = area[j] ** 2 * (1 - pj) ** 2 * u0[j] * (1 - u0[j]) * inv_dof[j]
         others = sum(area[i] ** 2 * cell_var[i, j] for i in range(len(names)) if i != j)
         var_producers[j] = (own + pj**2 * others) / col_total[j] ** 2
     se_prop = np.sqrt((w[:, None] ** 2 * cell_var).sum(axis=0))  # Eq. 10

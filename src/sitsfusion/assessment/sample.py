@@ -9,6 +9,7 @@ reference class name of each point there (QGIS or any GIS edits GeoPackages).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ def is_sample_file(path: str | Path) -> bool:
         return False
 
 
-def _read(path: Path):  # geopandas.GeoDataFrame
+def _read(path: Path) -> Any:  # geopandas.GeoDataFrame
     gpd = require("geopandas", "geo", "reading the assessment sample")
     pyogrio = require("pyogrio", "geo", "reading the assessment sample")
     require_regular_file(path)

@@ -121,6 +121,7 @@ def design(
         raise DatasetError(map_path, "holds no classified pixel (all nodata)")
     sizes = sample_sizes(pixels, ua, target_se, min_per_class)
     points = draw_sample(cmap, sizes, seed)
+    target.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(target):
         write_sample(target, cmap, points)
     table = Table(title=f"Sample design ({int(sizes.sum())} points, seed {seed})")
@@ -180,7 +181,8 @@ def estimate(
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (map_idx, ref_idx), 1)
     per_stratum = counts.sum(axis=1)
-    for c in np.flatnonzero((pixels > 0) & (per_stratum < 2)):
+    census = (pixels > 0) & (per_stratum >= pixels)  # a tiny class sampled whole
+    for c in np.flatnonzero((pixels > 0) & (per_stratum < 2) & ~census):
         raise DatasetError(
             sample,
             f"stratum {cmap.class_names[c]!r} ({int(pixels[c]):,} pixels in the map) has "
@@ -193,7 +195,7 @@ def estimate(
             f"pixel in {cmap.path.name}; was the sample drawn from another map?",
         )
     area_ha = pixels * cmap.pixel_area / M2_PER_HA
-    result = assess_sample(counts, area_ha, cmap.class_names)
+    result = assess_sample(counts, area_ha, cmap.class_names, census)
     with output_folder(
         out,
         kind="assessment",
