@@ -96,7 +96,7 @@ def read_labels(
             raise DatasetError(
                 path, f"has no column {column!r}; columns: {', '.join(map(str, frame.columns))}"
             )
-    ids = frame["point_id"] if "point_id" in frame.columns else frame.index + 1
+    ids = frame["point_id"] if "point_id" in frame.columns else frame.index.to_series() + 1
     index = {name: k for k, name in enumerate(cmap.class_names)}
     ref = frame[reference_column]
     blank = ref.isna() | (ref.astype(str).str.strip() == "")
