@@ -132,7 +132,8 @@ def plot_assessment(a: Assessment, path: str | Path, unit: str = "ha", note: str
 
     k = len(a.class_names)
     x = np.arange(k)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 1.6 * k + 4), 4.5))
+    width = min(max(8.0, 0.55 * k + 3), 16.0)  # one panel above the other: room for names
+    fig, (left, right) = plt.subplots(2, 1, figsize=(width, 8.0))
     left.bar(x - 0.2, a.mapped_area, 0.4, label="mapped", color="0.7")
     left.bar(x + 0.2, a.area, 0.4, yerr=Z95 * a.area_se, capsize=3, label="estimated ± 95 % CI")
     left.set_ylabel(f"area ({unit})")
