@@ -30,7 +30,7 @@ from click.testing import CliRunner
 from shapely.geometry import box
 
 from paths import CONFIGS
-from sitsfusion.config import load_config
+from sitsfusion.config import ConfigError, load_config
 from sitsfusion.data.sample import collate
 from sitsfusion.inference import NODATA, predict_maps
 from sitsfusion.inference.area_maps import AreaMaps
@@ -320,3 +320,32 @@ def test_a_prepared_synthetic_scene_maps_to_one_mosaic(
         assert src.shape == (round((top - bottom) / RES), round((right - left) / RES))
     parcels = gpd.read_file(result.parcels, layer="parcels")
     assert parcels["parcel"].is_unique and len(parcels) > 0
+
+
+def test_smoothing_and_a_minimum_mapping_unit_reach_the_mosaic(
+    area: tuple[object, Path], mapped: Path, tmp_path: Path
+) -> None:
+    """``predict(smooth=, mmu=)``: the class band of the mosaic is the plain run's, smoothed
+    then sieved — every 4-connected region (scipy) of a valid class reaches the unit or has
+    no valid neighbour to merge into; the grid and nodata are the plain run's; the tags say
+    what was done."""
+    from scipy import ndimage
+
+    cfg, ckpt = area
+    out = tmp_path / "pp"
+    predict_maps(cfg, ckpt, out, split="all", progress=False, smooth=1.0, mmu=6)
+    with rasterio.open(mapped / "mosaic.tif") as plain, rasterio.open(out / "mosaic.tif") as pp:
+        assert pp.transform == plain.transform and pp.shape == plain.shape
+        a, b = plain.read(1), pp.read(1)
+        assert pp.tags()["smoothing_sigma_px"] == "1.0"
+        assert pp.tags()["minimum_mapping_unit_px"] == "6"
+    np.testing.assert_array_equal(a == 255, b == 255)
+    valid = b != 255
+    for value in np.unique(b[valid]):
+        labels, n = ndimage.label(b == value)
+        for i in range(1, n + 1):
+            region = labels == i
+            ring = ndimage.binary_dilation(region) & ~region & valid
+            assert region.sum() >= 6 or not ring.any()
+    with pytest.raises(ConfigError, match="mmu"):
+        predict_maps(cfg, ckpt, tmp_path / "bad", split="all", progress=False, mmu=0)

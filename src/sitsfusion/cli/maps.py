@@ -45,6 +45,18 @@ from sitsfusion.cli.output import print_paths
     help="Replace the maps an earlier predict wrote in OUT (never a folder sitsfusion did not "
     "create).",
 )
+@click.option(
+    "--smooth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Smooth the mosaic's class probabilities with a Gaussian of this sigma (pixels).",
+)
+@click.option(
+    "--mmu",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Minimum mapping unit of the mosaic's classes, in pixels (smaller regions merged).",
+)
 def predict(
     config_path: Path,
     overrides: tuple[str, ...],
@@ -53,6 +65,8 @@ def predict(
     split: str,
     batch_size: int | None,
     overwrite: bool,
+    smooth: float | None,
+    mmu: int | None,
 ) -> None:
     """Map a dataset with a segmentation checkpoint: OUT/maps/<patch>.tif (Cloud-Optimized
     GeoTIFF per patch), OUT/mosaic.tif (the patches blended into one map of the area, when
@@ -68,7 +82,15 @@ def predict(
     t0 = time.perf_counter()
     progress = sys.stdout.isatty()  # a progress bar on a terminal only
     result = predict_maps(
-        cfg, ckpt, out, split=split, batch_size=batch_size, progress=progress, overwrite=overwrite
+        cfg,
+        ckpt,
+        out,
+        split=split,
+        batch_size=batch_size,
+        progress=progress,
+        overwrite=overwrite,
+        smooth=smooth,
+        mmu=mmu,
     )
     table = Table(title=f"{cfg.name}: maps of the {split} split")
     for col in ("samples", "patch maps", "mosaics", "parcels", "seconds"):

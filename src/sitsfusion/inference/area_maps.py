@@ -14,7 +14,7 @@ of a PASTIS-layout dataset (its ``INSTANCES`` are numbered per patch), else the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from sitsfusion.inference.area import (
 )
 from sitsfusion.inference.maps import write_cog
 from sitsfusion.inference.mosaic import MOSAIC_MAX_BYTES, AreaCanvas, MosaicRefused, NotOnGrid
+from sitsfusion.inference.postprocess import minimum_mapping_unit, smooth_probabilities
 
 __all__ = ["MOSAIC_NAME", "AreaMaps", "MosaicWritten"]
 
@@ -70,11 +71,17 @@ class AreaMaps:
             ``parcels.gpkg`` are looked for there.
         class_names: the K classes.
         max_bytes: the canvas limit.
+        smooth: Gaussian smoothing of the blended probabilities, sigma in pixels
+            (:func:`~sitsfusion.inference.postprocess.smooth_probabilities`), or None.
+        mmu: minimum mapping unit of the class band in pixels
+            (:func:`~sitsfusion.inference.postprocess.minimum_mapping_unit`), or None.
     """
 
     root: Path
     class_names: Sequence[str]
     max_bytes: int = MOSAIC_MAX_BYTES
+    smooth: float | None = None
+    mmu: int | None = None
     groups: dict[GroupKey, _Group] = field(default_factory=dict)
     _ids_cache: tuple[Path, np.ndarray] | None = None
 
@@ -161,17 +168,28 @@ class AreaMaps:
             except MosaicRefused as exc:
                 group.canvas, group.note = None, str(exc)
                 continue
+            if self.smooth is not None:
+                probs = smooth_probabilities(blended.probs, blended.covered, self.smooth)
+                blended = replace(blended, probs=probs)
             shape = blended.covered.shape
             inside = None if aoi is None else aoi_mask(aoi, key[0], blended.transform, shape)
+            bands = mosaic_bands(blended, inside, nodata)
+            if self.mmu is not None:
+                bands[0] = minimum_mapping_unit(bands[0], self.mmu, nodata)
             path = out / f"{MOSAIC_NAME}{self._suffix(key)}.tif"
+            steps = {"smoothing_sigma_px": self.smooth, "minimum_mapping_unit_px": self.mmu}
             write_cog(
                 path,
-                mosaic_bands(blended, inside, nodata),
+                bands,
                 key[0],
                 blended.transform,
                 nodata=nodata,
                 band_names=("class", "confidence"),
-                tags={**tags, "blending": "separable linear taper (sitsfusion.inference.mosaic)"},
+                tags={
+                    **tags,
+                    "blending": "separable linear taper (sitsfusion.inference.mosaic)",
+                    **{k: v for k, v in steps.items() if v is not None},
+                },
             )
             parcels = None
             if group.with_parcels:

@@ -141,6 +141,8 @@ def predict_maps(
     device: str | torch.device | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    smooth: float | None = None,
+    mmu: int | None = None,
 ) -> PredictionResult:
     """Predict every sample of ``split`` with ``checkpoint`` and write maps and parcels.
 
@@ -161,6 +163,10 @@ def predict_maps(
         device: default CUDA when available, else CPU.
         progress: show a progress bar.
         overwrite: replace the maps of an earlier ``predict`` in ``out``.
+        smooth: smooth the mosaic's class probabilities with a Gaussian of this sigma in
+            pixels before the arg-max (:mod:`~sitsfusion.inference.postprocess`); None: not.
+        mmu: minimum mapping unit of the mosaic's class band, in pixels; None: none. The
+            patch maps are written as predicted.
 
     Raises:
         ConfigError: a parcel-classification checkpoint, an unknown split, samples without
@@ -171,6 +177,10 @@ def predict_maps(
     """
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if smooth is not None and not smooth > 0:
+        raise ConfigError(f"smooth (sigma in pixels) must be > 0, got {smooth}")
+    if mmu is not None and mmu < 1:
+        raise ConfigError(f"mmu (pixels) must be >= 1, got {mmu}")
     inputs = (*cfg.data.inputs(), checkpoint)
     claim = {"kind": "maps", "overwrite": overwrite, "inputs": inputs, "owned": _old_maps_folder}
     check_output_folder(out, **claim, replace_incomplete=True)  # before the model is loaded
@@ -207,7 +217,7 @@ def predict_maps(
         checkpoint=str(checkpoint),
     ):
         size = batch_size or cfg.data.batch_size
-        area = AreaMaps(Path(cfg.data.root), class_names)
+        area = AreaMaps(Path(cfg.data.root), class_names, smooth=smooth, mmu=mmu)
         result = _predict(task, class_names, dataset, out, tags, size, dev, progress, area)
         mark_complete(
             out, maps=len(result.maps), mosaics=len(result.mosaics), parcels=result.n_parcels
