@@ -25,6 +25,7 @@ from sitsfusion.inference.precision import FRAME_CHUNK, cast_floats, prepare_for
 from sitsfusion.models.builder import build_semantic_model
 from sitsfusion.models.positional import DayPositionalEncoding
 from sitsfusion.models.spatiotemporal.utae import UTAEEncoder
+from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +62,18 @@ def test_bf16_predictions_agree_with_fp32(utae: nn.Module, batch: Batch) -> None
 
 def test_bf16_path_is_taken(utae: nn.Module, batch: Batch) -> None:
     """Weights and activations in bfloat16 (no autocast needed), the per-date encoder on
-    chunks of at most FRAME_CHUNK frames, the day positional code kept in float32."""
+    chunks of at most FRAME_CHUNK frames; the L-TAE (and its day positional code) kept in
+    float32 with its exact weights."""
     fast = prepare_for_inference(copy.deepcopy(utae), "bf16")
-    assert {p.dtype for p in fast.parameters()} == {torch.bfloat16}
-    codes = [m for m in fast.modules() if isinstance(m, DayPositionalEncoding)]
-    assert codes and all(m.inv_freq.dtype == torch.float32 for m in codes)
+    ltae = next(m for m in fast.modules() if isinstance(m, LightweightTemporalAttentionEncoder))
+    in_ltae = {id(p) for p in ltae.parameters()}
+    assert {p.dtype for p in fast.parameters() if id(p) not in in_ltae} == {torch.bfloat16}
+    original = next(m for m in utae.modules() if isinstance(m, type(ltae)))
+    for kept, p in zip(ltae.state_dict().values(), original.state_dict().values(), strict=True):
+        assert kept.dtype == p.dtype and torch.equal(kept, p)
+    ltae_io: list[torch.dtype] = []
+    ltae.inconv.register_forward_pre_hook(lambda m, args: ltae_io.append(args[0].dtype))
+    ltae.register_forward_hook(lambda m, args, out: ltae_io.append(out[0].dtype))
     encoder = next(m for m in fast.modules() if isinstance(m, UTAEEncoder))
     assert encoder.frame_chunk == FRAME_CHUNK
     seen: list[tuple[torch.dtype, int]] = []
@@ -81,6 +89,7 @@ def test_bf16_path_is_taken(utae: nn.Module, batch: Batch) -> None:
     assert {dtype for dtype, _ in seen} == {torch.bfloat16}
     assert max(n for _, n in seen) <= FRAME_CHUNK
     assert sum(n for _, n in seen) == n_frames
+    assert ltae_io == [torch.float32, torch.bfloat16]  # float32 inside, bfloat16 out
 
 
 def test_positional_code_stays_exact(utae: nn.Module) -> None:

@@ -9,15 +9,18 @@ ReLU, the skips' temporal weighting) moves half the bytes too. The per-date enco
 is also run a few frames at a time (:data:`FRAME_CHUNK`) so that its activations stay in the
 cache: that speeds up float32 as well (measured in docs/benchmarks.md, "bf16 inference").
 
-Kept in float32: the day positional code (bfloat16 keeps 8 bits of mantissa: the phase of
-day 300 would be off by a radian) — its frequencies stay float32 and the code is computed in
-float32 before being added to the bfloat16 features.
+Kept in float32 (:data:`KEEP_FLOAT32`): the L-TAE — its GroupNorm, attention softmax and day
+positional code run on the lowest-resolution maps only (about 3 % of the bf16 time); in bf16
+they flipped about twice as many pixels of a trained U-TAE (0.75 % instead of 0.45 %) — and
+the day positional code wherever it is used (bfloat16 keeps 8 bits of mantissa: the phase of
+day 300 would be off by about a radian).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -26,8 +29,16 @@ from torch import Tensor, nn
 from sitsfusion.errors import ConfigError
 from sitsfusion.models.positional import DayPositionalEncoding
 from sitsfusion.models.spatiotemporal.utae import UTAEEncoder
+from sitsfusion.models.temporal.ltae import LightweightTemporalAttentionEncoder
 
-__all__ = ["FRAME_CHUNK", "PRECISIONS", "Precision", "cast_floats", "prepare_for_inference"]
+__all__ = [
+    "FRAME_CHUNK",
+    "KEEP_FLOAT32",
+    "PRECISIONS",
+    "Precision",
+    "cast_floats",
+    "prepare_for_inference",
+]
 
 Precision = Literal["fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
@@ -36,6 +47,12 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 # bfloat16 maps are 17 MB; measured fastest of 1 / 2 / 4 / 8 / 16 / all (docs/benchmarks.md,
 # "bf16 inference").
 FRAME_CHUNK = 8
+
+# Modules that stay float32 in a bf16 model (inputs cast up, outputs cast down), see above.
+KEEP_FLOAT32: tuple[type[nn.Module], ...] = (
+    LightweightTemporalAttentionEncoder,
+    DayPositionalEncoding,
+)
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
@@ -63,12 +80,49 @@ def cast_floats(obj: Any, dtype: torch.dtype) -> Any:
     return obj
 
 
-def _cast_inputs(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    return cast_floats(args, torch.bfloat16)
+def _cast_inputs(module: nn.Module, args: tuple[Any, ...], *, dtype: torch.dtype) -> Any:
+    return cast_floats(args, dtype)
 
 
-def _outputs_to_float32(module: nn.Module, args: tuple[Any, ...], output: Any) -> Any:
-    return cast_floats(output, torch.float32)
+def _cast_output(
+    module: nn.Module, args: tuple[Any, ...], output: Any, *, dtype: torch.dtype
+) -> Any:
+    return cast_floats(output, dtype)
+
+
+def _cast_at_borders(module: nn.Module, inputs: torch.dtype, outputs: torch.dtype) -> None:
+    """Cast the floating-point inputs of every call of ``module`` to ``inputs`` and its
+    outputs to ``outputs`` (forward hooks; picklable)."""
+    module.register_forward_pre_hook(partial(_cast_inputs, dtype=inputs))
+    module.register_forward_hook(partial(_cast_output, dtype=outputs))
+
+
+def _kept_float32(model: nn.Module) -> list[nn.Module]:
+    """The outermost submodules of ``model`` of a :data:`KEEP_FLOAT32` type."""
+    kept: list[nn.Module] = []
+    inside: set[int] = set()
+    for m in model.modules():  # parents before children
+        if id(m) in inside:
+            continue
+        if isinstance(m, KEEP_FLOAT32):
+            kept.append(m)
+            inside.update(id(c) for c in m.modules())
+    return kept
+
+
+def _to_bf16_model(model: nn.Module) -> None:
+    """``model`` in bfloat16 except its :data:`KEEP_FLOAT32` parts (their exact float32
+    weights and buffers, bfloat16 in and out); float32 in and out."""
+    kept = _kept_float32(model)
+    saved = [[t.detach().clone() for t in (*m.parameters(), *m.buffers())] for m in kept]
+    model.to(torch.bfloat16)
+    with torch.no_grad():
+        for m, tensors in zip(kept, saved, strict=True):
+            m.float()
+            for t, original in zip((*m.parameters(), *m.buffers()), tensors, strict=True):
+                t.copy_(original)
+            _cast_at_borders(m, torch.float32, torch.bfloat16)
+    _cast_at_borders(model, torch.bfloat16, torch.float32)
 
 
 def prepare_for_inference(
@@ -76,7 +130,7 @@ def prepare_for_inference(
 ) -> nn.Module:
     """Put ``model`` (in place) in eval mode on its fastest inference path and return it.
 
-    * ``"bf16"``: parameters and buffers in bfloat16 (the day positional code's frequencies
+    * ``"bf16"``: parameters and buffers in bfloat16 (those of :data:`KEEP_FLOAT32` modules
       stay float32); the floating-point inputs of every call are cast to bfloat16 and the
       outputs (logits ``[B, K, H, W]``, ...) back to float32, so callers keep passing and
       receiving float32. Run it under ``torch.inference_mode()``, without autocast.
@@ -105,12 +159,6 @@ def prepare_for_inference(
         return model
     if current == "bf16":
         raise ConfigError("a model prepared for bf16 inference cannot go back to fp32")
-    codes = [m for m in model.modules() if isinstance(m, DayPositionalEncoding)]
-    kept = [m.inv_freq for m in codes]
-    model.to(torch.bfloat16)
-    for m, inv_freq in zip(codes, kept, strict=True):
-        m.inv_freq = inv_freq
-    model.register_forward_pre_hook(_cast_inputs)
-    model.register_forward_hook(_outputs_to_float32)
+    _to_bf16_model(model)
     model._sitsfusion_precision = precision  # type: ignore[assignment]
     return model
