@@ -351,3 +351,23 @@ def test_channels_last_is_only_a_layout() -> None:
         enc.channels_last = False
         plain = enc(s)
     assert torch.allclose(fast, plain, atol=1e-5)
+
+
+@pytest.mark.parametrize("agg_mode", ["att_group", "att_mean"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_skip_weighting_is_the_grouped_attention_sum(agg_mode: str, channels_last: bool) -> None:
+    """``_aggregate`` = sum over frames of ``segment · attention(head of the channel) · skip``,
+    attention bilinearly upsampled to the skip's size, written out with einsum."""
+    enc = small_encoder(agg_mode=agg_mode, channels_last=channels_last)
+    g = torch.Generator().manual_seed(3)
+    n, c, hs, h = 5, 16, 16, 8
+    x = torch.randn(n, c, hs, hs, generator=g)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    attn = torch.rand(n, SMALL["n_head"], h, h, generator=g)
+    segments = torch.tensor([[1.0, 1, 1, 0, 0], [0, 0, 0, 1, 1]])
+    a = attn.mean(dim=1, keepdim=True) if agg_mode == "att_mean" else attn
+    a = nn.functional.interpolate(a, size=(hs, hs), mode="bilinear", align_corners=False)
+    a = a.repeat_interleave(c // a.shape[1], dim=1)  # head i weighs its c / n_head channels
+    expected = torch.einsum("bn,nchw,nchw->bchw", segments, a, x)
+    torch.testing.assert_close(enc._aggregate(x, segments, attn), expected)

@@ -267,6 +267,9 @@ class UTAEEncoder(nn.Module):
         self.encoder_norm = encoder_norm
         self.channels_last = bool(channels_last)
         self.out_channels: int = dec[0]
+        # Inference only (eval mode): frames per chunk of the per-date encoder, None = all at
+        # once; set by sitsfusion.inference.precision (cache-sized chunks run ~2x faster).
+        self.frame_chunk: int | None = None
 
         self.in_conv = nn.Sequential(
             _conv_norm_relu(in_channels, enc[0], encoder_norm, padding_mode),
@@ -330,23 +333,21 @@ class UTAEEncoder(nn.Module):
         matrix product (accumulated in float32 by the BLAS even in bfloat16).
         """
         n, c, hs, ws = x.shape
-        if self.agg_mode == "mean" or attn_real is None:
-            prod = x
-        else:
+        if self.agg_mode != "mean" and attn_real is not None:
             a = attn_real.mean(dim=1, keepdim=True) if self.agg_mode == "att_mean" else attn_real
             h = a.shape[-2]
             if hs > h:
                 a = F.interpolate(a, size=(hs, ws), mode="bilinear", align_corners=False)
             elif hs < h:
                 a = F.avg_pool2d(a, kernel_size=h // hs)
-            a = a.to(x.dtype)
-            if self.agg_mode == "att_group":
-                g = a.shape[1]
-                prod = (x.view(n, g, c // g, hs, ws) * a.unsqueeze(2)).view(n, c, hs, ws)
-            else:
-                prod = x * a
-        # Channels-last rows [N, Hs·Ws·Cs]: no copy when ``prod`` is channels-last already.
-        rows = prod.permute(0, 2, 3, 1).reshape(n, hs * ws * c)
+            # [N, Hs, Ws, g] -> every channel of its group (head i: channels i·Cs/g ...): a plain
+            # elementwise product, several times faster on CPU than a broadcast over Cs/g.
+            a = a.to(x.dtype).permute(0, 2, 3, 1).repeat_interleave(c // a.shape[1], dim=-1)
+            prod = x.permute(0, 2, 3, 1) * a  # [N, Hs, Ws, Cs]
+        else:
+            prod = x.permute(0, 2, 3, 1)
+        # Channels-last rows [N, Hs·Ws·Cs]: no copy when ``x`` is channels-last already.
+        rows = prod.reshape(n, hs * ws * c)
         out = torch.mm(segments.to(rows.dtype), rows)
         return out.view(-1, hs, ws, c).permute(0, 3, 1, 2)
 
@@ -375,7 +376,12 @@ class UTAEEncoder(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         use_ckpt = self.checkpoint_dates and torch.is_grad_enabled()
         n = int(idx.numel())
-        chunk = self.checkpoint_chunk if use_ckpt and self.encoder_norm != "batch" else n
+        if use_ckpt and self.encoder_norm != "batch":
+            chunk = self.checkpoint_chunk
+        elif self.frame_chunk is not None and not self.training:
+            chunk = self.frame_chunk  # eval: every norm is per frame, chunks change nothing
+        else:
+            chunk = n
         encode = _checkpointed(self._encode_frames, self._stages()) if use_ckpt else None
         pieces: list[tuple[int, list[Tensor]]] = []  # (first frame, maps of every stage)
         for start in range(0, n, max(chunk, 1)):
@@ -397,6 +403,8 @@ class UTAEEncoder(nn.Module):
         )
         attn_real = attn.permute(1, 2, 0, 3, 4).reshape(b * t, *attn.shape[:1], *attn.shape[3:])
         attn_real = attn_real.index_select(0, idx)  # [N, n_head, h, w]
+        if self.channels_last:  # the skips' layout: ~1.5x faster upsampling and weighting
+            attn_real = attn_real.contiguous(memory_format=torch.channels_last)
         maps = [out]
         for level, up in zip(range(len(self.up_blocks) - 1, -1, -1), self.up_blocks, strict=True):
             skip: Tensor | None = None
