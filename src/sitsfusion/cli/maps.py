@@ -57,6 +57,14 @@ from sitsfusion.cli.output import print_paths
     default=None,
     help="Minimum mapping unit of the mosaic's classes, in pixels (smaller regions merged).",
 )
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Inference precision (bf16: about 2-3x faster on CPUs with bf16 units, >= 99 % of "
+    "pixels as fp32; docs/benchmarks.md).",
+)
 def predict(
     config_path: Path,
     overrides: tuple[str, ...],
@@ -67,6 +75,7 @@ def predict(
     overwrite: bool,
     smooth: float | None,
     mmu: int | None,
+    precision: str,
 ) -> None:
     """Map a dataset with a segmentation checkpoint: OUT/maps/<patch>.tif (Cloud-Optimized
     GeoTIFF per patch), OUT/mosaic.tif (the patches blended into one map of the area, when
@@ -91,6 +100,7 @@ def predict(
         overwrite=overwrite,
         smooth=smooth,
         mmu=mmu,
+        precision=precision,
     )
     table = Table(title=f"{cfg.name}: maps of the {split} split")
     for col in ("samples", "patch maps", "mosaics", "parcels", "seconds"):

@@ -30,6 +30,7 @@ from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.data.sample import Sample, collate
 from sitsfusion.inference.area_maps import AreaMaps
 from sitsfusion.inference.maps import parcel_polygons, window_origin, write_cog, write_parcels
+from sitsfusion.inference.precision import PRECISIONS, prepare_for_inference
 from sitsfusion.outputs import check_output_folder, mark_complete, output_folder
 
 __all__ = ["MAPS_FOLDER", "NODATA", "PARCELS_FILE", "PredictionResult", "predict_maps"]
@@ -143,6 +144,7 @@ def predict_maps(
     overwrite: bool = False,
     smooth: float | None = None,
     mmu: int | None = None,
+    precision: str = "fp32",
 ) -> PredictionResult:
     """Predict every sample of ``split`` with ``checkpoint`` and write maps and parcels.
 
@@ -167,6 +169,9 @@ def predict_maps(
             pixels before the arg-max (:mod:`~sitsfusion.inference.postprocess`); None: not.
         mmu: minimum mapping unit of the mosaic's class band, in pixels; None: none. The
             patch maps are written as predicted.
+        precision: ``"fp32"`` or ``"bf16"``: the model's inference path
+            (:func:`~sitsfusion.inference.precision.prepare_for_inference`; bf16 agrees with
+            fp32 on >= 99 % of the pixels and is about 2-3x faster on a CPU with bf16 units).
 
     Raises:
         ConfigError: a parcel-classification checkpoint, an unknown split, samples without
@@ -179,6 +184,8 @@ def predict_maps(
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if smooth is not None and not smooth > 0:
         raise ConfigError(f"smooth (sigma in pixels) must be > 0, got {smooth}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if mmu is not None and mmu < 1:
         raise ConfigError(f"mmu (pixels) must be >= 1, got {mmu}")
     inputs = (*cfg.data.inputs(), checkpoint)
@@ -197,6 +204,7 @@ def predict_maps(
             "segmentation models"
         )
     task.eval().to(dev)
+    prepare_for_inference(task.model, precision)  # type: ignore[arg-type]
     class_names = list(task.hparams["class_names"])
     dm = datamodule(cfg)
     dataset = dm.predict_dataset(split)
