@@ -26,6 +26,7 @@ bench: install  ## speed measurements (not part of the test suite)
 	$(PY) benchmarks/bench_reader.py
 	$(PY) benchmarks/bench_parcel.py
 	$(PY) benchmarks/bench_prepare.py
+	$(PY) benchmarks/bench_bf16.py
 
 clean:
 	rm -rf runs build dist .pytest_cache
