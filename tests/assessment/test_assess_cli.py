@@ -153,3 +153,19 @@ def test_class_of_one_pixel(sitsfusion_main, tmp_path: Path) -> None:
         "assess", "estimate", "--map", map_path, "--sample", sample, "--out", tmp_path / "out"
     )
     assert ran.code == 0, ran.stdout
+
+
+def test_expected_ua_names_ignore_case(sitsfusion_main, class_map, tmp_path: Path) -> None:
+    """``--expected-ua MEADOW=0.6`` names the map's ``meadow`` (class names, case ignored):
+    a lower expected accuracy for one class raises the total sample size."""
+    base = _design(sitsfusion_main, class_map[0], tmp_path / "a.gpkg", "--min-per-class", "2")
+    lower = _design(
+        sitsfusion_main,
+        class_map[0],
+        tmp_path / "b.gpkg",
+        *("--min-per-class", "2", "--expected-ua", "MEADOW=0.5"),
+    )
+    assert base.code == 0 and lower.code == 0, lower.stdout + lower.stderr
+    n_a = len(gpd.read_file(tmp_path / "a.gpkg", layer="assessment_sample"))
+    n_b = len(gpd.read_file(tmp_path / "b.gpkg", layer="assessment_sample"))
+    assert n_b > n_a

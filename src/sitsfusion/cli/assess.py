@@ -45,6 +45,7 @@ def _expected_ua(values: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:
     """``--expected-ua``: ``0.8`` (every class) or ``NAME=0.7`` (one class), repeatable."""
     ua = np.full(len(names), DEFAULT_EXPECTED_UA)
     for item in values:
+        folded = [n.casefold() for n in names]
         name, sep, value = item.rpartition("=")
         try:
             number = float(value)
@@ -56,8 +57,8 @@ def _expected_ua(values: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:
             )
         if not sep:
             ua[:] = number
-        elif name in names:
-            ua[names.index(name)] = number
+        elif name.strip().casefold() in folded:  # class names, case ignored
+            ua[folded.index(name.strip().casefold())] = number
         else:
             raise click.BadParameter(
                 f"{name!r} is not a class of the map ({', '.join(names)})",
