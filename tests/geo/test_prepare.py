@@ -288,3 +288,34 @@ def test_edge_patches_overlap_inside_the_imagery_and_dates_follow_the_window(
         **{"patch_size": 32, "start": "2019-03-01", "end": "2019-09-30", "max_cloud": 20},
     )
     assert cloudless.dates["S2"] == len(clear)
+
+
+def test_large_parcel_ids_are_kept_and_cost_no_memory(
+    scene: Path, dataset: Path, tmp_path: Path
+) -> None:
+    """LPIS ids run into the billions: they stay the parcels' ids (ParcelIDs, parcels.gpkg),
+    and the fold of each parcel is found without an array indexed by id (2e9 entries)."""
+    import geopandas as gpd
+
+    frame = gpd.read_file(scene / "parcels.gpkg")
+    frame["parcel_id"] = frame["parcel_id"].astype("int64") + 2_000_000_000
+    frame.to_file(tmp_path / "big.gpkg")
+    (tmp_path / "crop_codes.csv").write_bytes((scene / "crop_codes.csv").read_bytes())
+    out = tmp_path / "ds"
+    import tracemalloc  # numpy reports its buffers to tracemalloc, calloc'ed ones included
+
+    tracemalloc.start()
+    try:
+        prepare(scene / "catalog.json", tmp_path / "big.gpkg", out, patch_size=32, block=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 500e6, f"{peak / 1e9:.1f} GB traced"
+    for name in ("TARGET_1.npy", "TARGET_4.npy"):  # the same labels, void included
+        np.testing.assert_array_equal(
+            np.load(out / "ANNOTATIONS" / name), np.load(dataset / "ANNOTATIONS" / name)
+        )
+    ids = np.load(out / "ANNOTATIONS" / "ParcelIDs_1.npy")
+    assert ids[ids > 0].min() > 2_000_000_000
+    parcels = gpd.read_file(out / "parcels.gpkg", layer="parcels")
+    assert parcels["parcel_id"].min() > 2_000_000_000

@@ -478,8 +478,8 @@ def prepare(
                 records[patch.id] = read_json(done)
             else:
                 todo.append(patch)
-        owner = np.zeros(int(maps.instance.max()) + 1, dtype=np.int64)
-        owner[list(owners)] = list(owners.values())
+        owned_ids = np.array(sorted(owners), dtype=np.int64)  # parcel ids may be large
+        owned_fold = np.array([owners[int(i)] for i in owned_ids], dtype=np.int64)
         tiles = _tiles(todo, per_side)
         bar = progress_bar(tiles, progress, f"preparing {len(todo)} patches in {len(tiles)} tiles")
         for group in bar:
@@ -492,7 +492,8 @@ def prepare(
                 ids = maps.instance[window]
                 semantic = maps.semantic[window]
                 if nom.void is not None:  # without a void class, a cut parcel stays a leak
-                    other = (ids > 0) & (owner[ids] != patch.fold)
+                    at = np.clip(np.searchsorted(owned_ids, ids), 0, max(owned_ids.size - 1, 0))
+                    other = (ids > 0) & (owned_fold[at] != patch.fold)
                     semantic = np.where(other, nom.void, semantic).astype(semantic.dtype)
                 records[patch.id] = _write_patch(
                     root, patch, patch_size, data, semantic, ids, min_clear
