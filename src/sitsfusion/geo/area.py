@@ -13,7 +13,8 @@ parcels as pixel sets: ``geo.pixelsets``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from sitsfusion.geo.stac import SYNTHETIC_KEY
 from sitsfusion.geo.stac_api import api_url
 from sitsfusion.inference.area import AOI_FILE, USER_PARCELS_FILE, USER_PARCELS_LAYER
 from sitsfusion.io import read_json, write_json_atomic
-from sitsfusion.outputs import read_mark
+from sitsfusion.outputs import output_folder, read_mark
 
 __all__ = [
     "AOI_FILE",
@@ -38,10 +39,12 @@ __all__ = [
     "area_grid",
     "check_arguments",
     "crs_member",
+    "dataset_folder",
     "is_synthetic_imagery",
     "pastis_values",
     "progress_bar",
     "read_labels",
+    "recorded_settings",
     "select_dates",
     "write_area",
     "yyyymmdd",
@@ -166,6 +169,68 @@ class Imagery:
             ) from None
 
 
+def recorded_settings(
+    source: Imagery,
+    labels: Path,
+    *,
+    class_table: str | Path | None,
+    crs: Any,
+    aoi: str | Path | None,
+    resolution: float,
+    sensors: Sequence[str],
+    start: str | None,
+    end: str | None,
+    min_clear: float,
+    **plain: Any,
+) -> dict[str, Any]:
+    """The arguments of a ``prepare`` run as its dataset's mark records them (paths made
+    absolute): a run with the same record resumes the folder; ``plain`` values as given."""
+    return {
+        "imagery": source.record(),
+        "labels": str(labels.resolve()),
+        "class_table": None if class_table is None else str(Path(class_table).resolve()),
+        "crs": None if crs is None else str(crs),
+        "aoi": None if aoi is None else str(Path(aoi).resolve()),
+        "resolution": float(resolution),
+        "sensors": list(sensors),
+        "start": None if start is None else str(start),
+        "end": None if end is None else str(end),
+        "min_clear": float(min_clear),
+        **plain,
+    }
+
+
+@contextmanager
+def dataset_folder(
+    out: Path,
+    source: Imagery,
+    labels: Path,
+    settings: dict[str, Any],
+    *,
+    layout: str,
+    key: str,
+    overwrite: bool,
+    command: str,
+) -> Iterator[Path]:
+    """The dataset folder ``out`` of a ``prepare`` mode, claimed through
+    :func:`~sitsfusion.outputs.output_folder` (kind ``dataset``; the imagery's folder and the
+    labels never written into): reused when its mark records the same ``settings`` under
+    ``key`` (an interrupted run resumes), else new, empty or (``overwrite``) replaced."""
+    mark = read_mark(out) if out.is_dir() else None
+    resume = not overwrite and mark is not None and mark.get(key) == settings
+    with output_folder(
+        out,
+        kind="dataset",
+        overwrite=overwrite,
+        inputs=[*source.folders(), labels],
+        command=command,
+        reuse=resume,
+        format=layout,
+        **{key: settings},
+    ) as root:
+        yield root
+
+
 def read_labels(
     labels: Path,
     class_column: str | None,
@@ -192,19 +257,23 @@ def area_grid(
 ) -> tuple[Grid, Any]:
     """The grid of the area and the area of interest in its CRS: ``aoi``'s bounds and the
     union of its geometries, else the parcels' bounds and their box. The grid's CRS is
-    ``crs``, else the parcels' when projected, else their UTM zone."""
+    ``crs``, else the parcels' when projected, else their UTM zone; it must have an EPSG code
+    (ValueError otherwise: the datasets record it as one)."""
     from shapely.geometry import box
 
     if aoi is not None:
         import geopandas as gpd
 
         grid = Grid.from_aoi(aoi, crs=crs, resolution=resolution)
-        return grid, gpd.read_file(aoi).to_crs(grid.crs).union_all()
-    target = crs
-    if target is None:
-        target = parcels.crs if parcels.crs.is_projected else parcels.estimate_utm_crs()
-    bounds = tuple(float(b) for b in parcels.to_crs(target).total_bounds)
-    return Grid.from_bounds(bounds, target, resolution), box(*bounds)
+        area = gpd.read_file(aoi).to_crs(grid.crs).union_all()
+    else:
+        target = crs
+        if target is None:
+            target = parcels.crs if parcels.crs.is_projected else parcels.estimate_utm_crs()
+        bounds = tuple(float(b) for b in parcels.to_crs(target).total_bounds)
+        grid, area = Grid.from_bounds(bounds, target, resolution), box(*bounds)
+    crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
+    return grid, area
 
 
 def crs_member(crs: str) -> dict[str, Any]:

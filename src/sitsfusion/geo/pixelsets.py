@@ -59,10 +59,11 @@ from sitsfusion.geo.area import (
     Imagery,
     area_grid,
     check_arguments,
-    crs_member,
+    dataset_folder,
     pastis_values,
     progress_bar,
     read_labels,
+    recorded_settings,
     select_dates,
     write_area,
     yyyymmdd,
@@ -71,7 +72,7 @@ from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.prepare import BLOCK, FOLDS, PATCH_SIZE
 from sitsfusion.io import atomic_path, read_json, save_npy_atomic, write_json_atomic
 from sitsfusion.optional import require
-from sitsfusion.outputs import mark_complete, output_folder, read_mark
+from sitsfusion.outputs import mark_complete
 
 __all__ = ["BLOCK_UNIT", "TILE", "PixelSetSummary", "parcel_folds", "prepare_pixelsets"]
 
@@ -469,28 +470,27 @@ def prepare_pixelsets(
     source = Imagery.of(imagery)
     labels, out = Path(labels), Path(out)
     sensors = list(dict.fromkeys(sensors))
-    settings = {
-        "imagery": source.record(),
-        "labels": str(labels.resolve()),
-        "class_column": class_column,
-        "class_table": None if class_table is None else str(Path(class_table).resolve()),
-        "nomenclature": nomenclature,
-        "sensors": sensors,
-        "resolution": float(resolution),
-        "crs": None if crs is None else str(crs),
-        "aoi": None if aoi is None else str(Path(aoi).resolve()),
-        "folds": folds,
-        "block": block,
-        "block_unit": block_unit,
-        "tile": tile,
-        "start": None if start is None else str(start),
-        "end": None if end is None else str(end),
-        "max_cloud": max_cloud,
-        "min_clear": float(min_clear),
-    }
+    settings = recorded_settings(
+        source,
+        labels,
+        class_table=class_table,
+        crs=crs,
+        aoi=aoi,
+        resolution=resolution,
+        sensors=sensors,
+        start=start,
+        end=end,
+        min_clear=min_clear,
+        class_column=class_column,
+        nomenclature=nomenclature,
+        folds=folds,
+        block=block,
+        block_unit=block_unit,
+        tile=tile,
+        max_cloud=max_cloud,
+    )
     frame = read_labels(labels, class_column, class_table, nomenclature)
     grid, area = area_grid(frame, aoi, crs, resolution)
-    crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
     maps = rasterize_parcels(
         frame, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature, borders=False
     )
@@ -522,18 +522,8 @@ def prepare_pixelsets(
     days = {s: cube["time"].to_numpy() for s, cube in cubes.items()}
     synthetic = source.synthetic(cubes)
 
-    mark = read_mark(out) if out.is_dir() else None
-    resume = not overwrite and mark is not None and mark.get("pixelsets") == settings
-    with output_folder(
-        out,
-        kind="dataset",
-        overwrite=overwrite,
-        inputs=[*source.folders(), labels],
-        command=command,
-        reuse=resume,
-        format="pixelset",
-        pixelsets=settings,
-    ) as root:
+    claim = {"layout": "pixelset", "key": "pixelsets", "overwrite": overwrite, "command": command}
+    with dataset_folder(out, source, labels, settings, **claim) as root:
         for sensor in sensors:
             (root / sensor / "DATA").mkdir(parents=True, exist_ok=True)
             (root / sensor / "META").mkdir(exist_ok=True)

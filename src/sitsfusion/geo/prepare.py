@@ -51,9 +51,11 @@ from sitsfusion.geo.area import (
     area_grid,
     check_arguments,
     crs_member,
+    dataset_folder,
     pastis_values,
     progress_bar,
     read_labels,
+    recorded_settings,
     select_dates,
     write_area,
     yyyymmdd,
@@ -62,7 +64,7 @@ from sitsfusion.geo.folds import block_index, owner_folds, stratified_folds
 from sitsfusion.geo.grid import Grid
 from sitsfusion.io import read_json, save_npy_atomic, write_json_atomic
 from sitsfusion.optional import require
-from sitsfusion.outputs import mark_complete, output_folder, read_mark
+from sitsfusion.outputs import mark_complete
 
 __all__ = [
     "BLOCK",
@@ -421,28 +423,27 @@ def prepare(
     check_arguments(sensors, min_clear, max_cloud)
     source = Imagery.of(imagery)
     labels, out = Path(labels), Path(out)
-    settings = {
-        "imagery": source.record(),
-        "labels": str(labels.resolve()),
-        "patch_size": patch_size,
-        "class_column": class_column,
-        "class_table": None if class_table is None else str(Path(class_table).resolve()),
-        "nomenclature": nomenclature,
-        "sensors": list(sensors),
-        "resolution": float(resolution),
-        "crs": None if crs is None else str(crs),
-        "aoi": None if aoi is None else str(Path(aoi).resolve()),
-        "folds": folds,
-        "block": block,
-        "start": start,
-        "end": end,
-        "max_cloud": max_cloud,
-        "min_clear": float(min_clear),
-    }
+    settings = recorded_settings(
+        source,
+        labels,
+        class_table=class_table,
+        crs=crs,
+        aoi=aoi,
+        resolution=resolution,
+        sensors=sensors,
+        start=start,
+        end=end,
+        min_clear=min_clear,
+        patch_size=patch_size,
+        class_column=class_column,
+        nomenclature=nomenclature,
+        folds=folds,
+        block=block,
+        max_cloud=max_cloud,
+    )
     parcels = read_labels(labels, class_column, class_table, nomenclature)
     grid, area = area_grid(parcels, aoi, crs, resolution)
     grid = patch_grid(grid, patch_size)
-    crs_member(grid.crs)  # refuse a CRS without EPSG code before the long work
     maps = rasterize_parcels(
         parcels, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature
     )
@@ -455,18 +456,8 @@ def prepare(
     cubes = source.load(grid, sensors, per_side * patch_size, start, end, max_cloud)
     synthetic = source.synthetic(cubes)
 
-    mark = read_mark(out) if out.is_dir() else None
-    resume = not overwrite and mark is not None and mark.get("prepare") == settings
-    with output_folder(
-        out,
-        kind="dataset",
-        overwrite=overwrite,
-        inputs=[*source.folders(), labels],
-        command=command,
-        reuse=resume,
-        format="pastis-r",
-        prepare=settings,
-    ) as root:
+    claim = {"layout": "pastis-r", "key": "prepare", "overwrite": overwrite, "command": command}
+    with dataset_folder(out, source, labels, settings, **claim) as root:
         for folder in (*(f"DATA_{s}" for s in sensors), "ANNOTATIONS", "INSTANCE_ANNOTATIONS"):
             (root / folder).mkdir(exist_ok=True)
         (root / RECORDS).mkdir(exist_ok=True)
