@@ -51,3 +51,11 @@ def test_the_demo_maps_the_area(sitsfusion_main, tmp_path: Path) -> None:
     parcels = gpd.read_file(out / "maps" / "parcels.gpkg", layer="parcels")
     assert parcels["parcel"].is_unique and (parcels["ref_class"] >= 0).any()
     assert (out / "area_map.png").stat().st_size > 10_000
+
+
+def test_a_scene_too_small_is_refused_before_anything_is_written(
+    sitsfusion_main, tmp_path: Path
+) -> None:
+    ran = sitsfusion_main("demo", "--own-area", "--out", tmp_path / "d", "--size", "8")
+    assert ran.code == 2 and "--size" in ran.stderr and "Traceback" not in ran.stderr
+    assert not (tmp_path / "d").exists() and "simulating" not in ran.stdout

@@ -66,6 +66,8 @@ def demo(
     new, empty or an earlier demo's folder; it is locked while the demo runs."""
     from sitsfusion.outputs import mark_complete, output_folder
 
+    if own_area and size is not None and size < 16:  # simulate_scene's smallest scene
+        raise click.BadParameter(f"{size} is below 16 pixels for --own-area", param_hint="--size")
     if out is None:
         out = Path("runs/demo-area" if own_area else "runs/demo")
     with output_folder(out, kind="demo", reuse=True, owned=_old_demo, command="demo"):
