@@ -275,6 +275,18 @@ class SITSDataModule(L.LightningDataModule, abc.ABC):
         ]
         self.train, self.val, self.test = subsets
 
+    def evaluation_transform(self) -> Transform | None:
+        """The transforms a new sample goes through before the model, as the evaluated sets'
+        (modality selection, date steps, the training split's normalisation) but without the
+        simulated clouds of ``data.eval_drop`` (an evaluation protocol, not the data): what
+        ``sitsfusion map`` applies to the windows it reads from imagery."""
+        self.setup()
+        steps = [] if self._keep is None else [self._keep]
+        steps += self._date_steps(train=False, clouds=False)
+        if self.normalize is not None:
+            steps.append(self.normalize)
+        return T.Compose(steps) if steps else None
+
     def predict_dataset(self, split: str) -> Dataset[Sample]:
         """The samples of ``split`` (``"train"``, ``"val"``, ``"test"`` or ``"all"``) with the
         evaluation transforms only (no augmentation, no temporal dropout, fixed pixels)."""
