@@ -2,7 +2,7 @@
 
 ``app`` holds the group and what the commands share; ``simulate`` (synthetic datasets),
 ``datasets`` (``info``, ``show``, ``aggregate``), ``training`` (``fit``, ``validate``, ``test``,
-``params``), ``maps`` (``predict``), ``experiments`` (multi-run protocols) and ``demo`` each
+``params``), ``maps`` (``predict``), ``mapping`` (``map``), ``experiments`` (multi-run protocols) and ``demo`` each
 register their commands on it.
 """
 
@@ -22,6 +22,7 @@ from sitsfusion.cli import (  # noqa: F401
     demo,
     experiments,
     maps,
+    mapping,
     prepare,
     simulate,
     training,

@@ -275,6 +275,13 @@ class SITSDataModule(L.LightningDataModule, abc.ABC):
         ]
         self.train, self.val, self.test = subsets
 
+    @property
+    def reference_date(self) -> Any:
+        """The origin of the training samples' day counts (the training reader's
+        ``reference_date``, e.g. 2018-09-01 for PASTIS), None when the reader has none."""
+        self.setup()
+        return getattr(self._splits_read["train"].reader, "reference_date", None)
+
     def evaluation_transform(self) -> Transform | None:
         """The transforms a new sample goes through before the model, as the evaluated sets'
         (modality selection, date steps, the training split's normalisation) but without the

@@ -1,0 +1,199 @@
+"""``sitsfusion map``: a checkpoint over the imagery of a whole area (``docs/mapping.md``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, config_option, console, load, set_option
+from sitsfusion.cli.output import print_paths
+
+
+@cli.command(name="map")
+@config_option
+@set_option
+@click.option(
+    "--ckpt",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="The trained checkpoint (<run>/checkpoints/best.ckpt): semantic or panoptic.",
+)
+@click.option(
+    "--imagery",
+    required=True,
+    help="A STAC catalog (catalog.json or its folder), a STAC API URL or a GeoTIFF folder.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output folder: OUT/classes.tif, OUT/probabilities.tif (+ OUT/parcels.gpkg).",
+)
+@click.option("--aoi", type=click.Path(path_type=Path), default=None, help="The area to map.")
+@click.option(
+    "--parcels",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Parcels to aggregate the pixels into (the area is their bounds without --aoi).",
+)
+@click.option(
+    "--aggregate",
+    type=click.Choice(["mean", "majority"]),
+    default="mean",
+    show_default=True,
+    help="A parcel's class: the arg-max of its mean probability, or its most frequent class.",
+)
+@click.option(
+    "--parcels-format",
+    type=click.Choice(["gpkg", "parquet"]),
+    default="gpkg",
+    show_default=True,
+    help="OUT/parcels.gpkg (GeoPackage) or OUT/parcels.parquet (GeoParquet).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Processes of a local Dask cluster, one thread each (0: this process, no Dask).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Address of a running Dask scheduler (tcp://host:8786) instead of a local cluster.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Window side in pixels (default: the training samples').",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Pixels shared by neighbouring windows (default: 1/8 of the window).",
+)
+@click.option(
+    "--block",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Windows per side of a block: one task, one read, one unit of resuming (default: "
+    "as many as fit in 512 px).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Inference precision (bf16: about 3x faster on CPUs with bf16 units).",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Default: the config's."
+)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's).")
+@click.option(
+    "--smooth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Smooth the class probabilities with a Gaussian of this sigma (pixels).",
+)
+@click.option(
+    "--mmu",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Minimum mapping unit in pixels (smaller regions take their largest neighbour's class).",
+)
+@click.option("--start", default=None, help="First date used, YYYY-MM-DD.")
+@click.option("--end", default=None, help="Last date used, YYYY-MM-DD.")
+@click.option(
+    "--max-cloud",
+    type=float,
+    default=None,
+    help="Drop S2 items above this cloud cover (percent).",
+)
+@click.option(
+    "--view", is_flag=True, help="Write OUT/view.html (a quick-look of the map) and open it."
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace maps sitsfusion wrote in OUT (never a folder it did not create).",
+)
+def map_command(
+    config_path: Path,
+    overrides: tuple[str, ...],
+    ckpt: Path,
+    imagery: str,
+    out: Path,
+    aoi: Path | None,
+    parcels: Path | None,
+    aggregate: str,
+    parcels_format: str,
+    workers: int,
+    scheduler: str | None,
+    window: int | None,
+    overlap: int | None,
+    block: int | None,
+    precision: str,
+    batch_size: int | None,
+    device: str | None,
+    smooth: float | None,
+    mmu: int | None,
+    start: str | None,
+    end: str | None,
+    max_cloud: float | None,
+    view: bool,
+    overwrite: bool,
+) -> None:
+    """Map the area of --aoi (or of the --parcels) from --imagery with a checkpoint:
+    sliding windows blended without seams, blocks of windows run as Dask tasks, written as
+    OUT/classes.tif (class, confidence, entropy), OUT/probabilities.tif (one band per class,
+    percent) and, with --parcels, OUT/parcels.gpkg (one row per parcel).
+
+    An interrupted run started again with the same arguments resumes: finished blocks are
+    skipped. The maps appear only once complete."""
+    from sitsfusion.mapping.scene import map_scene
+
+    cfg = load(config_path, overrides)
+    result = map_scene(
+        cfg,
+        ckpt,
+        imagery,
+        out,
+        aoi=aoi,
+        parcels=parcels,
+        aggregation=aggregate,
+        parcels_format=parcels_format,
+        window=window,
+        overlap=overlap,
+        block=block,
+        workers=workers,
+        scheduler=scheduler,
+        precision=precision,
+        batch_size=batch_size,
+        device=device,
+        smooth=smooth,
+        mmu=mmu,
+        start=start,
+        end=end,
+        max_cloud=max_cloud,
+        overwrite=overwrite,
+        progress=True,
+        command=f"map {cfg.name}",
+    )
+    console.print(result.line(), soft_wrap=True)
+    paths = dict(result.files)
+    if view:
+        from sitsfusion.mapping.view import open_view, write_view
+
+        paths["view"] = write_view(
+            out / "view.html",
+            result.files["classes.tif"],
+            parcels=result.files.get("parcels"),
+        )
+        open_view(paths["view"])
+    print_paths(paths)
+    if result.synthetic:
+        console.print(f"[yellow]note:[/] {SYNTHETIC_NOTE}")

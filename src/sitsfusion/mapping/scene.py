@@ -1,0 +1,359 @@
+"""``sitsfusion map``: a trained checkpoint over the imagery of a whole area → maps.
+
+:func:`map_scene` chains the mapping pieces::
+
+    imagery (STAC / GeoTIFFs) ── windows grouped in blocks (mapping.windows)
+        └─ each block on a worker: read once, windows → model → weighted sums (mapping.predictor)
+    blocks on a Dask cluster, or in this process (mapping.cluster)
+    block results → regions → classes.tif, probabilities.tif, parcels (mapping.assemble)
+
+and writes::
+
+    OUT/classes.tif        COG, uint8 bands class (255 = no data), confidence (%), entropy (%)
+    OUT/probabilities.tif  COG, uint8, one band per class: probability in percent
+    OUT/parcels.gpkg       (with parcels) layer "parcels": the user's columns + pred_class,
+                           pred_name, confidence, pixels  (or parcels.parquet, GeoParquet)
+    OUT/view.html          (with view) the quick-look
+    OUT/.blocks/<r>_<c>.npz  block results while the run is not complete (a run started
+                           again skips the blocks found here; removed once the maps are written)
+
+The folder's mark records the arguments that decide the maps: the same command resumes an
+interrupted run; the maps appear (renamed into place) only once complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sitsfusion.config import ConfigError, ExperimentConfig
+from sitsfusion.errors import DatasetError
+from sitsfusion.geo.area import MIN_CLEAR, Imagery, area_grid, check_arguments
+from sitsfusion.geo.prepare import patch_grid
+from sitsfusion.inference.precision import PRECISIONS
+from sitsfusion.mapping.assemble import CLASSES_FILE, PROBABILITIES_FILE, SceneMaps
+from sitsfusion.mapping.predictor import BlockPredictor, MapSpec
+from sitsfusion.mapping.windows import plan_blocks
+from sitsfusion.optional import require
+from sitsfusion.outputs import mark_complete, output_folder, read_mark
+
+__all__ = ["AGGREGATIONS", "BLOCK_PIXELS", "OVERLAP_FRACTION", "RESULTS", "MapResult", "map_scene"]
+
+RESULTS = ".blocks"
+BLOCK_PIXELS = 512
+"""Own choice: a block holds as many windows per side as fit in 512 pixels (at least one; 4 at
+128-px windows, ~450 px): one read of every acquisition per block (a read costs about the
+same whatever its size, as ``prepare``'s tiles), and the block's imagery stays under 1 GB
+(S2 ~70 dates x 10 bands x 450^2 px float32 is 570 MB)."""
+OVERLAP_FRACTION = 8
+"""Own choice: windows overlap by 1/8 of their side (16 px at 128): (128 / 112)^2 = 1.31 windows
+per pixel; the taper then blends every window border."""
+AGGREGATIONS = ("mean", "majority")
+PARCELS_FORMATS = ("gpkg", "parquet")
+
+
+@dataclass
+class MapResult:
+    """What :func:`map_scene` wrote and how long it took."""
+
+    out: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    grid: Any = None
+    blocks: int = 0
+    resumed: int = 0
+    windows: int = 0
+    parcels: int = 0
+    synthetic: bool = False
+    seconds: float = 0.0
+    forward_seconds: float = 0.0
+    read_seconds: float = 0.0
+    assemble_seconds: float = 0.0
+
+    def line(self) -> str:
+        """The one-line summary the CLI prints."""
+        h, w = self.grid.shape
+        km2 = h * w * self.grid.resolution**2 / 1e6
+        text = (
+            f"{self.out}: {h} x {w} px ({km2:.1f} km²) in {self.blocks} blocks of windows "
+            f"({self.resumed} resumed), {self.windows} windows; {self.seconds:.1f} s"
+        )
+        if self.parcels:
+            text += f"; {self.parcels} parcels"
+        return text + (" (synthetic)" if self.synthetic else "")
+
+
+def read_map_parcels(path: Path, crs: Any = None) -> Any:
+    """The parcels to aggregate: every column of ``path`` kept, ``parcel_id`` added (1..N in
+    file order) when absent, geometries repaired, empty ones dropped, in ``crs`` when given."""
+    gpd = require("geopandas", "geo", "reading parcels")
+    from sitsfusion.io import require_regular_file
+
+    require_regular_file(path)
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises DataSourceError, OSError, ...
+        raise DatasetError(
+            path, f"not a readable vector file ({' '.join(str(exc).split())})"
+        ) from None
+    if frame.empty or frame.crs is None:
+        raise DatasetError(path, "holds no parcel" if frame.empty else "has no CRS")
+    if "parcel_id" not in frame.columns:
+        frame.insert(0, "parcel_id", np.arange(1, len(frame) + 1, dtype=np.int64))
+    frame["geometry"] = frame.geometry.make_valid()
+    frame = frame[~frame.geometry.is_empty & frame.geometry.notna()]
+    return frame if crs is None else frame.to_crs(crs)
+
+
+def _device(cfg: ExperimentConfig, device: str | None) -> str:
+    """The device from ``device``, else the config's accelerator (auto: CUDA when present)."""
+    import torch
+
+    if device is not None:
+        return device
+    accelerator = cfg.train.accelerator
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "cuda"
+    return "mps" if accelerator == "mps" else "cpu"
+
+
+def _say(progress: bool) -> Callable[[str], None]:
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=sys.stderr, flush=True)
+
+    return say
+
+
+def map_scene(
+    cfg: ExperimentConfig,
+    checkpoint: str | Path,
+    imagery: str | Path,
+    out: str | Path,
+    *,
+    aoi: str | Path | None = None,
+    parcels: str | Path | None = None,
+    aggregation: str = "mean",
+    parcels_format: str = "gpkg",
+    crs: Any = None,
+    resolution: float = 10.0,
+    window: int | None = None,
+    overlap: int | None = None,
+    block: int | None = None,
+    workers: int = 1,
+    scheduler: str | None = None,
+    precision: str = "fp32",
+    batch_size: int | None = None,
+    device: str | None = None,
+    smooth: float | None = None,
+    mmu: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    max_cloud: float | None = None,
+    min_clear: float = MIN_CLEAR,
+    overwrite: bool = False,
+    progress: bool = False,
+    command: str = "map",
+) -> MapResult:
+    """Map the area of ``aoi`` (else the parcels' bounds) with ``checkpoint``.
+
+    Args:
+        cfg: the experiment config the checkpoint was trained with (its data section: the
+            training data, whose normalisation and dates the windows get).
+        checkpoint: a semantic or panoptic segmentation checkpoint.
+        imagery: a STAC catalog (``catalog.json`` or its folder), a STAC API URL or a
+            GeoTIFF folder (:func:`~sitsfusion.geo.imagery.load_sensor`).
+        out: the output folder (layout in the module docstring).
+        aoi: a vector file of the area to map; parcels: a vector file of parcels to
+            aggregate the pixels into (the area is their bounds when no ``aoi``).
+        aggregation: ``mean`` (mean probability) or ``majority`` (most frequent class).
+        parcels_format: ``gpkg`` (GeoPackage) or ``parquet`` (GeoParquet).
+        crs, resolution: the grid (None: the area's CRS when projected, else its UTM zone).
+        window: window side in pixels (None: the training samples' side).
+        overlap: pixels shared by neighbouring windows (None: 1/8 of the window).
+        block: windows per side of a block, the unit of work and of resuming (None: as
+            many as fit in :data:`BLOCK_PIXELS`).
+        workers: LocalCluster processes, one thread each (0: in this process, no Dask).
+        scheduler: address of a running Dask scheduler (instead of a LocalCluster).
+        precision: ``fp32`` or ``bf16``; batch_size: windows per forward (None: the
+            config's); device: None for the config's accelerator.
+        smooth, mmu: optional post-processing (:mod:`sitsfusion.mapping.assemble`).
+        start, end, max_cloud, min_clear: the acquisitions and dates used (as ``prepare``).
+        overwrite: replace maps sitsfusion wrote in ``out``.
+        progress: print progress lines (to stderr).
+        command: the command line recorded in the folder's mark.
+
+    Raises:
+        ConfigError / DatasetError / CheckpointError / OutputError / ValueError: one line.
+    """
+    tic = time.perf_counter()
+    say = _say(progress)
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if aggregation not in AGGREGATIONS:
+        raise ConfigError(
+            f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}"
+        )
+    if parcels_format not in PARCELS_FORMATS:
+        raise ConfigError(f"parcels format must be gpkg or parquet, got {parcels_format!r}")
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0, got {workers}")
+    if smooth is not None and not smooth > 0:
+        raise ConfigError(f"smooth (sigma in pixels) must be > 0, got {smooth}")
+    if mmu is not None and mmu < 1:
+        raise ConfigError(f"mmu (pixels) must be >= 1, got {mmu}")
+    if aoi is None and parcels is None:
+        raise ConfigError("map needs the area: --aoi FILE, or --parcels FILE (their bounds)")
+    check_arguments(("S2",), min_clear, max_cloud)
+    source = Imagery.of(imagery)
+    out = Path(out)
+    frame = read_map_parcels(Path(parcels)) if parcels is not None else None
+    grid, area = area_grid(frame, aoi, crs, resolution)
+    inputs = [checkpoint, *cfg.data.inputs(), *source.folders(), parcels, aoi]
+
+    spec = MapSpec(
+        config=cfg.to_dict(),
+        checkpoint=str(Path(checkpoint).resolve()),
+        imagery=source.record(),
+        grid=grid,
+        results=str((out / RESULTS).resolve()),
+        window=0,
+        overlap=0,
+        start=start,
+        end=end,
+        max_cloud=max_cloud,
+        min_clear=min_clear,
+        precision=precision,
+        device=_device(cfg, device),
+        batch_size=batch_size or cfg.data.batch_size,
+        threads=1,
+    )
+    say(f"loading the model and opening the imagery ({source.record()})")
+    local = BlockPredictor(spec)  # the inputs checked here, before the output is touched
+    size = window or local.train_window
+    if size < 1:
+        raise ConfigError(
+            f"{cfg.data.root}: no training sample to take the window size from; pass --window"
+        )
+    lap = size // OVERLAP_FRACTION if overlap is None else overlap
+    grid = patch_grid(grid, size)
+    spec = replace(spec, grid=grid, window=size, overlap=lap)
+    local.spec = spec
+    local.open_imagery()  # a sensor missing, imagery away from the area: said now
+    if block is None:
+        block = max(1, (BLOCK_PIXELS - lap) // (size - lap))
+    blocks = plan_blocks(grid.shape, size, lap, block)
+    record = {
+        **spec.record(),
+        "block": block,
+        "smooth": smooth,
+        "mmu": mmu,
+        "aoi": None if aoi is None else str(Path(aoi).resolve()),
+        "parcels": None if parcels is None else str(Path(parcels).resolve()),
+        "aggregation": aggregation,
+    }
+    mark = read_mark(out) if out.is_dir() else None
+    resume = (
+        not overwrite
+        and mark is not None
+        and mark.get("map") == record
+        and not mark.get("complete")
+    )
+    result = MapResult(out=out, grid=grid, blocks=len(blocks), synthetic=local.synthetic)
+    result.windows = sum(len(b.windows) for b in blocks)
+    with output_folder(
+        out,
+        kind="scene-map",
+        overwrite=overwrite,
+        inputs=inputs,
+        command=command,
+        reuse=resume,
+        map=record,
+    ) as root:
+        results = root / RESULTS
+        results.mkdir(exist_ok=True)
+        todo = [b for b in blocks if not (results / f"{b.name}.npz").is_file()]
+        result.resumed = len(blocks) - len(todo)
+        where = (
+            "in this process"
+            if workers == 0 and scheduler is None
+            else (
+                f"on the Dask scheduler {scheduler}"
+                if scheduler
+                else f"on {workers} local worker(s)"
+            )
+        )
+        say(
+            f"mapping {grid.shape[0]} x {grid.shape[1]} px: {len(todo)} blocks of up to "
+            f"{block} x {block} windows of {size} px ({lap} px overlap) {where}"
+            + (f"; {result.resumed} done before" if result.resumed else "")
+        )
+        done = [0]
+
+        def on_block(report: dict[str, Any]) -> None:
+            done[0] += 1
+            result.forward_seconds += report.get("forward_seconds", 0.0)
+            result.read_seconds += report.get("read_seconds", 0.0)
+            say(f"block {report['block']} done ({done[0]}/{len(todo)})")
+
+        from sitsfusion.mapping.cluster import run_blocks
+
+        run_blocks(spec, todo, workers=workers, scheduler=scheduler, local=local, on_block=on_block)
+        assemble_tic = time.perf_counter()
+        parcels_grid = None if frame is None else frame.to_crs(grid.crs).reset_index(drop=True)
+        maps = SceneMaps(
+            blocks,
+            results,
+            grid,
+            local.class_names,
+            smooth=smooth,
+            mmu=mmu,
+            area=area,
+            parcels=parcels_grid,
+        )
+        tags = {
+            "config": cfg.name,
+            "checkpoint": str(checkpoint),
+            "synthetic": str(local.synthetic).lower(),
+            "window": size,
+            "overlap": lap,
+            "precision": precision,
+            "smooth": "" if smooth is None else smooth,
+            "mmu": "" if mmu is None else mmu,
+        }
+        say(f"writing {CLASSES_FILE} and {PROBABILITIES_FILE}")
+        result.files = maps.write(
+            root,
+            tags,
+            lambda n, total: (
+                say(f"region {n}/{total} written") if n % 10 == 0 or n == total else None
+            ),
+        )
+        if parcels_grid is not None:
+            table = maps.parcels(aggregation)
+            result.parcels = len(table)
+            result.files["parcels"] = write_map_parcels(root, table, parcels_format)
+        result.assemble_seconds = time.perf_counter() - assemble_tic
+        shutil.rmtree(results)
+        mark_complete(root, blocks=len(blocks), parcels=result.parcels, synthetic=local.synthetic)
+    result.seconds = time.perf_counter() - tic
+    return result
+
+
+def write_map_parcels(root: Path, table: Any, fmt: str) -> Path:
+    """The aggregated parcels as ``parcels.gpkg`` (layer ``parcels``) or ``parcels.parquet``."""
+    from sitsfusion.inference.maps import write_parcels
+    from sitsfusion.io import atomic_path
+
+    if fmt == "gpkg":
+        return write_parcels(root / "parcels.gpkg", {"parcels": table})
+    path = root / "parcels.parquet"
+    with atomic_path(path) as tmp:
+        table.to_parquet(tmp)
+    return path

@@ -1,0 +1,105 @@
+"""The windows a scene is predicted in, and the blocks they are grouped into.
+
+A scene of ``H x W`` pixels is covered by square **windows** of ``size`` pixels (the size the
+model was trained on) that overlap by ``overlap`` pixels: along each axis they start every
+``stride = size - overlap`` pixels, the last one shifted back to end at the scene's edge (as
+``prepare`` shifts its last patch). Every pixel's probabilities are the mean of the windows
+covering it, weighted by :func:`~sitsfusion.inference.mosaic.patch_weights` (a linear taper,
+highest at a window's centre): no seam at window borders.
+
+Windows are grouped into **blocks** of ``block x block`` windows of the lattice: a block is
+the unit of work (one task of the cluster, one read of the imagery, one file of results,
+resumed as a whole). A block reads the union of its windows (its :attr:`Block.extent`), which
+overlaps the next blocks' by ``overlap`` pixels; each window belongs to exactly one block, so
+no window is predicted twice, and the blending is the same whatever the blocks (the results
+of neighbouring blocks are summed where they overlap, :mod:`sitsfusion.mapping.assemble`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Block", "Window", "plan_blocks", "window_starts"]
+
+
+def window_starts(n: int, size: int, stride: int) -> list[int]:
+    """First pixels of the windows along an axis of ``n >= size`` pixels: every ``stride``
+    pixels, the last one shifted back to end at ``n``.
+
+    Raises:
+        ValueError: ``n < size``, ``stride < 1`` or ``stride > size`` (pixels left out).
+    """
+    if not 1 <= stride <= size:
+        raise ValueError(f"the stride must be in [1, {size}] pixels, got {stride}")
+    if n < size:
+        raise ValueError(f"an axis of {n} pixels holds no window of {size}")
+    starts = list(range(0, n - size + 1, stride))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return starts
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window: its first pixel ``r0``, ``c0`` in the scene and its side ``size``."""
+
+    r0: int
+    c0: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Block:
+    """``block x block`` windows of the lattice (fewer at the scene's right / bottom edge).
+
+    Attributes:
+        row, col: the block's place in the grid of blocks.
+        windows: its windows, row-major.
+    """
+
+    row: int
+    col: int
+    windows: tuple[Window, ...]
+
+    @property
+    def name(self) -> str:
+        """``"<row>_<col>"``: the name of the block's result file."""
+        return f"{self.row}_{self.col}"
+
+    @property
+    def extent(self) -> tuple[int, int, int, int]:
+        """``(r0, c0, r1, c1)``: the pixels its windows cover (what it reads)."""
+        r0 = min(w.r0 for w in self.windows)
+        c0 = min(w.c0 for w in self.windows)
+        r1 = max(w.r0 + w.size for w in self.windows)
+        c1 = max(w.c0 + w.size for w in self.windows)
+        return r0, c0, r1, c1
+
+
+def plan_blocks(shape: tuple[int, int], size: int, overlap: int, block: int) -> list[Block]:
+    """The blocks of a scene of ``shape = (H, W)`` pixels, row-major.
+
+    Args:
+        shape: the scene (at least ``size`` pixels each way).
+        size: window side in pixels.
+        overlap: pixels shared by neighbouring windows (``0 <= overlap < size``).
+        block: windows per side of a block (>= 1).
+
+    Raises:
+        ValueError: a scene smaller than a window, an overlap outside ``[0, size)``, a block
+            below 1.
+    """
+    if not 0 <= overlap < size:
+        raise ValueError(f"the overlap must be in [0, {size}) pixels, got {overlap}")
+    if block < 1:
+        raise ValueError(f"a block holds at least 1 window per side, got {block}")
+    rows = window_starts(shape[0], size, size - overlap)
+    cols = window_starts(shape[1], size, size - overlap)
+    blocks = []
+    for i in range(0, len(rows), block):
+        for j in range(0, len(cols), block):
+            windows = tuple(
+                Window(r, c, size) for r in rows[i : i + block] for c in cols[j : j + block]
+            )
+            blocks.append(Block(i // block, j // block, windows))
+    return blocks

@@ -1,0 +1,61 @@
+"""The windows and blocks of a scene: every pixel covered, every window in one block, the
+regions tiling the scene (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitsfusion.mapping.assemble import regions
+from sitsfusion.mapping.windows import plan_blocks, window_starts
+
+
+@st.composite
+def scenes(draw: st.DrawFn) -> tuple[tuple[int, int], int, int, int]:
+    size = draw(st.integers(4, 24))
+    overlap = draw(st.integers(0, size - 1))
+    shape = (draw(st.integers(size, 90)), draw(st.integers(size, 90)))
+    return shape, size, overlap, draw(st.integers(1, 4))
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenes())
+def test_windows_cover_the_scene_once_per_block_and_the_regions_tile_it(case) -> None:
+    shape, size, overlap, block = case
+    blocks = plan_blocks(shape, size, overlap, block)
+    cover = np.zeros(shape, dtype=int)
+    seen = set()
+    for b in blocks:
+        assert 1 <= len(b.windows) <= block * block
+        r0, c0, r1, c1 = b.extent
+        assert 0 <= r0 < r1 <= shape[0] and 0 <= c0 < c1 <= shape[1]
+        for w in b.windows:
+            assert (w.r0, w.c0) not in seen  # a window belongs to one block
+            seen.add((w.r0, w.c0))
+            assert w.r0 + size <= shape[0] and w.c0 + size <= shape[1]  # inside the scene
+            cover[w.r0 : w.r0 + size, w.c0 : w.c0 + size] += 1
+    assert cover.min() >= 1  # no pixel left out
+    tiles = np.zeros(shape, dtype=int)
+    for region in regions(blocks, shape):
+        tiles[region.r0 : region.r1, region.c0 : region.c1] += 1
+    assert (tiles == 1).all()  # the regions tile the scene
+
+
+def test_the_last_window_is_shifted_back_to_the_edge() -> None:
+    assert window_starts(100, 32, 28) == [0, 28, 56, 68]
+    assert window_starts(32, 32, 32) == [0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (((10, 40), 16, 0, 1), "holds no window"),
+        (((40, 40), 16, 16, 1), "overlap must be in"),
+        (((40, 40), 16, 2, 0), "at least 1 window"),
+    ],
+)
+def test_bad_plans_are_refused(args, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan_blocks(*args)
