@@ -314,6 +314,33 @@ def test_the_script_is_valid_javascript(tmp_path: Path) -> None:
     assert ran.returncode == 0, ran.stderr.decode()
 
 
+def test_the_script_pans_zooms_and_shows_tooltips(tmp_path: Path) -> None:
+    """The page's script run by node on a fake DOM (fake_dom.js): the wheel zooms about the
+    cursor, a drag pans by the pointer's travel, buttons and keys zoom and go home, a hover
+    shows the tooltip and the class under the cursor, a toggle hides a layer."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the inline script is not run")
+    classes = fields(2, 2, len(PASTIS), seed=8)  # 16 x 16 pixels of 10 m
+    map_path = write_map(tmp_path / "classes.tif", classes)
+    out = write_view(tmp_path / "view.html", map_path)
+    harness = Path(__file__).with_name("fake_dom.js")
+    ran = subprocess.run([node, str(harness), str(out)], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    did = json.loads(ran.stdout)
+    assert did["initial"] == [0, 0, 16, 16] == did["home"] == did["keyOut"]
+    assert did["wheel"][2] < 16  # zoomed in ...
+    np.testing.assert_allclose(did["fixed"], 0, atol=1e-9)  # ... about the cursor
+    assert float(did["zoomedRadius"]) < float(did["radius"])  # points keep their screen size
+    np.testing.assert_allclose(did["dragged"], did["expectedDrag"], rtol=1e-9)
+    np.testing.assert_allclose(did["zoomIn"][2], 16 / 1.5)
+    width, hidden = did["scale"]  # a scale bar of at most 120 screen pixels
+    assert not hidden and 0 < float(width.removesuffix("px")) <= 120
+    assert did["tip"] == [False, "parcel 7\npredicted: maize"] and did["tipAfter"] is True
+    assert did["where"].startswith("x 5000") and did["where"].endswith(did["className"])
+    assert did["parcels"] == "none"
+
+
 def test_an_existing_page_of_ours_is_replaced_any_other_file_never(tmp_path: Path) -> None:
     map_path = write_map(tmp_path / "classes.tif", fields(2, 2, 2))
     out = write_view(tmp_path / "view.html", map_path, title="first")
