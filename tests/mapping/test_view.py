@@ -216,6 +216,26 @@ def test_parcels_are_drawn_where_they_lie_in_any_crs(tmp_path: Path) -> None:
     assert {i["data-layer"] for i in page.all("input")} == {"classes", "parcels"}
 
 
+def test_parcel_tooltips_with_missing_columns_and_values(tmp_path: Path) -> None:
+    """predict's parcels name their id ``parcel``; a class name or confidence may be absent
+    (the class name then comes from ``pred_class`` and the map's ``classes`` tag)."""
+    classes = fields(1, 3, len(PASTIS), seed=9)
+    frame = parcels_file(tmp_path / "full.gpkg", classes)
+    frame = frame.rename(columns={"parcel_id": "parcel"}).drop(columns=["pixels"])
+    frame["pred_class"] = [1, 3, 2]
+    frame["pred_name"] = ["Meadow", None, None]
+    frame["confidence"] = [0.5, np.nan, 0.25]
+    write_parcels(tmp_path / "p.gpkg", {"parcels": frame})
+    map_path = write_map(tmp_path / "classes.tif", classes)
+    page = read_page(write_view(tmp_path / "v.html", map_path, parcels=tmp_path / "p.gpkg"))
+    tips = [p["data-tip"].splitlines() for p in page.all("path")]
+    assert tips == [
+        ["parcel 1", "predicted: Meadow", "confidence: 50.0 %"],
+        ["parcel 2", "predicted: Corn"],
+        ["parcel 3", "predicted: Soft winter wheat", "confidence: 25.0 %"],
+    ]
+
+
 def test_parcels_are_simplified_to_the_displayed_pixel(tmp_path: Path) -> None:
     """A staircase parcel edge of one-pixel steps: kept when each pixel is shown, smoothed
     when four pixels make one displayed pixel."""

@@ -33,6 +33,7 @@ import numpy as np
 
 from sitsfusion import __version__
 from sitsfusion.assessment.classmap import ClassMap, class_counts, open_class_map
+from sitsfusion.assessment.sample import REFERENCE
 from sitsfusion.errors import DatasetError
 from sitsfusion.io import require_regular_file, write_text_atomic
 from sitsfusion.optional import require
@@ -61,7 +62,6 @@ POINTS_LAYER = "assessment_sample"
 
 _PALETTE_MAPS = ("tab20", "tab20b", "tab20c")  # matplotlib's qualitative maps: 60 colours
 _TRANSPARENT = 255  # PNG palette index of no data
-_POINT_COLUMNS = ("point_id", "map_class", "reference")
 
 
 @dataclass(frozen=True)
@@ -253,14 +253,21 @@ def _tip(*lines: str) -> str:
     return html.escape("\n".join(lines), quote=True)
 
 
-def _column(frame: Any, *names: str) -> Any:
-    """The first column of ``frame`` among ``names``, or None."""
-    return next((frame[n] for n in names if n in frame.columns), None)
+def _cells(frame: Any, *names: str) -> list[Any]:
+    """The values of the first column of ``frame`` among ``names`` (missing values: None);
+    all None when there is no such column."""
+    import pandas as pd
+
+    column = next((frame[n] for n in names if n in frame.columns), None)
+    if column is None:
+        return [None] * len(frame)
+    return [None if pd.isna(v) else v for v in column.tolist()]
 
 
 def _parcel_paths(path: Path, picture: _Picture) -> list[str]:
     """The ``<path>`` of each parcel of ``path`` (an outline: the map shows through),
-    simplified to half a displayed pixel.
+    simplified to half a displayed pixel; its tooltip: ``parcel_id`` (or ``parcel``),
+    ``pred_name`` (or the name of ``pred_class``), ``confidence``, ``pixels``.
 
     Raises:
         DatasetError: as :func:`_read_layer`; a geometry that is not a (multi)polygon.
@@ -274,32 +281,35 @@ def _parcel_paths(path: Path, picture: _Picture) -> list[str]:
         )
     tolerance = 0.5 * picture.step * abs(cmap.transform[0])
     geometries = frame.geometry.simplify(tolerance, preserve_topology=True)
-    ids = _column(frame, "parcel_id", "parcel")
-    classes = _column(frame, "pred_class")
-    names = _column(frame, "pred_name")
-    confidence = _column(frame, "confidence")
-    pixels = _column(frame, "pixels")
+    rows = zip(
+        geometries,
+        frame.index,
+        _cells(frame, "parcel_id", "parcel"),
+        _cells(frame, "pred_name"),
+        _cells(frame, "pred_class"),
+        _cells(frame, "confidence"),
+        _cells(frame, "pixels"),
+        strict=True,
+    )
     out = []
-    for i, geometry in enumerate(geometries):
+    for geometry, index, pid, name, k, confidence, pixels in rows:
         if geometry is None or geometry.is_empty:
             continue
-        pid = ids.iloc[i] if ids is not None else frame.index[i]
-        k = int(classes.iloc[i]) if classes is not None else -1
-        name = str(names.iloc[i]) if names is not None else ""
-        if not name and 0 <= k < len(cmap.class_names):
-            name = cmap.class_names[k]
-        lines = [f"parcel {pid}", f"predicted: {name or 'unknown'}"]
+        if name is None and k is not None and 0 <= int(k) < len(cmap.class_names):
+            name = cmap.class_names[int(k)]
+        lines = [f"parcel {index if pid is None else pid}", f"predicted: {name or 'unknown'}"]
         if confidence is not None:
-            lines.append(f"confidence: {100 * float(confidence.iloc[i]):.1f} %")
+            lines.append(f"confidence: {100 * float(confidence):.1f} %")
         if pixels is not None:
-            lines.append(f"pixels: {int(pixels.iloc[i])}")
+            lines.append(f"pixels: {int(pixels)}")
         out.append(f'<path d="{_path_data(geometry, cmap)}" data-tip="{_tip(*lines)}"/>')
     return out
 
 
 def _point_circles(path: Path, cmap: ClassMap, colors: Sequence[str]) -> list[str]:
-    """The ``<circle>`` of each assessment point of ``path`` (filled with its map class's
-    colour; the page sets the radius at each zoom).
+    """The ``<circle>`` of each assessment point of ``path``, filled with its map class's
+    colour (the page sets the radius at each zoom); its tooltip: ``point_id``,
+    ``map_class`` and ``reference`` when filled.
 
     Raises:
         DatasetError: as :func:`_read_layer`; a geometry that is not a point.
@@ -314,20 +324,21 @@ def _point_circles(path: Path, cmap: ClassMap, colors: Sequence[str]) -> list[st
         return []
     xy = _svg_xy(np.column_stack([frame.geometry.x, frame.geometry.y]), cmap)
     index = {name: k for k, name in enumerate(cmap.class_names)}
-    columns = {c: _column(frame, c) for c in _POINT_COLUMNS}
+    rows = zip(
+        xy,
+        _cells(frame, "point_id"),
+        _cells(frame, "map_class"),
+        _cells(frame, REFERENCE),
+        strict=True,
+    )
     out = []
-    for i, (x, y) in enumerate(xy):
-        values = {
-            c: ("" if col is None or col.iloc[i] is None else str(col.iloc[i]).strip())
-            for c, col in columns.items()
-        }
-        if values["reference"] == "nan":
-            values["reference"] = ""
-        lines = [f"point {values['point_id'] or i + 1}", f"map class: {values['map_class']}"]
-        if values["reference"]:
-            lines.append(f"reference: {values['reference']}")
-        k = index.get(values["map_class"], -1)
-        fill = colors[k] if k >= 0 else "#ffffff"
+    for n, ((x, y), pid, mapped, reference) in enumerate(rows, start=1):
+        mapped = "" if mapped is None else str(mapped).strip()
+        reference = "" if reference is None else str(reference).strip()
+        lines = [f"point {n if pid is None else pid}", f"map class: {mapped}"]
+        if reference:
+            lines.append(f"reference: {reference}")
+        fill = colors[index[mapped]] if mapped in index else "#ffffff"
         out.append(
             f'<circle cx="{_num(x)}" cy="{_num(y)}" r="4" style="fill:{fill}" '
             f'data-tip="{_tip(*lines)}"/>'
