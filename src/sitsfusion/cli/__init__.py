@@ -26,6 +26,7 @@ from sitsfusion.cli import (  # noqa: F401
     prepare,
     simulate,
     training,
+    view,
 )
 from sitsfusion.cli.app import cli, console
 from sitsfusion.errors import DatasetError
