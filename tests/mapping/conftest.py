@@ -41,7 +41,7 @@ class Area:
     def parcels(self) -> Path:
         return self.scene / "parcels.gpkg"
 
-    def config(self, *more: str):  # noqa: ANN201
+    def config(self, *more: str):
         from sitsfusion.config import load_config
 
         return load_config(CONFIG, [*self.overrides, *more])
@@ -57,7 +57,14 @@ def area(tmp_path_factory: pytest.TempPathFactory) -> Area:
     scene = simulate_scene(root / "scene", size=SCENE, seed=3, s2_dates=8, s1_dates=8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # small parcels, empty folds: a tiny area
-        prepare(scene / "catalog.json", scene / "parcels.gpkg", root / "ds", patch_size=32, block=1, folds=3)
+        prepare(
+            scene / "catalog.json",
+            scene / "parcels.gpkg",
+            root / "ds",
+            patch_size=32,
+            block=1,
+            folds=3,
+        )
     overrides = (
         *SMALL,
         f"data.root={root / 'ds'}",

@@ -26,7 +26,7 @@ K = 20
 WEIGHTS = torch.linspace(-1.0, 1.0, K * 10).reshape(K, 10) * torch.linspace(1, 3, 10)
 
 
-def _pixelwise(self: BlockPredictor, samples) -> torch.Tensor:  # noqa: ANN001
+def _pixelwise(self: BlockPredictor, samples) -> torch.Tensor:
     values = collate(samples).series["S2"].values  # [B, T, C, H, W], every date kept
     return torch.einsum("kc,btchw->bkhw", WEIGHTS, values / values.shape[1]).softmax(dim=1)
 
@@ -37,11 +37,14 @@ def pixelwise(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _read(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    with rasterio.open(folder / "classes.tif") as a, rasterio.open(folder / "probabilities.tif") as b:
+    with (
+        rasterio.open(folder / "classes.tif") as a,
+        rasterio.open(folder / "probabilities.tif") as b,
+    ):
         return a.read(), b.read()
 
 
-def _map(area, out: Path, **kw):  # noqa: ANN001, ANN202
+def _map(area, out: Path, **kw):
     kw.setdefault("workers", 0)
     return map_scene(area.config(), area.checkpoint, area.catalog, out, parcels=area.parcels, **kw)
 
@@ -119,7 +122,7 @@ def test_an_interrupted_map_resumes_and_nothing_looks_complete(
     run = BlockPredictor.run
     calls = []
 
-    def dies_after_two(self, block):  # noqa: ANN001, ANN202
+    def dies_after_two(self, block):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(block.name)
@@ -146,9 +149,10 @@ def test_without_overlap_the_map_is_the_predict_mosaic(area, tmp_path: Path) -> 
 
     predict_maps(area.config(), area.checkpoint, tmp_path / "pred", split="all", progress=False)
     _map(area, tmp_path / "map", window=32, overlap=0)
-    with rasterio.open(tmp_path / "pred" / "mosaic.tif") as a, rasterio.open(
-        tmp_path / "map" / "classes.tif"
-    ) as b:
+    with (
+        rasterio.open(tmp_path / "pred" / "mosaic.tif") as a,
+        rasterio.open(tmp_path / "map" / "classes.tif") as b,
+    ):
         assert a.transform == b.transform and a.shape == b.shape
         mosaic, mapped = a.read(), b.read()
     inside = mosaic[0] != 255  # the mosaic has only the patches holding parcels

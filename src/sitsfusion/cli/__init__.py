@@ -2,8 +2,8 @@
 
 ``app`` holds the group and what the commands share; ``simulate`` (synthetic datasets),
 ``datasets`` (``info``, ``show``, ``aggregate``), ``training`` (``fit``, ``validate``, ``test``,
-``params``), ``maps`` (``predict``), ``mapping`` (``map``), ``experiments`` (multi-run protocols) and ``demo`` each
-register their commands on it.
+``params``), ``maps`` (``predict``), ``mapping`` (``map``), ``view``, ``assess``,
+``experiments`` (multi-run protocols) and ``demo`` each register their commands on it.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from sitsfusion.cli import (  # noqa: F401
     datasets,
     demo,
     experiments,
-    maps,
     mapping,
+    maps,
     prepare,
     simulate,
     training,

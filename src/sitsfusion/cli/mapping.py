@@ -186,14 +186,18 @@ def map_command(
     console.print(result.line(), soft_wrap=True)
     paths = dict(result.files)
     if view:
-        from sitsfusion.mapping.view import open_view, write_view
+        from sitsfusion.cli.view import display_available, open_in_browser
+        from sitsfusion.mapping.view import write_view
 
+        parcels_file = result.files.get("parcels")
         paths["view"] = write_view(
             out / "view.html",
             result.files["classes.tif"],
-            parcels=result.files.get("parcels"),
+            parcels=parcels_file if parcels_file and parcels_file.suffix == ".gpkg" else None,
+            title=f"{cfg.name}: {out.name}",
         )
-        open_view(paths["view"])
+        if display_available():
+            open_in_browser(paths["view"])
     print_paths(paths)
     if result.synthetic:
         console.print(f"[yellow]note:[/] {SYNTHETIC_NOTE}")

@@ -351,4 +351,3 @@ class SceneMaps:
         if self.totals is None:
             raise ValueError("no parcels were given")
         return self.totals.table(self.class_names, method)
-
