@@ -18,6 +18,8 @@ date steps, resampling, the training normalisation).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -282,7 +284,17 @@ class BlockPredictor:
             "forward_seconds": result.forward_seconds,
             "read_seconds": result.read_seconds,
             "seconds": time.perf_counter() - tic,
+            "peak_rss": _peak_rss(),
+            "pid": os.getpid(),
         }
+
+
+def _peak_rss() -> int:
+    """Bytes: the peak resident memory of this process so far (the worker's)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # macOS: bytes, Linux: KiB
 
 
 def _batches(windows: tuple[Window, ...], size: int) -> Iterator[tuple[Window, ...]]:

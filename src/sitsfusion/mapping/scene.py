@@ -75,6 +75,7 @@ class MapResult:
     forward_seconds: float = 0.0
     read_seconds: float = 0.0
     assemble_seconds: float = 0.0
+    peak_rss: dict[int, int] = field(default_factory=dict)  # per worker process: bytes
 
     def line(self) -> str:
         """The one-line summary the CLI prints."""
@@ -300,6 +301,9 @@ def map_scene(
             done[0] += 1
             result.forward_seconds += report.get("forward_seconds", 0.0)
             result.read_seconds += report.get("read_seconds", 0.0)
+            if "pid" in report:
+                pid = report["pid"]
+                result.peak_rss[pid] = max(result.peak_rss.get(pid, 0), report["peak_rss"])
             say(f"block {report['block']} done ({done[0]}/{len(todo)})")
 
         from sitsfusion.mapping.cluster import run_blocks
