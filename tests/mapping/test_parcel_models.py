@@ -1,6 +1,7 @@
 """Parcel models in ``sitsfusion map`` (``sitsfusion.mapping.parcel_models``) on the
 simulator's synthetic 64 x 64 px scene: a tiny late-fusion PSE + L-TAE trained one epoch on the
-scene's pixel sets maps the parcels, with or without their labels."""
+scene's pixel sets maps the parcels, with or without their labels (the tests that train are
+marked slow)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ def evaluation(cfg: ExperimentConfig, task: Any) -> dict[int, np.ndarray]:
     return out
 
 
+@pytest.mark.slow
 def test_every_parcel_is_classified_once_without_labels(
     trained: dict[str, Any], unlabelled: Path, mapped: tuple[Any, Path]
 ) -> None:
@@ -130,6 +132,7 @@ def test_every_parcel_is_classified_once_without_labels(
     assert not (meta / "folds.json").exists()
 
 
+@pytest.mark.slow
 def test_a_parcel_gets_the_prediction_of_its_evaluation(
     trained: dict[str, Any], mapped: tuple[Any, Path]
 ) -> None:
@@ -141,6 +144,7 @@ def test_a_parcel_gets_the_prediction_of_its_evaluation(
     np.testing.assert_allclose(got, np.stack(list(expected.values())), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_labelled_file_on_a_given_grid_keeps_its_classes(
     trained: dict[str, Any], mapped: tuple[Any, Path], tmp_path: Path
 ) -> None:
@@ -166,6 +170,7 @@ def test_a_labelled_file_on_a_given_grid_keeps_its_classes(
     np.testing.assert_allclose(bounds, grid.bounds)
 
 
+@pytest.mark.slow
 def test_days_count_from_the_training_data_and_other_arguments_replace_a_map(
     trained: dict[str, Any], unlabelled: Path, tmp_path: Path
 ) -> None:
@@ -185,17 +190,42 @@ def test_days_count_from_the_training_data_and_other_arguments_replace_a_map(
     assert len(first.frame) == len(again.frame)
 
 
-def test_refusals_are_one_line_before_any_work(trained: dict[str, Any], tmp_path: Path) -> None:
-    scene, cfg = trained["scene"], trained["cfg"]
-    args = (scene / "catalog.json", scene / "parcels.gpkg", tmp_path / "work")
-    semantic = SimpleNamespace(task_name="semantic")
+def test_refusals_are_one_line_before_any_work(tmp_path: Path) -> None:
+    data = tmp_path / "gone"
+    cfg = load_config(CONFIGS / "own_area" / "pixelset_late.yaml", [*SMALL, f"data.root={data}"])
+    args = (tmp_path / "catalog.json", tmp_path / "parcels.gpkg", tmp_path / "work")
+    parcel = SimpleNamespace(task_name="parcel", hparams={"channels": {"S2": 10, "S1A": 3}})
     with pytest.raises(ConfigError, match="holds a 'semantic' model") as info:
-        map_parcel_model(semantic, cfg, *args)  # type: ignore[arg-type]
-    gone = load_config(
-        CONFIGS / "own_area" / "pixelset_late.yaml", [*SMALL, f"data.root={tmp_path / 'gone'}"]
-    )
-    with pytest.raises(ConfigError, match=r"gone not found; mapping needs the training data"):
-        map_parcel_model(trained["task"], gone, *args)
+        map_parcel_model(SimpleNamespace(task_name="semantic"), cfg, *args)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match=r"the checkpoint was trained on \['S2', 'S1A'\]"):
+        map_parcel_model(parcel, cfg, *args)  # type: ignore[arg-type]
+    parcel.hparams["channels"]["S1D"] = 3
     with pytest.raises(ConfigError, match="batch_size must be >= 1"):
-        map_parcel_model(trained["task"], cfg, *args, batch_size=0)
-    assert "\n" not in str(info.value) and not (tmp_path / "work").exists()
+        map_parcel_model(parcel, cfg, *args, batch_size=0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"gone not found; mapping needs the training data"):
+        map_parcel_model(parcel, cfg, *args)  # type: ignore[arg-type]
+    seed000 = load_config(CONFIGS / "ofori2021" / "late.yaml", [f"data.root={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"\['S1'\] are not imagery sensors; a map reads S2"):
+        map_parcel_model(parcel, seed000, *args)  # type: ignore[arg-type]
+    assert not (tmp_path / "work").exists()
+
+
+def test_parcels_to_classify_need_no_class_column(tmp_path: Path) -> None:
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from sitsfusion.errors import DatasetError
+    from sitsfusion.geo.labels import read_parcels
+
+    squares = [box(0, 0, 100, 100), box(200, 0, 300, 100)]
+    path = tmp_path / "p.gpkg"
+    gpd.GeoDataFrame({"area_ha": [1.0, 1.0]}, geometry=squares, crs="EPSG:32630").to_file(path)
+    with pytest.raises(DatasetError, match="no class column found"):
+        read_parcels(path)  # to learn from: a class column is needed
+    assert read_parcels(path, class_required=False)["class_value"].isna().all()
+    two = gpd.read_file(path).assign(crop_code=["A", "B"], crop_name=["a", "b"])
+    two.to_file(path)
+    assert read_parcels(path, class_required=False)["class_value"].isna().all()  # ambiguous
+    chosen = read_parcels(path, class_column="crop_name", class_required=False)
+    assert chosen["class_value"].tolist() == ["a", "b"]

@@ -55,8 +55,8 @@ class ParcelPredictions:
     Attributes:
         frame: one row per parcel mapped, by ascending ``parcel_id`` (int64): ``pred_class``
             (int64, 0..K-1), ``pred_name``, ``confidence`` (the largest probability, 0-1),
-            ``pixels`` (the parcel's pixels on the grid), ``class_value`` (the file's class,
-            only when it has a class column), geometry in the grid CRS.
+            ``pixels`` (the parcel's pixels on the grid), ``class_value`` (the file's class
+            as text, only when it has a class column), geometry in the grid CRS.
         probabilities: float32 ``[n_parcels, K]``, rows as ``frame``'s, each summing to 1.
         skipped: parcels of the file not mapped (said, not an error): outside the grid,
             smaller than the rasteriser's minimum, or without valid pixels in some sensor.
