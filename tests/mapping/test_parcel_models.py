@@ -6,6 +6,7 @@ marked slow)."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +18,7 @@ pytest.importorskip("odc.stac")
 
 from paths import CONFIGS
 from sitsfusion.config import ConfigError, ExperimentConfig, load_config
+from sitsfusion.errors import DataWarning
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.pixelsets import UNLABELLED, prepare_pixelsets
 from sitsfusion.mapping.parcel_models import PIXELSETS, map_parcel_model
@@ -180,7 +182,11 @@ def test_days_count_from_the_training_data_and_other_arguments_replace_a_map(
     cfg = trained["cfg"]
     args = (trained["task"], cfg, trained["scene"] / "catalog.json", unlabelled)
     work = tmp_path / "work"
-    first = map_parcel_model(*args, work, start="2018-09-18")  # the scene's first: 09-17, S1D
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = map_parcel_model(*args, work, start="2018-09-18", min_clear=0.9)  # 1st: 09-17
+    said = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert any("prepared otherwise than this map (min_clear 0.9, not 0.5)" in m for m in said)
     reader = _evaluation_reader(cfg, datamodule(cfg), work / PIXELSETS)
     assert reader.reference_date == "2018-09-17"  # the training data's, not the map's first
     assert int(reader[0]["S1D"].dates[0]) > 0 and int(reader[0]["S2"].dates[0]) == 2

@@ -32,7 +32,7 @@ import torch
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.errors import DatasetError, DataWarning
 from sitsfusion.geo.area import MIN_CLEAR, PARCELS_FILE, SENSORS, USER_PARCELS_LAYER
-from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.grid import DEFAULT_RESOLUTION, Grid
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sitsfusion.data.modules.base import SITSDataModule
     from sitsfusion.data.readers.pixelset import PixelSetDataset
     from sitsfusion.data.sample import Batch
+    from sitsfusion.geo.pixelsets import PixelSetSummary
     from sitsfusion.tasks.base import SupervisedTask
 
 __all__ = ["PIXELSETS", "ParcelPredictions", "map_parcel_model"]
@@ -95,12 +96,14 @@ def map_parcel_model(
         imagery: a STAC catalog (or its folder), a GeoTIFF folder or a STAC API URL.
         parcels: the parcels' vector file, labelled or not.
         work: a folder for the pixel sets (``work/pixelsets``, kept: a rerun resumes it).
-        grid: the grid to read the parcels on; None: the parcels' bounds at 10 m in their CRS
-            (their UTM zone when not projected), as ``prepare --mode parcels``.
+        grid: the grid to read the parcels on; None: the parcels' bounds in their CRS (their
+            UTM zone when not projected) at the training data's resolution (10 m when not
+            recorded), as ``prepare --mode parcels``.
         start, end: the first / last date read (inclusive, ``YYYY-MM-DD``).
         max_cloud: drop S2 items above this cloud cover (percent).
-        min_clear: the valid fraction of a parcel's pixels for a date to be kept for it (as
-            the training data were prepared).
+        min_clear: the valid fraction of a parcel's pixels for a date to be kept for it; a
+            grid resolution or ``min_clear`` other than the training data's (recorded by
+            ``prepare --mode parcels``) is said (DataWarning): the model sees other series.
         batch_size: parcels per forward pass; default ``data.batch_size``.
         device: default the config's ``train.accelerator`` (``auto``: CUDA when available).
         progress: show progress bars (reading, classifying).
@@ -120,6 +123,7 @@ def map_parcel_model(
     from sitsfusion.training import datamodule
 
     _check(task, cfg, batch_size)
+    resolution = _as_prepared(cfg, grid, min_clear)
     dm = datamodule(cfg)
     transform = dm.evaluation_transform()
     check_same_dataset(task, dm.channels, dm.class_names, "the checkpoint")
@@ -128,6 +132,7 @@ def map_parcel_model(
         parcels,
         Path(work) / PIXELSETS,
         grid=grid,
+        resolution=resolution,
         class_column=class_column,
         sensors=list(cfg.data.modalities),
         start=start,
@@ -178,13 +183,40 @@ def _check(task: SupervisedTask, cfg: ExperimentConfig, batch_size: int | None) 
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     missing = [p for p in cfg.data.inputs() if p and not Path(p).exists()]
     if missing:
+        key = "data.root" if missing[0] == cfg.data.root else "data.*_roots"
         raise ConfigError(
-            f"data.root: {missing[0]} not found; mapping needs the training data (its "
+            f"{key}: {missing[0]} not found; mapping needs the training data (its "
             "normalisation statistics and reference date)"
         )
 
 
-def _pixel_sets(imagery: str | Path, parcels: str | Path, out: Path, **kwargs: Any) -> Any:
+def _as_prepared(cfg: ExperimentConfig, grid: Grid | None, min_clear: float) -> float:
+    """The pixel size of the training data (``data.root`` prepared by ``prepare --mode
+    parcels`` records it; else 10 m, the Sentinel-2 bands' and prepare's default); a grid
+    resolution or ``min_clear`` differing from the recorded ones said in a DataWarning."""
+    from sitsfusion.outputs import read_mark
+
+    recorded = ((read_mark(cfg.data.root) if cfg.data.root else None) or {}).get("pixelsets")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    resolution = float(recorded.get("resolution", DEFAULT_RESOLUTION))
+    differ = []
+    if grid is not None and grid.resolution != resolution and "resolution" in recorded:
+        differ.append(f"a {grid.resolution:g} m grid, not {resolution:g} m")
+    if recorded.get("min_clear", min_clear) != min_clear:
+        differ.append(f"min_clear {min_clear:g}, not {recorded['min_clear']:g}")
+    if differ:
+        warnings.warn(
+            f"{cfg.data.root} was prepared otherwise than this map ({'; '.join(differ)}): the "
+            "model sees series unlike those it was trained on",
+            DataWarning,
+            stacklevel=3,
+        )
+    return resolution
+
+
+def _pixel_sets(
+    imagery: str | Path, parcels: str | Path, out: Path, **kwargs: Any
+) -> PixelSetSummary:
     """:func:`~sitsfusion.geo.pixelsets.prepare_pixelsets` of the parcels to classify into
     ``out``: resumed when an interrupted run of the same arguments left it, replaced when an
     earlier run of other arguments did."""
