@@ -6,6 +6,7 @@ marked slow)."""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -194,6 +195,27 @@ def test_days_count_from_the_training_data_and_other_arguments_replace_a_map(
     mark = json.loads((work / PIXELSETS / ".sitsfusion.json").read_text())
     assert mark["complete"] and mark["pixelsets"]["start"] is None
     assert len(first.frame) == len(again.frame)
+
+
+@pytest.mark.slow
+def test_a_rerun_resumes_and_an_unreadable_parcel_is_skipped(
+    trained: dict[str, Any], unlabelled: Path, mapped: tuple[Any, Path], tmp_path: Path
+) -> None:
+    before, work = mapped
+    copy = tmp_path / "work"
+    shutil.copytree(work, copy)
+    pid = int(before.frame["parcel_id"].iloc[0])
+    s2 = copy / PIXELSETS / "S2" / "DATA" / f"{pid}.npy"
+    np.save(s2, np.zeros_like(np.load(s2)))  # no valid S2 pixel left
+    args = (trained["task"], trained["cfg"], trained["scene"] / "catalog.json", unlabelled)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = map_parcel_model(*args, copy)  # the same arguments: resumed, nothing read again
+    said = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    left = [m for m in said if m.startswith("1 parcel(s) left out, their pixel sets unreadable")]
+    assert len(left) == 1 and f"parcel {pid} has no pixel holding data" in left[0]
+    assert pid not in set(again.frame["parcel_id"]) and again.skipped == before.skipped + 1
+    np.testing.assert_allclose(again.probabilities, before.probabilities[1:], atol=1e-6)
 
 
 def test_refusals_are_one_line_before_any_work(tmp_path: Path) -> None:

@@ -144,13 +144,13 @@ def map_parcel_model(
     reader = _evaluation_reader(cfg, dm, summary.out)
     dev = _device(cfg, device)
     task.eval().to(dev)
+    unread: list[str] = []
     rows, probabilities = _classify(
-        task, reader, transform, batch_size or cfg.data.batch_size, dev, progress
+        task, reader, transform, batch_size or cfg.data.batch_size, dev, progress, unread
     )
-    if len(rows) < len(reader):
+    if unread:
         warnings.warn(
-            f"{len(reader) - len(rows)} parcel(s) without a pixel holding data in every sensor "
-            "left out",
+            f"{len(unread)} parcel(s) left out, their pixel sets unreadable: {unread[0]}",
             DataWarning,
             stacklevel=2,
         )
@@ -264,9 +264,9 @@ def _device(cfg: ExperimentConfig, device: str | torch.device | None) -> torch.d
     return torch.device("cuda" if cuda else "cpu")
 
 
-def _batches(samples: Any, size: int) -> Iterator[tuple[list[int], Batch]]:
-    """Batches of ``size`` samples with their indices; a parcel that cannot be read (its
-    sensors hold data on no common pixel) is left out."""
+def _batches(samples: Any, size: int, unread: list[str]) -> Iterator[tuple[list[int], Batch]]:
+    """Batches of ``size`` samples with their indices; a parcel that cannot be read (e.g. its
+    sensors hold data on no common pixel) is left out, its error appended to ``unread``."""
     from sitsfusion.data.sample import collate
 
     rows: list[int] = []
@@ -274,7 +274,8 @@ def _batches(samples: Any, size: int) -> Iterator[tuple[list[int], Batch]]:
     for i in range(len(samples)):
         try:
             items.append(samples[i])
-        except DatasetError:
+        except DatasetError as exc:
+            unread.append(str(exc))
             continue
         rows.append(i)
         if len(items) == size:
@@ -291,8 +292,10 @@ def _classify(
     batch_size: int,
     device: torch.device,
     progress: bool,
+    unread: list[str],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The class probabilities of the parcels of ``reader``.
+    """The class probabilities of the parcels of ``reader`` (those it cannot read: their
+    errors appended to ``unread``).
 
     Returns:
         ``rows`` int64 ``[P]``: the reader's indices classified (ascending), and float32
@@ -301,7 +304,7 @@ def _classify(
     from sitsfusion.data.modules.base import ReaderSubset
 
     samples = ReaderSubset(reader, np.arange(len(reader)), transform)
-    batches: Any = _batches(samples, batch_size)
+    batches: Any = _batches(samples, batch_size, unread)
     if progress:
         from rich.progress import track
 
