@@ -117,10 +117,12 @@ def _read_frame(path: Path, layer: str | int | None) -> gpd.GeoDataFrame:
         ) from None
 
 
-def _detect_class_column(path: Path, columns: list[str]) -> str:
+def _detect_class_column(path: Path, columns: list[str], required: bool = True) -> str | None:
     candidates = [c for c in columns if c != _ID_COLUMN and CLASS_COLUMN_PATTERN.search(c)]
     if len(candidates) == 1:
         return candidates[0]
+    if not required:
+        return None
     if not candidates:
         raise DatasetError(
             path,
@@ -226,6 +228,7 @@ def read_parcels(
     id_column: str | None = None,
     layer: str | int | None = None,
     crs: Any = None,
+    class_required: bool = True,
 ) -> gpd.GeoDataFrame:
     """Read parcel polygons from a vector file.
 
@@ -240,6 +243,9 @@ def read_parcels(
         crs: the grid's CRS (anything pyproj reads: ``32630``, ``"EPSG:32630"``); the parcels
             are reprojected to it when their CRS differs (said once, as a
             :class:`~sitsfusion.data.readers.ranges.DataWarning`). None = keep the file's CRS.
+        class_required: False for parcels to classify (``sitsfusion map``): without
+            ``class_column`` and without one column named like a class column, the parcels
+            are read all the same, ``class_value`` None.
 
     Returns:
         A GeoDataFrame of N rows: ``parcel_id`` (int32), ``class_value`` (the class column's
@@ -265,13 +271,18 @@ def read_parcels(
             "ogr2ogr -a_srs EPSG:<code> out.gpkg in.gpkg) and read the new file",
         )
     if class_column is None:
-        class_column = _detect_class_column(path, columns)
+        class_column = _detect_class_column(path, columns, class_required)
     elif class_column not in frame.columns:
         raise DatasetError(path, f"no class column {class_column!r}; columns: {columns}")
     ids = _parcel_ids(path, frame, id_column)
     gpd = _geo("geopandas")
     parcels = gpd.GeoDataFrame(
-        {_ID_COLUMN: ids, _CLASS_VALUE: frame[class_column].to_numpy()},
+        {
+            _ID_COLUMN: ids,
+            _CLASS_VALUE: np.full(len(frame), None, dtype=object)
+            if class_column is None
+            else frame[class_column].to_numpy(),
+        },
         geometry=frame.geometry.to_numpy(),
         crs=frame.crs,
     )

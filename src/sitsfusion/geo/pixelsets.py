@@ -16,6 +16,7 @@ folder per sensor, the parcels' ids and pixels the same in every folder::
                                      surface 1/m]}  (as export_pixelsets computes them)
     OUT/<S>/META/sizes.json          {"<parcel_id>": N}
     OUT/<S>/META/folds.json          {"<parcel_id>": fold}  (spatial folds, 1..folds)
+                                     not with ``labelled=False``
     OUT/aoi.geojson                  the area of interest, in the grid CRS (as the patch mode)
     OUT/parcels.gpkg                 layer ``parcels``: the parcels written (as the patch mode)
     OUT/.pixelsets/                  a record per finished tile (resuming skips the tile)
@@ -37,6 +38,10 @@ Choices (documented in ``docs/own-area.md``, "Parcel mode: pixel sets"):
   (the PASTIS patch side), dealt to the folds by
   :func:`~sitsfusion.geo.folds.stratified_folds` with the class pixel counts of each block. A
   parcel goes to the block holding the centroid of its pixels, so no parcel is in two folds.
+* **Parcels to classify** (``labelled=False``, for ``sitsfusion map``): every parcel of the
+  file is written, with or without a class column; ``labels.json`` gives each the code
+  :data:`UNLABELLED` (no class: a training run on the folder is refused by its ``classes``),
+  ``parcels.gpkg`` the file's class values ('' without a class column); no folds.
 """
 
 from __future__ import annotations
@@ -74,7 +79,14 @@ from sitsfusion.io import atomic_path, read_json, save_npy_atomic, write_json_at
 from sitsfusion.optional import require
 from sitsfusion.outputs import mark_complete
 
-__all__ = ["BLOCK_UNIT", "TILE", "PixelSetSummary", "parcel_folds", "prepare_pixelsets"]
+__all__ = [
+    "BLOCK_UNIT",
+    "TILE",
+    "UNLABELLED",
+    "PixelSetSummary",
+    "parcel_folds",
+    "prepare_pixelsets",
+]
 
 TILE = 256  # own choice: a window of every acquisition costs ~3 s whatever its size up to
 # ~200 px (measured on the simulated scene), so tiles are large; 256 x 256 px of 60 S2 dates
@@ -82,6 +94,8 @@ TILE = 256  # own choice: a window of every acquisition costs ~3 s whatever its 
 BLOCK_UNIT = PATCH_SIZE  # seed 001, Sec. 4.1: a block side counts PASTIS patches, 128 px
 RECORDS = ".pixelsets"
 TILES, PARTS = "tiles", "parts"  # RECORDS/tiles/<t>.json, RECORDS/parts/<parcel>/<t>.npz
+UNLABELLED = -1
+"""The ``labels.json`` code of a parcel to classify (``prepare_pixelsets(labelled=False)``)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class PixelSetSummary:
         n_small: parcels dropped for covering fewer pixels than the rasteriser's minimum.
         n_unlabelled: parcels of the background / void class (nothing to learn), left out.
         n_no_data: parcels without any valid pixel in some sensor, left out.
+        n_outside: parcels outside the grid (ignored).
         n_tiles: tiles of the grid holding parcel pixels.
         n_resumed: tiles found finished by an earlier, interrupted run (skipped).
         folds: ``{fold: parcels}`` for folds 1..``folds``.
@@ -113,6 +128,7 @@ class PixelSetSummary:
     folds: dict[int, int]
     dates: dict[str, int]
     synthetic: bool
+    n_outside: int = 0
 
     def line(self) -> str:
         """The one-line summary the CLI prints."""
@@ -369,10 +385,11 @@ def _write_meta(
     sensors: Sequence[str],
     nomenclature: str,
     parcels: _Parcels,
-    fold: np.ndarray,
+    fold: np.ndarray | None,
     records: dict[int, dict[str, Any]],
 ) -> None:
-    """The ``META/*.json`` files of every sensor's folder (the same parcels in each)."""
+    """The ``META/*.json`` files of every sensor's folder (the same parcels in each); no
+    ``folds.json`` when ``fold`` is None."""
     from sitsfusion.data.readers.pixelset.layout import (
         DATES_FILE,
         FOLDS_FILE,
@@ -382,9 +399,10 @@ def _write_meta(
         SIZES_FILE,
     )
 
+    folds = np.zeros_like(parcels.ids) if fold is None else fold
     written = [
         (str(p), int(c), int(f))
-        for p, c, f in zip(parcels.ids, parcels.classes, fold, strict=True)
+        for p, c, f in zip(parcels.ids, parcels.classes, folds, strict=True)
         if int(p) in records
     ]
     rec = {k: records[int(k)] for k, _, _ in written}
@@ -392,8 +410,9 @@ def _write_meta(
         LABELS_FILE: {nomenclature: {k: c for k, c, _ in written}},
         GEOMFEAT_FILE: {k: r["geomfeat"] for k, r in rec.items()},
         SIZES_FILE: {k: r["n"] for k, r in rec.items()},
-        FOLDS_FILE: {k: f for k, _, f in written},
     }
+    if fold is not None:
+        shared[FOLDS_FILE] = {k: f for k, _, f in written}
     for sensor in sensors:
         meta = root / sensor / META_DIR
         dates = {k: r["dates"][sensor] for k, r in rec.items()}
@@ -425,6 +444,8 @@ def prepare_pixelsets(
     progress: bool = False,
     command: str = "prepare --mode parcels",
     on_tile: Callable[[int], None] | None = None,
+    labelled: bool = True,
+    grid: Grid | None = None,
 ) -> PixelSetSummary:
     """Write every labelled parcel of your area once, whole, as a pixel set (module docstring).
 
@@ -448,6 +469,11 @@ def prepare_pixelsets(
         progress: show a progress bar (rich).
         command: the command line recorded in the folder's mark.
         on_tile: called with each tile's number once it is finished (tests, logs).
+        labelled: False: parcels to classify, not to learn from (module docstring): every
+            parcel written, a class column optional (``class_table`` and ``nomenclature``
+            unused), no folds.
+        grid: the grid to write on (e.g. a map's); None: from ``aoi`` / the parcels, ``crs``
+            and ``resolution`` (:func:`~sitsfusion.geo.area.area_grid`).
 
     Returns:
         :class:`PixelSetSummary`.
@@ -458,8 +484,10 @@ def prepare_pixelsets(
         ValueError: bad arguments; no parcel inside the grid.
         OutputError: ``out`` cannot be written (see :mod:`sitsfusion.outputs`).
     """
+    from shapely.geometry import box
+
     from sitsfusion.data.taxonomy import load_nomenclature
-    from sitsfusion.geo.labels import rasterize_parcels
+    from sitsfusion.geo.labels import rasterize_parcels, read_parcels
 
     require("geopandas", "geo", "sitsfusion prepare")
     if tile < 1:
@@ -470,6 +498,9 @@ def prepare_pixelsets(
     source = Imagery.of(imagery)
     labels, out = Path(labels), Path(out)
     sensors = list(dict.fromkeys(sensors))
+    chosen = {"labelled": False} if not labelled else {}  # absent: as earlier records
+    if grid is not None:
+        chosen["grid"] = [grid.crs, grid.resolution, *grid.bounds]
     settings = recorded_settings(
         source,
         labels,
@@ -488,25 +519,50 @@ def prepare_pixelsets(
         block_unit=block_unit,
         tile=tile,
         max_cloud=max_cloud,
-    )
-    frame = read_labels(labels, class_column, class_table, nomenclature)
-    grid, area = area_grid(frame, aoi, crs, resolution)
-    maps = rasterize_parcels(
-        frame, grid.crs, grid.transform, grid.shape, nomenclature=nomenclature, borders=False
+        **chosen,
     )
     nom = load_nomenclature(nomenclature)
+    if labelled:
+        frame = read_labels(labels, class_column, class_table, nomenclature)
+    else:
+        frame = read_parcels(labels, class_column=class_column, class_required=False)
+        frame["class_value"] = frame["class_value"].fillna("")
+        frame["class_id"] = UNLABELLED
+    if grid is None:
+        grid, area = area_grid(frame, aoi, crs, resolution)
+    else:
+        area = box(*grid.bounds)
+    maps = rasterize_parcels(  # the instance map only is used: any class id of nom will do
+        frame.assign(class_id=frame["class_id"] if labelled else nom.ids[0]),
+        grid.crs,
+        grid.transform,
+        grid.shape,
+        nomenclature=nomenclature,
+        borders=False,
+    )
     class_of = dict(zip(frame["parcel_id"].tolist(), frame["class_id"].tolist(), strict=True))
     table = _parcel_table(maps.instance, class_of)
-    labelled = ~np.isin(table.classes, [c for c in (nom.background, nom.void) if c is not None])
-    n_unlabelled = int((~labelled).sum())
-    if not labelled.any():
-        raise DatasetError(labels, "no parcel of a class to learn (background / void only)")
-    table = table.subset(labelled)
+    nothing = [c for c in (nom.background, nom.void) if c is not None] if labelled else []
+    to_learn = ~np.isin(table.classes, nothing)
+    n_unlabelled = int((~to_learn).sum())
+    if not to_learn.any():
+        what = "of a class to learn (background / void only)" if labelled else "left to classify"
+        raise DatasetError(labels, f"no parcel {what}")
+    table = table.subset(to_learn)
     instance = np.where(np.isin(maps.instance, table.ids), maps.instance, 0)
-    fold = parcel_folds(
-        table.rows, table.cols, table.classes, table.pixels, grid.shape, folds, block, block_unit
-    )
-    empty = sorted(set(range(1, folds + 1)) - set(fold.tolist()))
+    fold = None
+    if labelled:
+        fold = parcel_folds(
+            table.rows,
+            table.cols,
+            table.classes,
+            table.pixels,
+            grid.shape,
+            folds,
+            block,
+            block_unit,
+        )
+    empty = [] if fold is None else sorted(set(range(1, folds + 1)) - set(fold.tolist()))
     if empty:
         warnings.warn(
             f"folds {empty} will hold no parcel (blocks of {block} x {block} squares of "
@@ -555,8 +611,10 @@ def prepare_pixelsets(
         shutil.rmtree(root / RECORDS / PARTS, ignore_errors=True)
         _write_meta(root, sensors, nomenclature, table, fold, records)
         write_area(root, grid, area, frame[frame["parcel_id"].isin(list(records))])
-        written = np.isin(table.ids, list(records))
-        per_fold = {f: int((fold[written] == f).sum()) for f in range(1, folds + 1)}
+        per_fold: dict[int, int] = {}
+        if fold is not None:
+            written = np.isin(table.ids, list(records))
+            per_fold = {f: int((fold[written] == f).sum()) for f in range(1, folds + 1)}
         dates = {s: int(cube.sizes["time"]) for s, cube in cubes.items()}
         mark_complete(
             root,
@@ -577,4 +635,5 @@ def prepare_pixelsets(
         folds=per_fold,
         dates=dates,
         synthetic=synthetic,
+        n_outside=maps.n_outside,
     )
