@@ -56,7 +56,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cfg = load_config(CONFIGS / "own_area" / "pixelset_late.yaml", [*SMALL, f"data.root={data}"])
     fit(cfg, base / "run")
     task = load_task(base / "run" / "checkpoints" / "best.ckpt")
-    return {"scene": scene, "data": data, "cfg": cfg, "task": task, "summary": summary}
+    return {
+        "scene": scene,
+        "data": data,
+        "cfg": cfg,
+        "task": task,
+        "task_path": base / "run" / "checkpoints" / "best.ckpt",
+        "summary": summary,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +264,36 @@ def test_parcels_to_classify_need_no_class_column(tmp_path: Path) -> None:
     assert read_parcels(path, class_required=False)["class_value"].isna().all()  # ambiguous
     chosen = read_parcels(path, class_column="crop_name", class_required=False)
     assert chosen["class_value"].tolist() == ["a", "b"]
+
+
+@pytest.mark.slow
+def test_sitsfusion_map_with_a_parcel_checkpoint(
+    trained: dict[str, Any], unlabelled: Path, mapped: tuple[Any, Path], sitsfusion_main, tmp_path
+) -> None:
+    import geopandas as gpd
+    import rasterio
+    from rasterio.features import rasterize
+
+    scene = trained["scene"]
+    out = tmp_path / "map"
+    ran = sitsfusion_main(
+        "map", "--config", CONFIGS / "own_area" / "pixelset_late.yaml",
+        *[x for o in [*SMALL, f"data.root={trained['data']}"] for x in ("--set", o)],
+        "--ckpt", trained["task_path"],
+        "--imagery", scene / "catalog.json", "--parcels", unlabelled, "--out", out,
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    table = gpd.read_file(out / "parcels.gpkg")
+    expected = mapped[0].frame
+    assert table["parcel_id"].tolist() == expected["parcel_id"].tolist()
+    assert table["pred_class"].tolist() == expected["pred_class"].tolist()
+    with rasterio.open(out / "classes.tif") as src:
+        classes = src.read(1)
+        ids = rasterize(
+            zip(table.geometry, table["parcel_id"], strict=True), out_shape=src.shape,
+            transform=src.transform,
+        )  # fmt: skip
+    for row in table.itertuples():  # a parcel's pixels hold its class
+        assert (classes[ids == row.parcel_id] == row.pred_class).all()
+    assert (classes[ids == 0] == 255).all()
+    assert not (out / ".blocks").exists() and "synthetic" in ran.stdout

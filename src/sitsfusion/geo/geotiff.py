@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,14 @@ from sitsfusion.optional import require
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["FILE_PATTERN", "GeoTiff", "list_folder", "load_geotiffs"]
+__all__ = [
+    "FILE_PATTERN",
+    "GeoTiff",
+    "find_geotiffs",
+    "list_folder",
+    "load_geotiffs",
+    "stack_geotiffs",
+]
 
 FILE_PATTERN = re.compile(r"^(?P<sensor>S2|S1A|S1D)_(?P<date>\d{8})\.tiff?$")
 
@@ -176,21 +184,16 @@ def _lazy(tif: GeoTiff, grid: Grid, resampling: str, spec: SensorSpec, chunks: d
     return da.concatenate(rows, axis=1)
 
 
-def load_geotiffs(
+def find_geotiffs(
     folder: str | Path,
     spec: SensorSpec,
     grid: Grid,
     start: _dt.date | None,
     end: _dt.date | None,
-    chunks: dict[str, int],
-    resampling: str,
-) -> xr.DataArray:
-    """The raw cube of ``spec``'s files in ``folder``: float32 ``(time, band, y, x)``, physical
-    units, NaN where no data (SCL kept as class numbers), sorted by date; ``item`` holds each
-    file's name, ``attrs["source_crs"]`` the files' CRSs. One-line DatasetErrors naming the
+) -> list[GeoTiff]:
+    """``spec``'s files of ``folder`` dated in ``[start, end]`` that overlap ``grid``, opened
+    (band indexes, scales, CRS), sorted by date then name. One-line DatasetErrors naming the
     folder or file on bad input."""
-    xarray = require("xarray", "geo", "loading imagery")
-    dask_array = require("dask.array", "geo", "reading GeoTIFFs lazily")
     files = [t for t in list_folder(folder) if t.sensor == spec.name]
     if not files:
         raise DatasetError(folder, f"no {spec.name}_<YYYYMMDD>.tif file")
@@ -208,6 +211,22 @@ def load_geotiffs(
             "the area of interest and the parcels' CRS, or give imagery of this area",
         )
     files.sort(key=lambda t: (t.date, t.path.name))
+    return files
+
+
+def stack_geotiffs(
+    files: Sequence[GeoTiff],
+    spec: SensorSpec,
+    grid: Grid,
+    chunks: dict[str, int],
+    resampling: str,
+) -> xr.DataArray:
+    """The raw cube of ``files`` (:func:`find_geotiffs`, for ``grid`` or a larger grid holding
+    it) on ``grid``: float32 ``(time, band, y, x)``, physical units, NaN where no data (SCL
+    kept as class numbers); ``item`` holds each file's name, ``attrs["source_crs"]`` the
+    files' CRSs."""
+    xarray = require("xarray", "geo", "loading imagery")
+    dask_array = require("dask.array", "geo", "reading GeoTIFFs lazily")
     stack = dask_array.stack([_lazy(t, grid, resampling, spec, chunks) for t in files])
     coords = grid.coords()
     return xarray.DataArray(
@@ -221,4 +240,20 @@ def load_geotiffs(
             "item": ("time", [t.path.name for t in files]),
         },
         attrs={"source_crs": sorted({t.crs for t in files if t.crs})},
+    )
+
+
+def load_geotiffs(
+    folder: str | Path,
+    spec: SensorSpec,
+    grid: Grid,
+    start: _dt.date | None,
+    end: _dt.date | None,
+    chunks: dict[str, int],
+    resampling: str,
+) -> xr.DataArray:
+    """The raw cube of ``spec``'s files in ``folder`` (:func:`find_geotiffs` then
+    :func:`stack_geotiffs`)."""
+    return stack_geotiffs(
+        find_geotiffs(folder, spec, grid, start, end), spec, grid, chunks, resampling
     )

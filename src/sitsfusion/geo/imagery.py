@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,7 +34,7 @@ from sitsfusion.optional import require
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["DEFAULT_CHUNKS", "load_sensor"]
+__all__ = ["DEFAULT_CHUNKS", "SensorSource", "find_sensor", "load_sensor"]
 
 DEFAULT_CHUNKS = {"x": 1024, "y": 1024}  # pixels per Dask chunk (10 km at 10 m)
 Composite = Literal["monthly"]
@@ -110,6 +111,51 @@ def _monthly(values: Any) -> Any:
     return monthly.assign_coords(time=monthly["time"].values + np.timedelta64(14, "D"))
 
 
+@dataclass(frozen=True)
+class SensorSource:
+    """One sensor of an imagery source over an area, found once: its STAC items (read or
+    searched, selected by sensor, dates, cloud cover and overlap) or its GeoTIFF files
+    (opened). :func:`load_sensor` loads them onto the area's grid or onto any grid inside it
+    without looking for them again (the blocks of ``sitsfusion map``)."""
+
+    source: str | Path
+    spec: SensorSpec
+    kind: Literal["stac", "geotiff"]
+    entries: tuple[Any, ...]
+
+
+def find_sensor(
+    source: str | Path,
+    grid: Grid,
+    sensor: str,
+    *,
+    start: str | _dt.date | None = None,
+    end: str | _dt.date | None = None,
+    max_cloud: float | None = None,
+) -> SensorSource:
+    """The items / files of ``sensor`` in ``source`` for ``grid`` (arguments and errors as
+    :func:`load_sensor`)."""
+    spec = sensor_spec(sensor)
+    start_date, end_date = _date(start, "start"), _date(end, "end")
+    if start_date and end_date and start_date > end_date:
+        raise ValueError(f"start {start_date} is after end {end_date}")
+    if _is_stac(source):
+        from sitsfusion.geo.stac import read_items, select_items
+        from sitsfusion.geo.stac_api import api_url, search_api
+
+        url = api_url(source)
+        if url is not None:
+            items, where = search_api(url, spec, grid, start_date, end_date)
+        else:
+            items, where = read_items(source)
+        items = select_items(items, spec, grid, where, start_date, end_date, max_cloud)
+        return SensorSource(source, spec, "stac", tuple(items))
+    from sitsfusion.geo.geotiff import find_geotiffs
+
+    files = find_geotiffs(source, spec, grid, start_date, end_date)
+    return SensorSource(source, spec, "geotiff", tuple(files))
+
+
 def load_sensor(
     source: str | Path,
     grid: Grid,
@@ -122,6 +168,7 @@ def load_sensor(
     composite: Composite | None = None,
     resampling: str = "nearest",
     s1_units: S1Units = "linear",
+    found: SensorSource | None = None,
 ) -> xr.Dataset:
     """One sensor's time series on ``grid``, lazily: an ``xarray.Dataset``.
 
@@ -141,6 +188,9 @@ def load_sensor(
             ``bilinear``, ...); SCL is always resampled ``nearest``.
         s1_units: the units of the S1 files: ``linear`` power (the contract) or ``db`` (e.g.
             Google Earth Engine exports), which are kept as they are.
+        found: the sensor's items / files found before (:func:`find_sensor`, for ``grid`` or a
+            grid holding it): not looked for again (``start``, ``end`` and ``max_cloud`` were
+            applied then).
 
     Returns:
         An ``xarray.Dataset`` on ``grid.coords()``, with ``values`` float32
@@ -157,30 +207,22 @@ def load_sensor(
             API that cannot be reached or is not one (the URL named).
         ValueError: an unknown sensor, composite or date.
     """
-    spec = sensor_spec(sensor)
-    start_date, end_date = _date(start, "start"), _date(end, "end")
-    if start_date and end_date and start_date > end_date:
-        raise ValueError(f"start {start_date} is after end {end_date}")
     if composite not in (None, "monthly"):
         raise ValueError(f"composite must be None or 'monthly', got {composite!r}")
     if s1_units not in ("linear", "db"):
         raise ValueError(f"s1_units must be 'linear' or 'db', got {s1_units!r}")
     size = dict(DEFAULT_CHUNKS if chunks is None else chunks)
-    if _is_stac(source):
-        from sitsfusion.geo.stac import load_stac, read_items, select_items
-        from sitsfusion.geo.stac_api import api_url, search_api
+    if found is None:
+        found = find_sensor(source, grid, sensor, start=start, end=end, max_cloud=max_cloud)
+    spec = found.spec
+    if found.kind == "stac":
+        from sitsfusion.geo.stac import load_stac
 
-        url = api_url(source)
-        if url is not None:
-            items, where = search_api(url, spec, grid, start_date, end_date)
-        else:
-            items, where = read_items(source)
-        items = select_items(items, spec, grid, where, start_date, end_date, max_cloud)
-        raw = load_stac(items, spec, grid, size, resampling)
+        raw = load_stac(list(found.entries), spec, grid, size, resampling)
     else:
-        from sitsfusion.geo.geotiff import load_geotiffs
+        from sitsfusion.geo.geotiff import stack_geotiffs
 
-        raw = load_geotiffs(source, spec, grid, start_date, end_date, size, resampling)
+        raw = stack_geotiffs(found.entries, spec, grid, size, resampling)
     _say_reprojected(source, raw.attrs.get("source_crs", ()), grid, resampling)
     coords = grid.coords()
     raw = raw.assign_coords(y=coords["y"], x=coords["x"])

@@ -41,10 +41,14 @@ __all__ = [
     "CLASSES_FILE",
     "NODATA",
     "PROBABILITIES_FILE",
+    "ParcelMaps",
     "Region",
     "SceneMaps",
     "entropy_percent",
+    "map_bands",
     "regions",
+    "square_regions",
+    "write_maps",
 ]
 
 CLASSES_FILE = "classes.tif"
@@ -265,18 +269,7 @@ class SceneMaps:
         probs, classes, valid = probs[(slice(None), *crop)], classes[crop], valid[crop]
         if self.totals is not None:
             self.totals.add(region, self.grid.transform, probs, classes)
-        confidence = np.take_along_axis(
-            probs, np.minimum(classes, len(self.class_names) - 1)[None].astype(np.int64), 0
-        )[0]
-        bands = np.stack(
-            [
-                classes,
-                np.where(valid, np.rint(100.0 * confidence), NODATA),
-                np.where(valid, np.rint(entropy_percent(probs)), NODATA),
-            ]
-        ).astype(np.uint8)
-        percent = np.where(valid[None], np.rint(100.0 * probs), NODATA).astype(np.uint8)
-        return bands, percent
+        return map_bands(probs, classes, valid)
 
     # ---- the files ----------------------------------------------------------------------------
 
@@ -286,68 +279,151 @@ class SceneMaps:
         tags: Mapping[str, Any],
         on_region: Callable[[int, int], None] | None = None,
     ) -> dict[str, Path]:
-        """Write ``out/classes.tif`` and ``out/probabilities.tif`` (COGs with overviews),
-        region by region; ``on_region(done, total)`` after each. Returns their paths."""
-        rasterio = require("rasterio", "geo", "writing the maps")
-        from rasterio.shutil import copy as copy_raster
-
-        shape = self.grid.shape
-        todo = regions(self.blocks, shape)
-        k = len(self.class_names)
-        common = {
-            "driver": "GTiff",
-            "width": shape[1],
-            "height": shape[0],
-            "dtype": "uint8",
-            "crs": self.grid.crs,
-            "transform": self.grid.transform,
-            "nodata": NODATA,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-            "BIGTIFF": "IF_SAFER",
-        }
-        staged = {
-            CLASSES_FILE: (out / f".{CLASSES_FILE}.tiles.tif", len(CLASSES_BANDS), CLASSES_BANDS),
-            PROBABILITIES_FILE: (out / f".{PROBABILITIES_FILE}.tiles.tif", k, self.class_names),
-        }
-        text_tags = {str(a): str(b) for a, b in tags.items()}
-        text_tags["classes"] = json.dumps(dict(enumerate(self.class_names)))
-        try:
-            with (
-                rasterio.open(staged[CLASSES_FILE][0], "w", count=3, **common) as cls_dst,
-                rasterio.open(staged[PROBABILITIES_FILE][0], "w", count=k, **common) as prob_dst,
-            ):
-                for dst, (_, _, names) in zip((cls_dst, prob_dst), staged.values(), strict=True):
-                    for i, name in enumerate(names, start=1):
-                        dst.set_band_description(i, str(name))
-                    dst.update_tags(**text_tags)
-                cls_dst.update_tags(bands=",".join(CLASSES_BANDS))
-                prob_dst.update_tags(units="percent")
-                for n, region in enumerate(todo, start=1):
-                    bands, percent = self.region_maps(region)
-                    window = rasterio.windows.Window(
-                        region.c0, region.r0, region.c1 - region.c0, region.r1 - region.r0
-                    )
-                    cls_dst.write(bands, window=window)
-                    prob_dst.write(percent, window=window)
-                    if on_region is not None:
-                        on_region(n, len(todo))
-            written = {}
-            for name, (tiles, _, _) in staged.items():
-                resampling = "NEAREST" if name == CLASSES_FILE else "AVERAGE"
-                with atomic_path(out / name) as tmp:
-                    copy_raster(
-                        tiles, tmp, driver="COG", overview_resampling=resampling, **COG_OPTIONS
-                    )
-                written[name] = out / name
-        finally:
-            for tiles, _, _ in staged.values():
-                tiles.unlink(missing_ok=True)
-        return written
+        """Write ``out/classes.tif`` and ``out/probabilities.tif`` (:func:`write_maps`) over the
+        regions of the blocks; ``on_region(done, total)`` after each."""
+        todo = regions(self.blocks, self.grid.shape)
+        return write_maps(out, self.grid, self.class_names, tags, todo, self.region_maps, on_region)
 
     def parcels(self, method: str) -> Any:
         """The aggregated parcels (:meth:`ParcelTotals.table`), after :meth:`write`."""
         if self.totals is None:
             raise ValueError("no parcels were given")
         return self.totals.table(self.class_names, method)
+
+
+def map_bands(
+    probs: np.ndarray, classes: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The bands of both files from a region's ``probs`` float ``[K, h, w]``, ``classes``
+    uint8 ``[h, w]`` (after post-processing) and ``valid`` bool ``[h, w]``: classes bands
+    uint8 ``[3, h, w]`` (:data:`CLASSES_BANDS`; confidence: the probability of the class
+    written) and probabilities uint8 ``[K, h, w]`` in percent; :data:`NODATA` where not valid."""
+    index = np.minimum(classes, probs.shape[0] - 1)[None].astype(np.int64)
+    confidence = np.take_along_axis(probs, index, 0)[0]
+    bands = np.stack(
+        [
+            np.where(valid, classes, NODATA),
+            np.where(valid, np.rint(100.0 * confidence), NODATA),
+            np.where(valid, np.rint(entropy_percent(probs)), NODATA),
+        ]
+    ).astype(np.uint8)
+    percent = np.where(valid[None], np.rint(100.0 * probs), NODATA).astype(np.uint8)
+    return bands, percent
+
+
+def square_regions(shape: tuple[int, int], side: int = 1024) -> list[Region]:
+    """Squares of ``side`` pixels tiling a grid of ``shape`` (smaller at its edges)."""
+    return [
+        Region(r, c, min(r + side, shape[0]), min(c + side, shape[1]))
+        for r in range(0, shape[0], side)
+        for c in range(0, shape[1], side)
+    ]
+
+
+def write_maps(
+    out: Path,
+    grid: Grid,
+    class_names: Sequence[str],
+    tags: Mapping[str, Any],
+    todo: Sequence[Region],
+    region_maps: Callable[[Region], tuple[np.ndarray, np.ndarray]],
+    on_region: Callable[[int, int], None] | None = None,
+) -> dict[str, Path]:
+    """Write ``out/classes.tif`` and ``out/probabilities.tif`` region by region: the bands of
+    each region of ``todo`` from ``region_maps(region)`` (:func:`map_bands`) into tiled
+    GeoTIFFs, then copied as COGs with overviews (nearest for the classes, average for the
+    probabilities) and renamed into place; ``on_region(done, total)`` after each region.
+    Returns ``{file name: path}``."""
+    rasterio = require("rasterio", "geo", "writing the maps")
+    from rasterio.shutil import copy as copy_raster
+
+    shape = grid.shape
+    k = len(class_names)
+    common = {
+        "driver": "GTiff",
+        "width": shape[1],
+        "height": shape[0],
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": NODATA,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "BIGTIFF": "IF_SAFER",
+    }
+    staged = {
+        CLASSES_FILE: (out / f".{CLASSES_FILE}.tiles.tif", CLASSES_BANDS),
+        PROBABILITIES_FILE: (out / f".{PROBABILITIES_FILE}.tiles.tif", tuple(class_names)),
+    }
+    text_tags = {str(a): str(b) for a, b in tags.items()}
+    text_tags["classes"] = json.dumps(dict(enumerate(class_names)))
+    try:
+        with (
+            rasterio.open(staged[CLASSES_FILE][0], "w", count=3, **common) as cls_dst,
+            rasterio.open(staged[PROBABILITIES_FILE][0], "w", count=k, **common) as prob_dst,
+        ):
+            for dst, (_, names) in zip((cls_dst, prob_dst), staged.values(), strict=True):
+                for i, name in enumerate(names, start=1):
+                    dst.set_band_description(i, str(name))
+                dst.update_tags(**text_tags)
+            cls_dst.update_tags(bands=",".join(CLASSES_BANDS))
+            prob_dst.update_tags(units="percent")
+            for n, region in enumerate(todo, start=1):
+                bands, percent = region_maps(region)
+                window = rasterio.windows.Window(
+                    region.c0, region.r0, region.c1 - region.c0, region.r1 - region.r0
+                )
+                cls_dst.write(bands, window=window)
+                prob_dst.write(percent, window=window)
+                if on_region is not None:
+                    on_region(n, len(todo))
+        written = {}
+        for name, (tiles, _) in staged.items():
+            resampling = "NEAREST" if name == CLASSES_FILE else "AVERAGE"
+            with atomic_path(out / name) as tmp:
+                copy_raster(tiles, tmp, driver="COG", overview_resampling=resampling, **COG_OPTIONS)
+            written[name] = out / name
+    finally:
+        for tiles, _ in staged.values():
+            tiles.unlink(missing_ok=True)
+    return written
+
+
+class ParcelMaps:
+    """The maps of a parcel model: each parcel's pixels (centre inside its polygon) get its
+    class and probabilities; pixels of no parcel are no data.
+
+    Args:
+        frame: the parcels mapped (GeoDataFrame in the grid CRS), ``pred_class`` column.
+        probabilities: float ``[N, K]``, rows as ``frame``.
+        grid: the grid of the maps.
+    """
+
+    def __init__(self, frame: Any, probabilities: np.ndarray, grid: Grid) -> None:
+        self.frame = frame.reset_index(drop=True)
+        self.probabilities = np.asarray(probabilities, dtype=np.float32)
+        self.classes = self.frame["pred_class"].to_numpy(np.int64)
+        self.grid = grid
+
+    def region_maps(self, region: Region) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`map_bands` of ``region``."""
+        from affine import Affine
+        from rasterio.features import rasterize
+        from shapely.geometry import box
+
+        h, w = region.r1 - region.r0, region.c1 - region.c0
+        local = self.grid.transform * Affine.translation(region.c0, region.r0)
+        x0, y1 = local * (0, 0)
+        x1, y0 = local * (w, h)
+        rows = self.frame.sindex.query(box(x0, y0, x1, y1))
+        index = np.zeros((h, w), dtype=np.int32)
+        if rows.size:
+            geoms = self.frame.geometry.iloc[rows]
+            shapes = ((g, int(i) + 1) for i, g in zip(rows, geoms, strict=True))
+            index = rasterize(shapes, out_shape=(h, w), transform=local, fill=0, dtype="int32")
+        valid = index > 0
+        at = np.maximum(index - 1, 0)
+        probs = np.moveaxis(self.probabilities[at], -1, 0)  # [K, h, w]
+        classes = self.classes[at].astype(np.uint8)
+        return map_bands(probs, classes, valid)

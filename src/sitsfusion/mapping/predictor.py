@@ -166,10 +166,11 @@ class BlockPredictor:
         self.train_window = 0 if first is None else int(first.semantic.shape[-1])
         self._imagery = Imagery.of(spec.imagery)
         self._cubes: dict[str, Any] | None = None
+        self._found: dict[str, Any] = {}
 
     @property
     def cubes(self) -> dict[str, Any]:
-        """``{sensor: lazy cube}`` on the spec's grid (opened at first use:
+        """``{sensor: lazy cube}`` on the spec's whole grid (opened at first use:
         :meth:`open_imagery`)."""
         if self._cubes is None:
             self.open_imagery()
@@ -181,31 +182,61 @@ class BlockPredictor:
         return self._imagery.synthetic(self.cubes)
 
     def open_imagery(self) -> None:
-        """Open the sensors the model needs on the spec's grid (lazily: nothing read yet).
+        """Find the items / files of the sensors the model needs over the spec's grid, once
+        (:func:`~sitsfusion.geo.imagery.find_sensor`), and open them lazily (nothing read).
 
         Raises:
             DatasetError: imagery without a sensor, not overlapping the grid, unreadable.
         """
-        spec = self.spec
-        sensors = list(self.task.hparams["channels"])
-        self._cubes = self._imagery.load(
-            spec.grid, sensors, self.block_pixels(), spec.start, spec.end, spec.max_cloud
-        )
+        from sitsfusion.geo.imagery import find_sensor, load_sensor
 
-    def block_pixels(self) -> int:
-        """A Dask chunk side for reading (whole blocks are read; 1024 px at most)."""
-        return min(1024, max(self.spec.window, 256))
+        spec = self.spec
+        source = self._imagery.source
+        self._found = {
+            s: find_sensor(
+                source,
+                spec.grid,
+                s,
+                start=spec.start,
+                end=spec.end,
+                max_cloud=spec.max_cloud if s == "S2" else None,
+            )
+            for s in self.task.hparams["channels"]
+        }
+        self._cubes = {
+            s: load_sensor(source, spec.grid, s, found=found) for s, found in self._found.items()
+        }
+
+    def block_cubes(self, block: Block) -> dict[str, Any]:
+        """``{sensor: lazy cube}`` of ``block``'s extent alone, one Dask chunk: reading it
+        reads each file once, only over the block."""
+        import warnings
+
+        from sitsfusion.errors import DataWarning
+        from sitsfusion.geo.imagery import load_sensor
+
+        if self._cubes is None:
+            self.open_imagery()
+        r0, c0, r1, c1 = block.extent
+        grid, res = self.spec.grid, self.spec.grid.resolution
+        minx, maxy = grid.bounds[0] + c0 * res, grid.bounds[3] - r0 * res
+        sub = Grid(grid.crs, res, (minx, maxy - (r1 - r0) * res, minx + (c1 - c0) * res, maxy))
+        chunks = {"y": r1 - r0, "x": c1 - c0}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # said once, for the whole grid
+            return {
+                s: load_sensor(self._imagery.source, sub, s, found=found, chunks=chunks)
+                for s, found in self._found.items()
+            }
 
     # ---- one block ---------------------------------------------------------------------------
 
     def _read(self, block: Block) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         import dask
 
-        r0, c0, r1, c1 = block.extent
+        cubes = self.block_cubes(block)
         with dask.config.set(scheduler="synchronous"):  # inside a worker: no nested tasks
-            windows = self._imagery.read(
-                self.cubes, slice(r0, r1), slice(c0, c1), Path(self.spec.results)
-            )
+            windows = self._imagery.read(cubes, slice(None), slice(None), Path(self.spec.results))
         return {
             s: (w["values"].to_numpy(), w["valid"].to_numpy(), w["time"].to_numpy())
             for s, w in windows.items()

@@ -236,6 +236,19 @@ def map_scene(
         threads=1,
     )
     say(f"loading the model and opening the imagery ({source.record()})")
+    from sitsfusion.tasks.base import load_task
+
+    if load_task(checkpoint).task_name == "parcel":
+        if parcels is None:
+            raise ConfigError(
+                f"{checkpoint}: a parcel-classification checkpoint maps parcels: give --parcels"
+            )
+        plain = {"start": start, "end": end, "max_cloud": max_cloud, "min_clear": min_clear}
+        return _map_parcels(
+            cfg, spec, source, Path(parcels), out, grid, inputs, tags=_tags(cfg, checkpoint),
+            options=plain, parcels_format=parcels_format, overwrite=overwrite,
+            progress=progress, command=command, tic=tic,
+        )  # fmt: skip
     local = BlockPredictor(spec)  # the inputs checked here, before the output is touched
     size = window or local.train_window
     if size < 1:
@@ -322,8 +335,7 @@ def map_scene(
             parcels=parcels_grid,
         )
         tags = {
-            "config": cfg.name,
-            "checkpoint": str(checkpoint),
+            **_tags(cfg, checkpoint),
             "synthetic": str(local.synthetic).lower(),
             "window": size,
             "overlap": lap,
@@ -361,3 +373,61 @@ def write_map_parcels(root: Path, table: Any, fmt: str) -> Path:
     with atomic_path(path) as tmp:
         table.to_parquet(tmp)
     return path
+
+
+def _tags(cfg: ExperimentConfig, checkpoint: str | Path) -> dict[str, Any]:
+    return {"config": cfg.name, "checkpoint": str(checkpoint)}
+
+
+def _map_parcels(
+    cfg: ExperimentConfig,
+    spec: MapSpec,
+    source: Imagery,
+    parcels: Path,
+    out: Path,
+    grid: Any,
+    inputs: list[Any],
+    *,
+    tags: dict[str, Any],
+    options: dict[str, Any],
+    parcels_format: str,
+    overwrite: bool,
+    progress: bool,
+    command: str,
+    tic: float,
+) -> MapResult:
+    """A parcel model's maps: every parcel classified once, whole
+    (:func:`~sitsfusion.mapping.parcel_models.map_parcel_model`), written as the parcels file
+    and both rasters (each parcel's pixels get its class and probabilities)."""
+    from sitsfusion.mapping.assemble import ParcelMaps, square_regions, write_maps
+    from sitsfusion.mapping.parcel_models import map_parcel_model
+    from sitsfusion.tasks.base import load_task
+
+    record = {**spec.record(), "parcels": str(parcels.resolve()), "mode": "parcel model"}
+    mark = read_mark(out) if out.is_dir() else None
+    resume = not overwrite and mark is not None and mark.get("map") == record
+    resume = resume and not mark.get("complete")  # type: ignore[union-attr]
+    task = load_task(spec.checkpoint, map_location=spec.device)
+    result = MapResult(out=out, grid=grid)
+    with output_folder(
+        out, kind="scene-map", overwrite=overwrite, inputs=inputs, command=command,
+        reuse=resume, map=record,
+    ) as root:  # fmt: skip
+        work = root / RESULTS
+        predictions = map_parcel_model(
+            task, cfg, source.source, parcels, work, grid=grid, batch_size=spec.batch_size,
+            device=spec.device, progress=progress, **options,
+        )  # fmt: skip
+        result.synthetic = predictions.synthetic
+        maps = ParcelMaps(predictions.frame, predictions.probabilities, grid)
+        class_names = list(task.hparams["class_names"])
+        tags = {**tags, "synthetic": str(predictions.synthetic).lower(), "mode": "parcel model"}
+        result.files = write_maps(
+            root, grid, class_names, tags, square_regions(grid.shape), maps.region_maps
+        )
+        result.parcels = len(predictions.frame)
+        result.files["parcels"] = write_map_parcels(root, predictions.frame, parcels_format)
+        shutil.rmtree(work, ignore_errors=True)
+        mark_complete(root, parcels=result.parcels, skipped=predictions.skipped)
+    result.seconds = time.perf_counter() - tic
+    return result
