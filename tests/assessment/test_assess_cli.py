@@ -169,3 +169,10 @@ def test_expected_ua_names_ignore_case(sitsfusion_main, class_map, tmp_path: Pat
     n_a = len(gpd.read_file(tmp_path / "a.gpkg", layer="assessment_sample"))
     n_b = len(gpd.read_file(tmp_path / "b.gpkg", layer="assessment_sample"))
     assert n_b > n_a
+
+
+def test_design_view_shows_the_points(sitsfusion_main, class_map, tmp_path: Path) -> None:
+    sample = tmp_path / "sample.gpkg"
+    assert _design(sitsfusion_main, class_map[0], sample, "--view").code == 0
+    page = (tmp_path / "sample.html").read_text()
+    assert page.count("<circle") == len(gpd.read_file(sample))  # one circle per point

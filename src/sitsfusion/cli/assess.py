@@ -98,6 +98,11 @@ def _expected_ua(values: tuple[str, ...], names: tuple[str, ...]) -> np.ndarray:
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the sample.")
 @click.option("--overwrite", is_flag=True, help="Replace a sample sitsfusion wrote at OUT.")
+@click.option(
+    "--view",
+    is_flag=True,
+    help="Also write SAMPLE.html beside the sample: the map with the points (sitsfusion view).",
+)
 def design(
     map_path: Path,
     out: Path,
@@ -106,6 +111,7 @@ def design(
     min_per_class: int,
     seed: int,
     overwrite: bool,
+    view: bool,
 ) -> None:
     """Draw a stratified random sample of pixel centres from the class map (strata: the map
     classes; sizes from a target standard error of the overall accuracy) and write it as a
@@ -132,7 +138,15 @@ def design(
     for name, n_px, w, u, n in zip(cmap.class_names, pixels, weights, ua, sizes, strict=True):
         table.add_row(name, f"{n_px:,}", f"{w:.4f}", f"{u:.2f}", str(n))
     console.print(table)
-    print_paths({"sample": target})
+    paths = {"sample": target}
+    if view:
+        from sitsfusion.cli.view import display_available, open_in_browser
+        from sitsfusion.mapping.view import write_view
+
+        paths["view"] = write_view(target.with_suffix(".html"), map_path, points=target)
+        if display_available():
+            open_in_browser(paths["view"])
+    print_paths(paths)
     _synthetic_note(cmap.synthetic)
 
 
