@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,34 @@ from sitsfusion.inference.mosaic import patch_weights
 from sitsfusion.io import atomic_path
 from sitsfusion.mapping.windows import Block, Window
 
-__all__ = ["MAP_TASKS", "BlockPredictor", "BlockResult", "MapSpec", "read_result"]
+__all__ = [
+    "MAP_TASKS",
+    "BlockPredictor",
+    "BlockResult",
+    "MapSpec",
+    "TrainingView",
+    "read_result",
+]
 
 MAP_TASKS = ("semantic", "panoptic")
 """Tasks mapped window by window (parcel models go through the parcels:
 :mod:`sitsfusion.mapping.parcel_models`)."""
+
+
+@dataclass(frozen=True)
+class TrainingView:
+    """What the windows take from the training data (computed once, by the command's
+    process, and sent to the workers: they never open the training data).
+
+    Attributes:
+        transform: the data module's evaluation transforms (date steps, normalisation).
+        reference_date: the origin of the training samples' day counts (``YYYY-MM-DD``).
+        window: the side of the training samples in pixels.
+    """
+
+    transform: Any
+    reference_date: str
+    window: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,10 @@ class MapSpec:
         start, end, max_cloud, min_clear: which acquisitions and dates (as ``prepare``).
         precision: ``fp32`` or ``bf16``. device: ``cpu``, ``cuda``, ...
         batch_size: windows per forward pass. threads: torch threads of a worker.
+        training: what the windows take from the training data (None: read from the config's
+            data module).
+        found: ``{sensor: SensorSource}``, the imagery's items / files found once (None: found
+            from ``imagery``).
     """
 
     config: dict[str, Any]
@@ -75,17 +102,19 @@ class MapSpec:
     device: str = "cpu"
     batch_size: int = 4
     threads: int = 1
+    training: TrainingView | None = None
+    found: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """What decides the block results (a resumed run must have the same)."""
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["grid"] = {
             "crs": self.grid.crs,
             "resolution": self.grid.resolution,
             "bounds": list(self.grid.bounds),
         }
-        for key in ("results", "device", "batch_size", "threads"):
-            out.pop(key)  # where and how fast, not what
+        for key in ("results", "device", "batch_size", "threads", "training", "found"):
+            out.pop(key)  # where and how fast, or derived from the rest
         return out
 
 
@@ -126,17 +155,16 @@ class BlockPredictor:
 
     spec: MapSpec
     task: Any = field(init=False, repr=False)
+    training: TrainingView = field(init=False, repr=False)
     transform: Any = field(init=False, repr=False)
     reference: np.datetime64 = field(init=False)
     device: torch.device = field(init=False)
     num_classes: int = field(init=False)
     class_names: list[str] = field(init=False)
-    train_window: int = field(init=False)
 
     def __post_init__(self) -> None:
         from sitsfusion.inference.precision import prepare_for_inference
-        from sitsfusion.tasks.base import check_same_dataset, config_from_dict, load_task
-        from sitsfusion.training import datamodule
+        from sitsfusion.tasks.base import load_task
 
         spec = self.spec
         torch.set_num_threads(spec.threads)
@@ -150,23 +178,14 @@ class BlockPredictor:
         task.eval().to(self.device)
         prepare_for_inference(task.model, spec.precision)  # type: ignore[arg-type]
         self.task = task
-        cfg = config_from_dict(spec.config)
-        dm = datamodule(cfg)
-        self.transform = dm.evaluation_transform()
-        check_same_dataset(task, dm.channels, dm.class_names, spec.checkpoint)
-        if dm.reference_date is None:
-            raise ConfigError(
-                f"data.root: {cfg.data.root} has no reference date for the day counts; "
-                "map models trained on PASTIS-layout data (sitsfusion prepare)"
-            )
-        self.reference = np.datetime64(str(dm.reference_date), "D")
+        self.training = spec.training or _training_view(spec, task)
+        self.transform = self.training.transform
+        self.reference = np.datetime64(self.training.reference_date, "D")
         self.class_names = list(task.hparams["class_names"])
         self.num_classes = len(self.class_names)
-        first = dm.train[0] if dm.train is not None and len(dm.train) else None
-        self.train_window = 0 if first is None else int(first.semantic.shape[-1])
         self._imagery = Imagery.of(spec.imagery)
         self._cubes: dict[str, Any] | None = None
-        self._found: dict[str, Any] = {}
+        self._found: dict[str, Any] = dict(spec.found or {})
 
     @property
     def cubes(self) -> dict[str, Any]:
@@ -192,7 +211,7 @@ class BlockPredictor:
 
         spec = self.spec
         source = self._imagery.source
-        self._found = {
+        self._found = self._found or {
             s: find_sensor(
                 source,
                 spec.grid,
@@ -206,6 +225,13 @@ class BlockPredictor:
         self._cubes = {
             s: load_sensor(source, spec.grid, s, found=found) for s, found in self._found.items()
         }
+
+    @property
+    def found(self) -> dict[str, Any]:
+        """``{sensor: SensorSource}`` of the imagery (found at :meth:`open_imagery`)."""
+        if self._cubes is None:
+            self.open_imagery()
+        return self._found
 
     def block_cubes(self, block: Block) -> dict[str, Any]:
         """``{sensor: lazy cube}`` of ``block``'s extent alone, one Dask chunk: reading it
@@ -318,6 +344,25 @@ class BlockPredictor:
             "peak_rss": _peak_rss(),
             "pid": os.getpid(),
         }
+
+
+def _training_view(spec: MapSpec, task: Any) -> TrainingView:
+    """The :class:`TrainingView` of the config's data module (the training data read)."""
+    from sitsfusion.tasks.base import check_same_dataset, config_from_dict
+    from sitsfusion.training import datamodule
+
+    cfg = config_from_dict(spec.config)
+    dm = datamodule(cfg)
+    transform = dm.evaluation_transform()
+    check_same_dataset(task, dm.channels, dm.class_names, spec.checkpoint)
+    if dm.reference_date is None:
+        raise ConfigError(
+            f"data.root: {cfg.data.root} has no reference date for the day counts; "
+            "map models trained on PASTIS-layout data (sitsfusion prepare)"
+        )
+    first = dm.train[0] if dm.train is not None and len(dm.train) else None
+    window = 0 if first is None else int(first.semantic.shape[-1])
+    return TrainingView(transform, str(np.datetime64(str(dm.reference_date), "D")), window)
 
 
 def _peak_rss() -> int:

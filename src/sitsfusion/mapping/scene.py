@@ -250,7 +250,7 @@ def map_scene(
             progress=progress, command=command, tic=tic,
         )  # fmt: skip
     local = BlockPredictor(spec)  # the inputs checked here, before the output is touched
-    size = window or local.train_window
+    size = window or local.training.window
     if size < 1:
         raise ConfigError(
             f"{cfg.data.root}: no training sample to take the window size from; pass --window"
@@ -260,6 +260,7 @@ def map_scene(
     spec = replace(spec, grid=grid, window=size, overlap=lap)
     local.spec = spec
     local.open_imagery()  # a sensor missing, imagery away from the area: said now
+    spec = replace(spec, training=local.training, found=local.found)  # for the workers
     if block is None:
         block = max(1, (BLOCK_PIXELS - lap) // (size - lap))
     blocks = plan_blocks(grid.shape, size, lap, block)
