@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--memory", action="store_true", help="also a quarter scene, 1 worker")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=220)  # the table's 14 columns on one line
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
     scene = work / f"scene_{args.size}"

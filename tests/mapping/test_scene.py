@@ -66,8 +66,8 @@ def test_the_map_does_not_depend_on_how_the_scene_is_cut(area, pixelwise, tmp_pa
 def test_smoothing_and_mmu_by_regions_equal_the_whole_scene(area, pixelwise, tmp_path) -> None:
     from sitsfusion.inference.postprocess import minimum_mapping_unit, smooth_probabilities
 
-    _map(area, tmp_path / "raw", window=24, overlap=8, block=1, min_clear=0.0)
-    _map(area, tmp_path / "post", window=24, overlap=8, block=1, min_clear=0.0, smooth=1.5, mmu=6)
+    _map(area, tmp_path / "raw", window=24, overlap=8, block=2, min_clear=0.0)
+    _map(area, tmp_path / "post", window=24, overlap=8, block=2, min_clear=0.0, smooth=1.5, mmu=6)
     raw_classes, raw_probs = _read(tmp_path / "raw")
     classes, probs = _read(tmp_path / "post")
     smoothed = smooth_probabilities(raw_probs / 100.0, raw_classes[0] != 255, 1.5)
@@ -83,7 +83,7 @@ def test_parcels_are_aggregated_once_across_blocks(area, pixelwise, tmp_path: Pa
 
     for method in ("mean", "majority"):
         out = tmp_path / method
-        result = _map(area, out, window=24, overlap=8, block=1, aggregation=method)
+        result = _map(area, out, window=24, overlap=8, block=2, aggregation=method)
         classes, probs = _read(out)
         table = gpd.read_file(out / "parcels.gpkg")
         assert result.parcels == len(table) > 0
@@ -108,8 +108,8 @@ def test_parcels_are_aggregated_once_across_blocks(area, pixelwise, tmp_path: Pa
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_one_and_two_workers_write_the_same_maps(area, tmp_path: Path) -> None:
-    _map(area, tmp_path / "w0", window=24, overlap=8, block=1, workers=0)
-    result = _map(area, tmp_path / "w2", window=24, overlap=8, block=1, workers=2)
+    _map(area, tmp_path / "w0", window=24, overlap=8, block=2, workers=0)
+    result = _map(area, tmp_path / "w2", window=24, overlap=8, block=2, workers=2)
     assert result.blocks > 2
     for a, b in zip(_read(tmp_path / "w0"), _read(tmp_path / "w2"), strict=True):
         assert np.array_equal(a, b)
@@ -118,7 +118,7 @@ def test_one_and_two_workers_write_the_same_maps(area, tmp_path: Path) -> None:
 def test_an_interrupted_map_resumes_and_nothing_looks_complete(
     area, pixelwise, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reference = _map(area, tmp_path / "ref", window=24, overlap=8, block=1)
+    reference = _map(area, tmp_path / "ref", window=24, overlap=8, block=2)
     run = BlockPredictor.run
     calls = []
 
@@ -131,12 +131,12 @@ def test_an_interrupted_map_resumes_and_nothing_looks_complete(
     monkeypatch.setattr(BlockPredictor, "run", dies_after_two)
     out = tmp_path / "map"
     with pytest.raises(KeyboardInterrupt):
-        _map(area, out, window=24, overlap=8, block=1)
+        _map(area, out, window=24, overlap=8, block=2)
     assert not (out / "classes.tif").exists() and not (out / "probabilities.tif").exists()
     assert json.loads((out / ".sitsfusion.json").read_text())["complete"] is False
     assert len(list((out / ".blocks").glob("*.npz"))) == 2
     monkeypatch.setattr(BlockPredictor, "run", run)
-    again = _map(area, out, window=24, overlap=8, block=1)
+    again = _map(area, out, window=24, overlap=8, block=2)
     assert again.resumed == 2 and again.blocks == reference.blocks
     for a, b in zip(_read(tmp_path / "ref"), _read(out), strict=True):
         assert np.array_equal(a, b)
@@ -191,3 +191,23 @@ def test_bad_arguments_are_one_line(area, tmp_path: Path, kw, message) -> None:
     with pytest.raises((ConfigError, ValueError), match=message):
         map_scene(area.config(), area.checkpoint, area.catalog, tmp_path / "m", **args)
     assert not (tmp_path / "m").exists()
+
+
+def test_the_map_command(area, sitsfusion_main, tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parents[2] / "configs/garnot2021/semantic/s2.yaml"
+    sets = [x for o in area.overrides for x in ("--set", o)]
+    common = ["map", "--config", config, *sets, "--ckpt", area.checkpoint]
+    common += ["--imagery", area.catalog, "--workers", "0"]
+    out = tmp_path / "map"
+    ran = sitsfusion_main(*common, "--parcels", area.parcels, "--out", out, "--view")
+    assert ran.code == 0, ran.stderr
+    assert "72 x 72 px" in ran.stdout and "(synthetic)" in ran.stdout
+    assert "block 0_0 done" in ran.stderr  # progress, also when the output is a log file
+    for name in ("classes.tif", "probabilities.tif", "parcels.gpkg", "view.html"):
+        assert (out / name).is_file(), name
+    again = sitsfusion_main(*common, "--parcels", area.parcels, "--out", out)
+    assert again.code != 0 and "--overwrite" in again.stdout + again.stderr  # never silently
+    missing = sitsfusion_main(*common, "--out", tmp_path / "other")
+    assert missing.code != 0 and "needs the area" in missing.stdout + missing.stderr
+    assert len((missing.stdout + missing.stderr).strip().splitlines()) == 1
+    assert not (tmp_path / "other").exists()

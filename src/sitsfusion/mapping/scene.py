@@ -81,10 +81,15 @@ class MapResult:
         """The one-line summary the CLI prints."""
         h, w = self.grid.shape
         km2 = h * w * self.grid.resolution**2 / 1e6
-        text = (
-            f"{self.out}: {h} x {w} px ({km2:.1f} km²) in {self.blocks} blocks of windows "
-            f"({self.resumed} resumed), {self.windows} windows; {self.seconds:.1f} s"
-        )
+        text = f"{self.out}: {h} x {w} px ({km2:.1f} km²)"
+        if self.blocks:
+            text += (
+                f" in {self.blocks} blocks of windows ({self.resumed} resumed), "
+                f"{self.windows} windows"
+            )
+        else:
+            text += " by the parcel model"
+        text += f"; {self.seconds:.1f} s"
         if self.parcels:
             text += f"; {self.parcels} parcels"
         return text + (" (synthetic)" if self.synthetic else "")
