@@ -1,9 +1,10 @@
 """``sitsfusion map`` throughput: km² per hour, the model's share of the time, peak memory
 per worker, and the speed-up from 1 to 2 Dask workers.
 
-A **synthetic** own-area scene of ``--size`` x ``--size`` pixels at 10 m (default 2000: a
-20 km x 20 km area; COGs + static STAC catalog written by ``sitsfusion simulate --format
-scene``, once, reused) is mapped by U-TAE S2-only (``configs/garnot2021/semantic/s2.yaml``)
+A **synthetic** own-area scene of ``--size`` x ``--size`` pixels at 10 m (default 1000: a
+10 km x 10 km area; COGs + static STAC catalog written by ``sitsfusion simulate --format
+scene``, once, reused; 2000 px would be 20 km, but the simulator holds a whole scene in
+memory and 2000 px needs more than the 24 GB of the development machine) is mapped by U-TAE S2-only (``configs/garnot2021/semantic/s2.yaml``)
 and U-TAE late fusion S2 + S1A + S1D (``late_td.yaml``) at the paper's size, fp32 and bf16,
 on a ``LocalCluster`` of 1 and 2 workers (one thread each). The weights are random (seed 0):
 speed does not depend on them. The "training data" the windows are normalised with is a
@@ -18,7 +19,7 @@ overhead is what the workers spend outside the model: ``workers x wall / forward
 show that a worker's memory does not grow with the scene. Nothing here is a result on real
 data.
 
-Usage: ``python benchmarks/bench_map.py [--size 2000] [--work /tmp/bench_map]
+Usage: ``python benchmarks/bench_map.py [--size 1000] [--work /tmp/bench_map]
 [--models s2,late] [--precisions fp32,bf16] [--workers 1,2] [--memory]``; results also go
 to ``WORK/bench_map.json``.
 """
@@ -116,7 +117,7 @@ def _run(args: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=2000, help="scene side in pixels (10 m)")
+    parser.add_argument("--size", type=int, default=1000, help="scene side in pixels (10 m)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_map"))
     parser.add_argument("--models", default="s2,late")
     parser.add_argument("--precisions", default="fp32,bf16")
