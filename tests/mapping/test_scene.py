@@ -167,6 +167,7 @@ def test_the_maps_are_tagged_and_tiled(area, tmp_path: Path) -> None:
         assert src.descriptions == ("class", "confidence", "entropy")
         assert src.tags()["synthetic"] == "true" and len(json.loads(src.tags()["classes"])) == K
         assert src.profile["tiled"] and src.nodata == 255
+        assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"  # GDAL's own word
         bands = src.read()
     with rasterio.open(tmp_path / "m" / "probabilities.tif") as src:
         assert src.count == K and src.descriptions[1] == "Meadow"
