@@ -4,10 +4,11 @@ per worker, and the speed-up from 1 to 2 Dask workers.
 A **synthetic** own-area scene of ``--size`` x ``--size`` pixels at 10 m (default 1000: a
 10 km x 10 km area; COGs + static STAC catalog written by ``sitsfusion simulate --format
 scene``, once, reused; 2000 px would be 20 km, but the simulator holds a whole scene in
-memory and 2000 px needs more than the 24 GB of the development machine) is mapped by U-TAE S2-only (``configs/garnot2021/semantic/s2.yaml``)
-and U-TAE late fusion S2 + S1A + S1D (``late_td.yaml``) at the paper's size, fp32 and bf16,
-on a ``LocalCluster`` of 1 and 2 workers (one thread each). The weights are random (seed 0):
-speed does not depend on them. The "training data" the windows are normalised with is a
+memory and 2000 px needs more than the 24 GB of the development machine) is mapped by
+U-TAE S2-only (``configs/garnot2021/semantic/s2.yaml``) and U-TAE late fusion S2 + S1A +
+S1D (``late_td.yaml``) at the paper's size, fp32 and bf16, on a ``LocalCluster`` of 1 and 2
+workers (one thread each). The weights are random (seed 0): speed does not depend on them.
+The "training data" the windows are normalised with is a
 256-px corner of the scene prepared in 128-px patches (the window size).
 
 Each configuration runs ``map_scene`` in a child process; measured: the wall time of the

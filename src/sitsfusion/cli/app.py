@@ -44,6 +44,31 @@ set_option = click.option(
 )
 
 
+batch_size_option = click.option(
+    "--batch-size", type=click.IntRange(min=1), default=None, help="Default: the config's."
+)
+smooth_option = click.option(
+    "--smooth",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Smooth the class probabilities with a Gaussian of this sigma (pixels).",
+)
+mmu_option = click.option(
+    "--mmu",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Minimum mapping unit in pixels (smaller regions take their largest neighbour's class).",
+)
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    default="fp32",
+    show_default=True,
+    help="Inference precision (bf16: about 2-3x faster on CPUs with bf16 units, >= 99 % of "
+    "pixels as fp32; docs/benchmarks.md).",
+)
+
+
 def load(config_path: Path | Sequence[Path], overrides: Sequence[str]) -> Any:  # ExperimentConfig
     """The config of one file or several (merged left to right), then the overrides."""
     from sitsfusion.config import load_config

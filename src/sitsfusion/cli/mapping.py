@@ -6,7 +6,18 @@ from pathlib import Path
 
 import click
 
-from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, config_option, console, load, set_option
+from sitsfusion.cli.app import (
+    SYNTHETIC_NOTE,
+    batch_size_option,
+    cli,
+    config_option,
+    console,
+    load,
+    mmu_option,
+    precision_option,
+    set_option,
+    smooth_option,
+)
 from sitsfusion.cli.output import print_paths
 
 
@@ -82,29 +93,11 @@ from sitsfusion.cli.output import print_paths
     help="Windows per side of a block: one task, one read, one unit of resuming (default: "
     "as many as fit in 512 px).",
 )
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "bf16"]),
-    default="fp32",
-    show_default=True,
-    help="Inference precision (bf16: about 3x faster on CPUs with bf16 units).",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=None, help="Default: the config's."
-)
+@precision_option
+@batch_size_option
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's).")
-@click.option(
-    "--smooth",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Smooth the class probabilities with a Gaussian of this sigma (pixels).",
-)
-@click.option(
-    "--mmu",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Minimum mapping unit in pixels (smaller regions take their largest neighbour's class).",
-)
+@smooth_option
+@mmu_option
 @click.option("--start", default=None, help="First date used, YYYY-MM-DD.")
 @click.option("--end", default=None, help="Last date used, YYYY-MM-DD.")
 @click.option(

@@ -10,7 +10,18 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from sitsfusion.cli.app import SYNTHETIC_NOTE, cli, config_option, console, load, set_option
+from sitsfusion.cli.app import (
+    SYNTHETIC_NOTE,
+    batch_size_option,
+    cli,
+    config_option,
+    console,
+    load,
+    mmu_option,
+    precision_option,
+    set_option,
+    smooth_option,
+)
 from sitsfusion.cli.output import print_paths
 
 
@@ -36,35 +47,16 @@ from sitsfusion.cli.output import print_paths
     show_default=True,
     help="Which samples to map ('all': the whole dataset).",
 )
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=None, help="Default: the config's."
-)
+@batch_size_option
 @click.option(
     "--overwrite",
     is_flag=True,
     help="Replace the maps an earlier predict wrote in OUT (never a folder sitsfusion did not "
     "create).",
 )
-@click.option(
-    "--smooth",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Smooth the mosaic's class probabilities with a Gaussian of this sigma (pixels).",
-)
-@click.option(
-    "--mmu",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Minimum mapping unit of the mosaic's classes, in pixels (smaller regions merged).",
-)
-@click.option(
-    "--precision",
-    type=click.Choice(["fp32", "bf16"]),
-    default="fp32",
-    show_default=True,
-    help="Inference precision (bf16: about 2-3x faster on CPUs with bf16 units, >= 99 % of "
-    "pixels as fp32; docs/benchmarks.md).",
-)
+@smooth_option
+@mmu_option
+@precision_option
 def predict(
     config_path: Path,
     overrides: tuple[str, ...],

@@ -18,7 +18,7 @@ from sitsfusion.optional import require
 if TYPE_CHECKING:
     from affine import Affine
 
-__all__ = ["Grid"]
+__all__ = ["Grid", "window_starts"]
 
 Bounds = tuple[float, float, float, float]
 
@@ -186,3 +186,20 @@ class Grid:
         from rasterio.warp import transform_bounds
 
         return tuple(transform_bounds(self.crs, _crs(crs), *self.bounds, densify_pts=21))
+
+
+def window_starts(n: int, size: int, stride: int) -> list[int]:
+    """First pixels of the windows along an axis of ``n >= size`` pixels: every ``stride``
+    pixels, the last one shifted back to end at ``n``.
+
+    Raises:
+        ValueError: ``n < size``, ``stride < 1`` or ``stride > size`` (pixels left out).
+    """
+    if not 1 <= stride <= size:
+        raise ValueError(f"the stride must be in [1, {size}] pixels, got {stride}")
+    if n < size:
+        raise ValueError(f"an axis of {n} pixels holds no window of {size}")
+    starts = list(range(0, n - size + 1, stride))
+    if starts[-1] + size < n:
+        starts.append(n - size)
+    return starts

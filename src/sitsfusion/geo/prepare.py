@@ -61,7 +61,7 @@ from sitsfusion.geo.area import (
     yyyymmdd,
 )
 from sitsfusion.geo.folds import block_index, owner_folds, stratified_folds
-from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.grid import Grid, window_starts
 from sitsfusion.io import read_json, save_npy_atomic, write_json_atomic
 from sitsfusion.optional import require
 from sitsfusion.outputs import mark_complete
@@ -156,10 +156,7 @@ def patch_starts(n: int, size: int) -> list[int]:
     pixels, the last one shifted back to end at ``n`` (overlapping its neighbour)."""
     if n < size:
         raise ValueError(f"an axis of {n} pixels holds no patch of {size}")
-    starts = list(range(0, n - size + 1, size))
-    if starts[-1] + size < n:
-        starts.append(n - size)
-    return starts
+    return window_starts(n, size, size)
 
 
 def plan_patches(

@@ -19,24 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Block", "Window", "plan_blocks", "window_starts"]
+from sitsfusion.geo.grid import window_starts
 
-
-def window_starts(n: int, size: int, stride: int) -> list[int]:
-    """First pixels of the windows along an axis of ``n >= size`` pixels: every ``stride``
-    pixels, the last one shifted back to end at ``n``.
-
-    Raises:
-        ValueError: ``n < size``, ``stride < 1`` or ``stride > size`` (pixels left out).
-    """
-    if not 1 <= stride <= size:
-        raise ValueError(f"the stride must be in [1, {size}] pixels, got {stride}")
-    if n < size:
-        raise ValueError(f"an axis of {n} pixels holds no window of {size}")
-    starts = list(range(0, n - size + 1, stride))
-    if starts[-1] + size < n:
-        starts.append(n - size)
-    return starts
+__all__ = ["Block", "Window", "plan_blocks", "window_starts"]  # window_starts: geo.grid
 
 
 @dataclass(frozen=True)
