@@ -184,7 +184,7 @@ def map_command(
 
         parcels_file = result.files.get("parcels")
         paths["view"] = write_view(
-            out / "view.html",
+            out.resolve() / "view.html",
             result.files["classes.tif"],
             parcels=parcels_file if parcels_file and parcels_file.suffix == ".gpkg" else None,
             title=f"{cfg.name}: {out.name}",
