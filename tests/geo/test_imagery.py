@@ -267,6 +267,23 @@ def test_s2_values_mask_and_dates(which, catalog, folder):
         assert list(ds["item"].values) == ["S2_20210503.tif", "S2_20210610.tif"]
 
 
+@pytest.mark.parametrize("which", ["stac", "folder"])
+@pytest.mark.parametrize("sensor", ["S2", "S1A"])
+def test_items_found_once_load_any_part_of_the_grid(which, sensor, catalog, folder):
+    """What ``sitsfusion map`` does per block: the items / files found once for the grid,
+    then loaded onto a grid inside it, equal that part of the whole grid's cube."""
+    from sitsfusion.geo.imagery import find_sensor
+
+    source = catalog if which == "stac" else folder
+    whole = load_sensor(source, GRID, sensor).compute()
+    found = find_sensor(source, GRID, sensor)
+    part = Grid(GRID.crs, 10.0, (500050.0, 5000030.0, 500170.0, 5000140.0))  # rows 6:17, cols 5:17
+    got = load_sensor(source, part, sensor, found=found, chunks={"x": 12, "y": 11}).compute()
+    for name in ("values", "valid"):
+        np.testing.assert_array_equal(got[name].values, whole[name].values[..., 6:17, 5:17])
+    assert _days(got) == _days(whole)
+
+
 def test_s2_cloud_cover_and_date_filters(catalog, folder):
     ds = load_sensor(catalog, GRID, "S2", max_cloud=60)
     assert _days(ds) == ["2021-05-03"]
