@@ -133,6 +133,20 @@ def build_task(cfg: ExperimentConfig, dm: SITSDataModule) -> SupervisedTask:
     return cls(cfg.to_dict(), dict(dm.channels), dm.class_names, weights)
 
 
+def inference_device(
+    cfg: ExperimentConfig, device: str | torch.device | None = None
+) -> torch.device:
+    """The ``torch.device`` a model runs on outside training: ``device`` when given, else the
+    config's ``train.accelerator`` (``gpu`` / ``cuda``: CUDA; ``mps``; ``auto``: CUDA when
+    available; else the CPU)."""
+    if device is not None:
+        return torch.device(device)
+    accelerator = cfg.train.accelerator
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("mps" if accelerator == "mps" else "cpu")
+
+
 def _interactive() -> bool:
     """True when stdout is a terminal (progress bars), False for a log file or a pipe."""
     isatty = getattr(sys.stdout, "isatty", None)

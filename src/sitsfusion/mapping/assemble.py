@@ -46,6 +46,7 @@ __all__ = [
     "SceneMaps",
     "entropy_percent",
     "map_bands",
+    "parcel_index",
     "regions",
     "square_regions",
     "write_maps",
@@ -124,21 +125,7 @@ class ParcelTotals:
     def add(self, region: Region, transform: Any, probs: np.ndarray, classes: np.ndarray) -> None:
         """Add a region's final ``probs`` ``[K, h, w]`` and ``classes`` ``[h, w]`` (NODATA
         pixels left out) to the parcels whose centre-covered pixels lie in it."""
-        from rasterio.features import rasterize
-        from shapely.geometry import box
-
-        h, w = classes.shape
-        x0, y0 = transform * (region.c0, region.r0)
-        x1, y1 = transform * (region.c1, region.r1)
-        rows = self.frame.sindex.query(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
-        if rows.size == 0:
-            return
-        from affine import Affine
-
-        local = transform * Affine.translation(region.c0, region.r0)
-        geoms = self.frame.geometry.iloc[rows]
-        shapes = ((geom, int(i) + 1) for i, geom in zip(rows, geoms, strict=True))
-        index = rasterize(shapes, out_shape=(h, w), transform=local, fill=0, dtype="int32")
+        index = parcel_index(self.frame, transform, region)
         keep = (index > 0) & (classes != NODATA)
         if not keep.any():
             return
@@ -291,6 +278,26 @@ class SceneMaps:
         return self.totals.table(self.class_names, method)
 
 
+def parcel_index(frame: Any, transform: Any, region: Region) -> np.ndarray:
+    """int32 ``[h, w]``: over ``region`` of the grid of ``transform``, the row of ``frame`` + 1
+    of the parcel holding each pixel's centre (0: none); only the parcels the spatial index
+    finds around the region are rasterised."""
+    from affine import Affine
+    from rasterio.features import rasterize
+    from shapely.geometry import box
+
+    h, w = region.r1 - region.r0, region.c1 - region.c0
+    local = transform * Affine.translation(region.c0, region.r0)
+    x0, y1 = local * (0, 0)
+    x1, y0 = local * (w, h)
+    rows = frame.sindex.query(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    if rows.size == 0:
+        return np.zeros((h, w), dtype=np.int32)
+    geoms = frame.geometry.iloc[rows]
+    shapes = ((g, int(i) + 1) for i, g in zip(rows, geoms, strict=True))
+    return rasterize(shapes, out_shape=(h, w), transform=local, fill=0, dtype="int32")
+
+
 def map_bands(
     probs: np.ndarray, classes: np.ndarray, valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -408,20 +415,7 @@ class ParcelMaps:
 
     def region_maps(self, region: Region) -> tuple[np.ndarray, np.ndarray]:
         """:func:`map_bands` of ``region``."""
-        from affine import Affine
-        from rasterio.features import rasterize
-        from shapely.geometry import box
-
-        h, w = region.r1 - region.r0, region.c1 - region.c0
-        local = self.grid.transform * Affine.translation(region.c0, region.r0)
-        x0, y1 = local * (0, 0)
-        x1, y0 = local * (w, h)
-        rows = self.frame.sindex.query(box(x0, y0, x1, y1))
-        index = np.zeros((h, w), dtype=np.int32)
-        if rows.size:
-            geoms = self.frame.geometry.iloc[rows]
-            shapes = ((g, int(i) + 1) for i, g in zip(rows, geoms, strict=True))
-            index = rasterize(shapes, out_shape=(h, w), transform=local, fill=0, dtype="int32")
+        index = parcel_index(self.frame, self.grid.transform, region)
         valid = index > 0
         at = np.maximum(index - 1, 0)
         probs = np.moveaxis(self.probabilities[at], -1, 0)  # [K, h, w]

@@ -142,7 +142,9 @@ def map_parcel_model(
         progress=progress,
     )
     reader = _evaluation_reader(cfg, dm, summary.out)
-    dev = _device(cfg, device)
+    from sitsfusion.training import inference_device
+
+    dev = inference_device(cfg, device)
     task.eval().to(dev)
     unread: list[str] = []
     rows, probabilities = _classify(
@@ -252,16 +254,6 @@ def _evaluation_reader(cfg: ExperimentConfig, dm: SITSDataModule, root: Path) ->
         reference_date=reference,
         duplicate_dates=data.duplicate_dates,
     )
-
-
-def _device(cfg: ExperimentConfig, device: str | torch.device | None) -> torch.device:
-    """``device``, else the config's accelerator: CUDA for ``gpu`` / ``cuda`` and for
-    ``auto`` when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    accelerator = cfg.train.accelerator
-    cuda = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if cuda else "cpu")
 
 
 def _batches(samples: Any, size: int, unread: list[str]) -> Iterator[tuple[list[int], Batch]]:

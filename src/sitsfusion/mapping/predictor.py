@@ -154,7 +154,8 @@ class BlockPredictor:
     """
 
     spec: MapSpec
-    task: Any = field(init=False, repr=False)
+    task: Any = field(default=None, repr=False)
+    """The task already loaded from ``spec.checkpoint`` (None: loaded here)."""
     training: TrainingView = field(init=False, repr=False)
     transform: Any = field(init=False, repr=False)
     reference: np.datetime64 = field(init=False)
@@ -169,7 +170,11 @@ class BlockPredictor:
         spec = self.spec
         torch.set_num_threads(spec.threads)
         self.device = torch.device(spec.device)
-        task = load_task(spec.checkpoint, map_location=self.device)
+        task = (
+            self.task
+            if self.task is not None
+            else load_task(spec.checkpoint, map_location=self.device)
+        )
         if task.task_name not in MAP_TASKS:
             raise ConfigError(
                 f"{spec.checkpoint}: a {task.task_name!r} checkpoint is mapped through the "

@@ -117,18 +117,6 @@ def read_map_parcels(path: Path, crs: Any = None) -> Any:
     return frame if crs is None else frame.to_crs(crs)
 
 
-def _device(cfg: ExperimentConfig, device: str | None) -> str:
-    """The device from ``device``, else the config's accelerator (auto: CUDA when present)."""
-    import torch
-
-    if device is not None:
-        return device
-    accelerator = cfg.train.accelerator
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
-        return "cuda"
-    return "mps" if accelerator == "mps" else "cpu"
-
-
 def _say(progress: bool) -> Callable[[str], None]:
     def say(text: str) -> None:
         if progress:
@@ -223,6 +211,10 @@ def map_scene(
     grid, area = area_grid(frame, aoi, crs, resolution)
     inputs = [checkpoint, *cfg.data.inputs(), *source.folders(), parcels, aoi]
 
+    from sitsfusion.tasks.base import load_task
+    from sitsfusion.training import inference_device
+
+    dev = inference_device(cfg, device)
     spec = MapSpec(
         config=cfg.to_dict(),
         checkpoint=str(Path(checkpoint).resolve()),
@@ -236,25 +228,24 @@ def map_scene(
         max_cloud=max_cloud,
         min_clear=min_clear,
         precision=precision,
-        device=_device(cfg, device),
+        device=str(dev),
         batch_size=batch_size or cfg.data.batch_size,
         threads=1,
     )
     say(f"loading the model and opening the imagery ({source.record()})")
-    from sitsfusion.tasks.base import load_task
-
-    if load_task(checkpoint).task_name == "parcel":
+    task = load_task(checkpoint, map_location=dev)  # once in this process
+    if task.task_name == "parcel":
         if parcels is None:
             raise ConfigError(
                 f"{checkpoint}: a parcel-classification checkpoint maps parcels: give --parcels"
             )
         plain = {"start": start, "end": end, "max_cloud": max_cloud, "min_clear": min_clear}
         return _map_parcels(
-            cfg, spec, source, Path(parcels), out, grid, inputs, tags=_tags(cfg, checkpoint),
+            cfg, task, spec, source, Path(parcels), out, grid, inputs, tags=_tags(cfg, checkpoint),
             options=plain, parcels_format=parcels_format, overwrite=overwrite,
             progress=progress, command=command, tic=tic,
         )  # fmt: skip
-    local = BlockPredictor(spec)  # the inputs checked here, before the output is touched
+    local = BlockPredictor(spec, task)  # the inputs checked here, before the output is touched
     size = window or local.training.window
     if size < 1:
         raise ConfigError(
@@ -278,13 +269,7 @@ def map_scene(
         "parcels": None if parcels is None else str(Path(parcels).resolve()),
         "aggregation": aggregation,
     }
-    mark = read_mark(out) if out.is_dir() else None
-    resume = (
-        not overwrite
-        and mark is not None
-        and mark.get("map") == record
-        and not mark.get("complete")
-    )
+    resume = _resumable(out, record, overwrite)
     result = MapResult(out=out, grid=grid, blocks=len(blocks), synthetic=local.synthetic)
     result.windows = sum(len(b.windows) for b in blocks)
     with output_folder(
@@ -381,12 +366,24 @@ def write_map_parcels(root: Path, table: Any, fmt: str) -> Path:
     return path
 
 
+def _resumable(out: Path, record: dict[str, Any], overwrite: bool) -> bool:
+    """``out`` holds an interrupted map of the same ``record`` (its mark says so): resume it."""
+    mark = read_mark(out) if out.is_dir() else None
+    return (
+        not overwrite
+        and mark is not None
+        and mark.get("map") == record
+        and not mark.get("complete")
+    )
+
+
 def _tags(cfg: ExperimentConfig, checkpoint: str | Path) -> dict[str, Any]:
     return {"config": cfg.name, "checkpoint": str(checkpoint)}
 
 
 def _map_parcels(
     cfg: ExperimentConfig,
+    task: Any,
     spec: MapSpec,
     source: Imagery,
     parcels: Path,
@@ -407,13 +404,9 @@ def _map_parcels(
     and both rasters (each parcel's pixels get its class and probabilities)."""
     from sitsfusion.mapping.assemble import ParcelMaps, square_regions, write_maps
     from sitsfusion.mapping.parcel_models import map_parcel_model
-    from sitsfusion.tasks.base import load_task
 
     record = {**spec.record(), "parcels": str(parcels.resolve()), "mode": "parcel model"}
-    mark = read_mark(out) if out.is_dir() else None
-    resume = not overwrite and mark is not None and mark.get("map") == record
-    resume = resume and not mark.get("complete")  # type: ignore[union-attr]
-    task = load_task(spec.checkpoint, map_location=spec.device)
+    resume = _resumable(out, record, overwrite)
     result = MapResult(out=out, grid=grid)
     with output_folder(
         out, kind="scene-map", overwrite=overwrite, inputs=inputs, command=command,
