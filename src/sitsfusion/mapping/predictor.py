@@ -311,17 +311,17 @@ class BlockPredictor:
         sums = np.zeros((self.num_classes, r1 - r0, c1 - c0), dtype=np.float32)
         weights = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
         forward = 0.0
+        weight = patch_weights(self.spec.window, self.spec.window)  # every window's side
         for windows in _batches(block.windows, self.spec.batch_size):
             samples = [self.window_sample(data, w, (r0, c0)) for w in windows]
             tic = time.perf_counter()
             probs = self._probabilities(samples).numpy()
             forward += time.perf_counter() - tic
             for window, p in zip(windows, probs, strict=True):
-                w = patch_weights(window.size, window.size)
                 rows = slice(window.r0 - r0, window.r0 - r0 + window.size)
                 cols = slice(window.c0 - c0, window.c0 - c0 + window.size)
-                sums[:, rows, cols] += p * w
-                weights[rows, cols] += w
+                sums[:, rows, cols] += p * weight
+                weights[rows, cols] += weight
         return BlockResult(r0, c0, sums, weights, forward, read)
 
     def run(self, block: Block) -> dict[str, Any]:
