@@ -279,9 +279,29 @@ def test_items_found_once_load_any_part_of_the_grid(which, sensor, catalog, fold
     found = find_sensor(source, GRID, sensor)
     part = Grid(GRID.crs, 10.0, (500050.0, 5000030.0, 500170.0, 5000140.0))  # rows 6:17, cols 5:17
     got = load_sensor(source, part, sensor, found=found, chunks={"x": 12, "y": 11}).compute()
+    now = load_sensor(source, part, sensor, found=found, lazy=False)  # a block in a worker
+    assert isinstance(now["values"].data, np.ndarray)
     for name in ("values", "valid"):
         np.testing.assert_array_equal(got[name].values, whole[name].values[..., 6:17, 5:17])
-    assert _days(got) == _days(whole)
+        np.testing.assert_array_equal(now[name].values, got[name].values)
+    assert _days(got) == _days(whole) == _days(now)
+
+
+@pytest.mark.parametrize("which", ["stac", "folder"])
+@pytest.mark.parametrize("composite", [None, "monthly"])
+def test_read_now_equals_the_lazy_cube(which, composite, catalog, folder):
+    """``lazy=False`` (numpy, no Dask) gives the lazy cube computed: same-day items merged,
+    monthly composites, S2 masks, S1 in dB."""
+    source = catalog if which == "stac" else folder
+    for sensor in ("S2", "S1A"):
+        lazy = load_sensor(source, GRID, sensor, composite=composite, chunks={"x": 9, "y": 7})
+        now = load_sensor(source, GRID, sensor, composite=composite, lazy=False)
+        lazy = lazy.compute()
+        assert now["values"].dtype == lazy["values"].dtype == np.float32
+        for name in ("values", "valid"):
+            np.testing.assert_array_equal(now[name].values, lazy[name].values)
+        assert _days(now) == _days(lazy)
+        assert not np.isnan(now["values"].values).any()
 
 
 def test_s2_cloud_cover_and_date_filters(catalog, folder):

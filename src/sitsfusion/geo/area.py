@@ -150,15 +150,20 @@ class Imagery:
         return self.path is not None and is_synthetic_imagery(self.path)
 
     def read(self, cubes: dict[str, Any], ys: slice, xs: slice, root: Path) -> dict[str, Any]:
-        """``{sensor: the window (ys, xs) computed}``: one read of every acquisition.
+        """``{sensor: the window (ys, xs) computed}``: one read of every acquisition (errors
+        as :meth:`reading`)."""
+        with self.reading(root):
+            return {s: cube.isel(y=ys, x=xs).compute() for s, cube in cubes.items()}
 
-        A file that cannot be read (broken inside; its header was checked before) is one
-        DatasetError naming it, saying that the work already written in ``root`` is kept,
-        marked incomplete, for the same command to resume."""
+    @contextmanager
+    def reading(self, root: Path) -> Iterator[None]:
+        """Reading the imagery inside: a file that cannot be read (broken inside; its header
+        was checked before) is one DatasetError naming it, saying that the work already
+        written in ``root`` is kept, marked incomplete, for the same command to resume."""
         from rasterio.errors import RasterioError
 
         try:
-            return {s: cube.isel(y=ys, x=xs).compute() for s, cube in cubes.items()}
+            yield
         except (RasterioError, OSError) as exc:
             what = " ".join(str(exc).split())
             raise DatasetError(

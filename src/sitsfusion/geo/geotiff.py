@@ -218,16 +218,20 @@ def stack_geotiffs(
     files: Sequence[GeoTiff],
     spec: SensorSpec,
     grid: Grid,
-    chunks: dict[str, int],
+    chunks: dict[str, int] | None,
     resampling: str,
 ) -> xr.DataArray:
     """The raw cube of ``files`` (:func:`find_geotiffs`, for ``grid`` or a larger grid holding
     it) on ``grid``: float32 ``(time, band, y, x)``, physical units, NaN where no data (SCL
     kept as class numbers); ``item`` holds each file's name, ``attrs["source_crs"]`` the
-    files' CRSs."""
+    files' CRSs. A Dask array of ``chunks`` pixels, or read now when ``chunks`` is None."""
     xarray = require("xarray", "geo", "loading imagery")
-    dask_array = require("dask.array", "geo", "reading GeoTIFFs lazily")
-    stack = dask_array.stack([_lazy(t, grid, resampling, spec, chunks) for t in files])
+    if chunks is None:
+        whole = (0, 0, *grid.shape)
+        stack = np.stack([_read_block(t, grid, resampling, spec.mask_band, whole) for t in files])
+    else:
+        dask_array = require("dask.array", "geo", "reading GeoTIFFs lazily")
+        stack = dask_array.stack([_lazy(t, grid, resampling, spec, chunks) for t in files])
     coords = grid.coords()
     return xarray.DataArray(
         stack,

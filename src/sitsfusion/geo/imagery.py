@@ -12,7 +12,8 @@ The imagery comes from a static STAC catalog (``geo.stac``, odc-stac) or a folde
 
 Each sensor keeps its own dates (days), sorted; observations of one sensor on the same day
 (adjacent tiles, two orbits) are merged by the mean of their valid values. Everything stays a
-Dask graph until computed.
+Dask graph until computed, or is read at once into memory (``lazy=False``, no Dask: one
+block of a map).
 """
 
 from __future__ import annotations
@@ -76,19 +77,47 @@ def _say_reprojected(
         )
 
 
-def _values_and_valid(raw: Any, spec: SensorSpec, s1_units: S1Units) -> tuple[Any, Any]:
-    """``values`` with NaN where not valid, and the ``valid`` mask, from a raw cube."""
-    if spec.is_optical:
-        scl = raw.sel(band=spec.mask_band)
-        values = raw.sel(band=list(spec.bands))
-        clear = scl.notnull() & ~scl.isin(list(S2_INVALID_SCL))
+def _clear(raw: np.ndarray, optical: bool, to_db: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, valid)`` of a raw block ``[T, C, h, w]`` (:func:`load_sensor`'s cube before
+    any merge): ``values`` float32 ``[T, B, h, w]`` (S2: the bands without SCL; S1: dB when
+    ``to_db``), NaN where not valid; ``valid`` bool ``[T, h, w]``."""
+    if optical:  # the mask band is the last one
+        bands, scl = raw[:, :-1], raw[:, -1]
+        valid = ~np.isnan(scl) & ~np.isin(scl, S2_INVALID_SCL)
+        values = bands.copy()
+    elif to_db:
+        values = np.full(raw.shape, np.nan, dtype=np.float32)
+        np.log10(raw, out=values, where=raw > 0)  # NaN (no data) and <= 0 stay NaN
+        values *= np.float32(10.0)
+        valid = np.ones(raw.shape[:1] + raw.shape[2:], dtype=bool)
     else:
-        values = raw
-        if s1_units == "linear":
-            values = 10.0 * np.log10(values.where(values > 0))
-        clear = True
-    valid = values.notnull().all("band") & clear
-    return values.where(valid), valid
+        values, valid = raw.copy(), np.ones(raw.shape[:1] + raw.shape[2:], dtype=bool)
+    valid &= ~np.isnan(values).any(axis=1)
+    np.copyto(values, np.float32(np.nan), where=~valid[:, None])
+    return values, valid
+
+
+def _clear_values(raw: np.ndarray, optical: bool, to_db: bool) -> np.ndarray:
+    """The ``values`` of :func:`_clear` (a Dask block function)."""
+    return _clear(raw, optical, to_db)[0]
+
+
+def _filled(values: np.ndarray, copy: bool = True) -> np.ndarray:
+    """``values`` with 0 where NaN (a Dask block function: a copy; in place with ``copy``
+    False)."""
+    out = values.copy() if copy else values
+    np.copyto(out, np.float32(0.0), where=np.isnan(out))
+    return out
+
+
+def _per_block(data: Any, fn: Any, bands: int, *args: Any) -> Any:
+    """``fn(block, *args)`` on every block of ``data [T, C, h, w]`` (a Dask array, its bands
+    in one chunk), or on ``data`` itself (numpy); the result has ``bands`` bands."""
+    if isinstance(data, np.ndarray):
+        return fn(data, *args)
+    data = data.rechunk({1: -1})
+    chunks = (data.chunks[0], (bands,), *data.chunks[2:])
+    return data.map_blocks(fn, *args, chunks=chunks, dtype=np.float32)
 
 
 def _merge_days(values: Any) -> Any:
@@ -169,6 +198,7 @@ def load_sensor(
     resampling: str = "nearest",
     s1_units: S1Units = "linear",
     found: SensorSource | None = None,
+    lazy: bool = True,
 ) -> xr.Dataset:
     """One sensor's time series on ``grid``, lazily: an ``xarray.Dataset``.
 
@@ -191,6 +221,9 @@ def load_sensor(
         found: the sensor's items / files found before (:func:`find_sensor`, for ``grid`` or a
             grid holding it): not looked for again (``start``, ``end`` and ``max_cloud`` were
             applied then).
+        lazy: False reads the files now, into memory, without Dask (``chunks`` unused): for
+            a block of ``sitsfusion map`` inside a worker, where a graph of thousands of
+            small tasks would cost more than the reading.
 
     Returns:
         An ``xarray.Dataset`` on ``grid.coords()``, with ``values`` float32
@@ -211,7 +244,7 @@ def load_sensor(
         raise ValueError(f"composite must be None or 'monthly', got {composite!r}")
     if s1_units not in ("linear", "db"):
         raise ValueError(f"s1_units must be 'linear' or 'db', got {s1_units!r}")
-    size = dict(DEFAULT_CHUNKS if chunks is None else chunks)
+    size = dict(DEFAULT_CHUNKS if chunks is None else chunks) if lazy else None
     if found is None:
         found = find_sensor(source, grid, sensor, start=start, end=end, max_cloud=max_cloud)
     spec = found.spec
@@ -226,14 +259,21 @@ def load_sensor(
     _say_reprojected(source, raw.attrs.get("source_crs", ()), grid, resampling)
     coords = grid.coords()
     raw = raw.assign_coords(y=coords["y"], x=coords["x"])
-    values, _ = _values_and_valid(raw, spec, s1_units)
+    to_db = not spec.is_optical and s1_units == "linear"
+    values = raw.isel(band=slice(0, len(spec.bands))).copy(
+        data=_per_block(raw.data, _clear_values, len(spec.bands), spec.is_optical, to_db)
+    )
     values = _merge_days(values)
     if composite == "monthly":
         values = _monthly(values)
     valid = values.notnull().all("band")
+    if isinstance(values.data, np.ndarray):  # read now: valid is computed, values ours
+        values = values.copy(data=_filled(values.data, copy=False), deep=False)
+    else:
+        values = values.copy(data=_per_block(values.data, _filled, values.sizes["band"]))
     xarray = require("xarray", "geo", "loading imagery")
     out = xarray.Dataset(
-        {"values": values.fillna(0.0).astype("float32"), "valid": valid},
+        {"values": values, "valid": valid},
         attrs={
             "sensor": spec.name,
             "crs": grid.crs,

@@ -259,14 +259,29 @@ def _scale_offset(item: Any, key: str) -> tuple[float, float]:
     return float(1.0 if scale is None else scale), float(0.0 if offset is None else offset)
 
 
+def _physical(
+    raw: np.ndarray, scales: np.ndarray, offsets: np.ndarray, zero_is_nodata: bool
+) -> np.ndarray:
+    """float32 ``[T, C, h, w]`` of the digital numbers ``raw [T, C, h, w]``: times ``scales``
+    plus ``offsets`` (``[T, C, 1, 1]``; 1 and 0 for a mask band), NaN where no data (0 when
+    ``zero_is_nodata``). In place on one float32 copy: ``raw`` is never changed."""
+    out = raw.astype(np.float32)
+    out *= scales
+    out += offsets
+    if zero_is_nodata:
+        np.copyto(out, np.float32(np.nan), where=raw == 0)
+    return out
+
+
 def load_stac(
     items: Sequence[Any],
     spec: SensorSpec,
     grid: Grid,
-    chunks: dict[str, int],
+    chunks: dict[str, int] | None,
     resampling: str,
 ) -> xr.DataArray:
-    """The raw cube of ``items`` (one sensor, sorted): float32 ``(time, band, y, x)``.
+    """The raw cube of ``items`` (one sensor, sorted): float32 ``(time, band, y, x)``, a Dask
+    array of ``chunks`` pixels, or read now into memory when ``chunks`` is None.
 
     The assets are read under the naming every item has (:func:`asset_naming`); the ``band``
     coordinate is :attr:`SensorSpec.read_bands` whatever the naming (``B02`` ... ``SCL``).
@@ -296,16 +311,21 @@ def load_stac(
     )
     cube = xarray.concat([data[key] for key in spec.read_assets], dim="band")
     cube = cube.assign_coords(band=list(spec.read_bands)).transpose("time", "band", "y", "x")
-    cube = cube.astype("float32")
+    scales = np.ones((len(items), len(spec.read_bands)), dtype="float32")
+    offsets = np.zeros_like(scales)
     if spec.is_optical:
-        cube = cube.where(cube != 0)
-        scales = np.ones((len(items), len(spec.read_bands)), dtype="float32")
-        offsets = np.zeros_like(scales)
         for i, it in enumerate(items):
             for j, key in enumerate(spec.asset_keys):
                 scales[i, j], offsets[i, j] = _scale_offset(it, key)
-        dims = ("time", "band")
-        cube = cube * xarray.DataArray(scales, dims=dims) + xarray.DataArray(offsets, dims=dims)
+    cube = xarray.apply_ufunc(
+        _physical,
+        cube,
+        xarray.DataArray(scales, dims=("time", "band")),
+        xarray.DataArray(offsets, dims=("time", "band")),
+        kwargs={"zero_is_nodata": spec.is_optical},
+        dask="parallelized",
+        output_dtypes=["float32"],
+    )
     days = [np.datetime64(_item_date(it), "ns") for it in items]
     cube = cube.assign_coords(time=days, item=("time", [it.id for it in items]))
     cube = cube.drop_vars("spatial_ref", errors="ignore")

@@ -239,8 +239,8 @@ class BlockPredictor:
         return self._found
 
     def block_cubes(self, block: Block) -> dict[str, Any]:
-        """``{sensor: lazy cube}`` of ``block``'s extent alone, one Dask chunk: reading it
-        reads each file once, only over the block."""
+        """``{sensor: cube}`` of ``block``'s extent alone, read now into memory (no Dask
+        inside a worker): each file read once, only over the block."""
         import warnings
 
         from sitsfusion.errors import DataWarning
@@ -252,25 +252,21 @@ class BlockPredictor:
         grid, res = self.spec.grid, self.spec.grid.resolution
         minx, maxy = grid.bounds[0] + c0 * res, grid.bounds[3] - r0 * res
         sub = Grid(grid.crs, res, (minx, maxy - (r1 - r0) * res, minx + (c1 - c0) * res, maxy))
-        chunks = {"y": r1 - r0, "x": c1 - c0}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataWarning)  # said once, for the whole grid
             return {
-                s: load_sensor(self._imagery.source, sub, s, found=found, chunks=chunks)
+                s: load_sensor(self._imagery.source, sub, s, found=found, lazy=False)
                 for s, found in self._found.items()
             }
 
     # ---- one block ---------------------------------------------------------------------------
 
     def _read(self, block: Block) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        import dask
-
-        cubes = self.block_cubes(block)
-        with dask.config.set(scheduler="synchronous"):  # inside a worker: no nested tasks
-            windows = self._imagery.read(cubes, slice(None), slice(None), Path(self.spec.results))
+        with self._imagery.reading(Path(self.spec.results)):
+            cubes = self.block_cubes(block)
         return {
-            s: (w["values"].to_numpy(), w["valid"].to_numpy(), w["time"].to_numpy())
-            for s, w in windows.items()
+            s: (c["values"].to_numpy(), c["valid"].to_numpy(), c["time"].to_numpy())
+            for s, c in cubes.items()
         }
 
     def window_sample(
@@ -284,8 +280,9 @@ class BlockPredictor:
         xs = slice(window.c0 - origin[1], window.c0 - origin[1] + window.size)
         series = {}
         for sensor, (values, valid, days) in data.items():
-            keep = select_dates(valid[:, ys, xs], self.spec.min_clear)
-            arr = pastis_values(sensor, values[keep][..., ys, xs], valid[keep][:, ys, xs])
+            here = valid[:, ys, xs]
+            keep = select_dates(here, self.spec.min_clear)
+            arr = pastis_values(sensor, values[:, :, ys, xs][keep], here[keep])  # the window only
             offsets = (days[keep].astype("datetime64[D]") - self.reference).astype(np.int64)
             series[sensor] = TimeSeries(
                 torch.from_numpy(arr.astype(np.float32)), torch.from_numpy(offsets)
