@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("rasterio")
 gpd = pytest.importorskip("geopandas")
@@ -76,3 +79,21 @@ def test_from_aoi_refusals(tmp_path):
     bad.write_text("not a geopackage")
     with pytest.raises(DatasetError, match=r"bad\.gpkg: not a readable vector file"):
         Grid.from_aoi(bad)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 11), st.integers(1, 12), st.integers(0, 8), st.integers(1, 9), st.booleans())
+def test_a_part_of_a_grid_is_those_pixels(r0, h, c0, w, utm):
+    grid = Grid(
+        "EPSG:32630" if utm else "EPSG:2154", 10.0, (500000.0, 4999880.0, 500090.0, 5000000.0)
+    )
+    r1, c1 = r0 + h, c0 + w
+    if r1 > grid.shape[0] or c1 > grid.shape[1]:
+        with pytest.raises(ValueError, match="not inside"):
+            grid.part(r0, c0, r1, c1)
+        return
+    part = grid.part(r0, c0, r1, c1)
+    assert part.shape == (h, w) and part.crs == grid.crs
+    whole, got = grid.coords(), part.coords()
+    np.testing.assert_array_equal(got["y"], whole["y"][r0:r1])
+    np.testing.assert_array_equal(got["x"], whole["x"][c0:c1])

@@ -181,6 +181,15 @@ class Grid:
             "x": minx + res * (np.arange(w) + 0.5),
         }
 
+    def part(self, r0: int, c0: int, r1: int, c1: int) -> Grid:
+        """The grid of rows ``r0:r1`` and columns ``c0:c1`` of this one (same CRS and pixel
+        size, its pixels exactly these)."""
+        if not (0 <= r0 < r1 <= self.shape[0] and 0 <= c0 < c1 <= self.shape[1]):
+            raise ValueError(f"rows {r0}:{r1}, cols {c0}:{c1} are not inside a {self.shape} grid")
+        res, (minx, _, _, maxy) = self.resolution, self.bounds
+        west, north = minx + c0 * res, maxy - r0 * res
+        return Grid(self.crs, res, (west, north - (r1 - r0) * res, west + (c1 - c0) * res, north))
+
     def bounds_in(self, crs: Any) -> Bounds:
         """The grid's bounds transformed to another CRS (densified edges)."""
         from rasterio.warp import transform_bounds

@@ -248,10 +248,7 @@ class BlockPredictor:
 
         if self._cubes is None:
             self.open_imagery()
-        r0, c0, r1, c1 = block.extent
-        grid, res = self.spec.grid, self.spec.grid.resolution
-        minx, maxy = grid.bounds[0] + c0 * res, grid.bounds[3] - r0 * res
-        sub = Grid(grid.crs, res, (minx, maxy - (r1 - r0) * res, minx + (c1 - c0) * res, maxy))
+        sub = self.spec.grid.part(*block.extent)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DataWarning)  # said once, for the whole grid
             return {
