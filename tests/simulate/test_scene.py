@@ -22,7 +22,13 @@ from pystac.extensions.projection import ProjectionExtension
 from sitsfusion.cli import cli
 from sitsfusion.outputs import MARK
 from sitsfusion.simulate import formats, simulate_scene
-from sitsfusion.simulate.scene import CROP_CODES, GEOTIFF_FOLDER, S2_ASSETS
+from sitsfusion.simulate.scene import (
+    CHUNK_BYTES,
+    CROP_CODES,
+    GEOTIFF_FOLDER,
+    S2_ASSETS,
+    dates_per_chunk,
+)
 from sitsfusion.simulate.scene_stac import SYNTHETIC_KEY
 
 SIZE, S2_DATES, S1_DATES = 32, 4, 3
@@ -303,3 +309,44 @@ def test_cli_geotiff_flag_is_for_the_scene_only(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "'--geotiff'" in result.output
     assert not (tmp_path / "p").exists()
+
+
+def _pixels(root: Path) -> dict[str, np.ndarray]:
+    out = {}
+    for path in sorted(root.rglob("*.tif")):
+        with rasterio.open(path) as src:
+            out[str(path.relative_to(root))] = src.read()
+    return out
+
+
+def test_scene_pixels_do_not_depend_on_the_chunk_of_dates(tmp_path: Path) -> None:
+    """One date at a time and all dates at once write the same pixels (synthetic scene, an
+    odd size so that the 20 m bands' edge padding is exercised)."""
+    kw: dict[str, Any] = {"size": 37, "s2_dates": 5, "s1_dates": 4, "seed": 2, "geotiff": True}
+    simulate_scene(tmp_path / "one", chunk_dates=1, **kw)
+    simulate_scene(tmp_path / "all", chunk_dates=100, **kw)
+    one, every = _pixels(tmp_path / "one"), _pixels(tmp_path / "all")
+    assert len(one) == 5 * 12 + 2 * 4 * 3  # per date: S2 11 COGs + 1 GeoTIFF, S1 2 + 1
+    assert one.keys() == every.keys()
+    for name, arr in one.items():
+        assert np.array_equal(arr, every[name], equal_nan=True), name
+    s2 = [a for k, a in one.items() if k.endswith("B04.tif")]
+    assert len({a.tobytes() for a in s2}) == len(s2)  # the dates differ from each other
+
+
+def test_chunk_of_dates_from_the_budget_is_at_least_one_and_bounded() -> None:
+    per_date = 10 * 2000 * 2000 * 4  # Sentinel-2, 2000 x 2000 px, float32
+    n = dates_per_chunk(per_date, 44)
+    assert 1 <= n <= 44 and n * per_date <= CHUNK_BYTES
+    assert dates_per_chunk(per_date, 44, budget=per_date - 1) == 1  # one date even if too big
+    assert dates_per_chunk(8, 44, budget=1 << 30) == 44  # never more than the dates
+    assert dates_per_chunk(8, 0) == 1
+    for bad in ({"bytes_per_date": 0}, {"budget": 0}, {"n_dates": -1}):
+        args = {"bytes_per_date": 8, "n_dates": 3} | bad
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            dates_per_chunk(**args)
+
+
+def test_chunk_dates_below_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="chunk_dates"):
+        simulate_scene(tmp_path / "x", size=SIZE, chunk_dates=0)

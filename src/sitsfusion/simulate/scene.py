@@ -36,10 +36,18 @@ import numpy as np
 from sitsfusion.io import atomic_path
 from sitsfusion.optional import require
 from sitsfusion.simulate.layout import CLASS_NAMES, Layout, make_layout
-from sitsfusion.simulate.optical import simulate_s2
+from sitsfusion.simulate.optical import (
+    add_cloud,
+    add_s2_noise,
+    cloud_fractions,
+    s2_digital,
+    s2_surface,
+    s2_texture,
+    s2_units,
+)
 from sitsfusion.simulate.params import load_params
 from sitsfusion.simulate.pastis import crop_mixture, phenology_shift
-from sitsfusion.simulate.radar import simulate_s1
+from sitsfusion.simulate.radar import ENL, s1_db, s1_pixels, s1_texture, s1_units, water_units
 from sitsfusion.simulate.randomness import keyed_rng, name_hash
 from sitsfusion.simulate.regions import Region, region_config
 from sitsfusion.simulate.scene_stac import Acquisition, SceneGrid, build_catalog
@@ -47,7 +55,15 @@ from sitsfusion.simulate.units import UnitState, unit_state
 from sitsfusion.simulate.weather import Weather, patch_s2_days, regional_weather, season
 from sitsfusion.simulate.writing import dataset_output
 
-__all__ = ["CROP_CODES", "GEOTIFF_FOLDER", "S2_ASSETS", "SCENE_SIZE", "simulate_scene"]
+__all__ = [
+    "CHUNK_BYTES",
+    "CROP_CODES",
+    "GEOTIFF_FOLDER",
+    "S2_ASSETS",
+    "SCENE_SIZE",
+    "dates_per_chunk",
+    "simulate_scene",
+]
 
 GEOTIFF_FOLDER = "geotiff"
 """Sub-folder of the GeoTIFF-folder layout (``simulate_scene(..., geotiff=True)``)."""
@@ -63,6 +79,9 @@ S2_ASSETS: tuple[str, ...] = (*_S2_BANDS, "SCL")
 """Asset keys of a Sentinel-2 item: the 10 bands of the simulator, then the scene classes."""
 _SCL = _TABLE["scl"]
 _L2A_OFFSET = 1000  # DN of reflectance 0 (processing baseline >= 04.00: offset -0.1)
+CHUNK_BYTES = 1 << 30
+"""Memory budget of a chunk of dates (own choice, 1 GiB): the float32 images of as many
+dates as fit in it (Sentinel-2: 10 bands; Sentinel-1: VV, VH) are simulated at once."""
 
 
 @dataclass(frozen=True)
@@ -155,70 +174,139 @@ def _when(wx: Weather, day: int, kind: str) -> dt.datetime:
     return dt.datetime.combine(wx.origin + dt.timedelta(days=int(day)), hms, dt.UTC)
 
 
-def _write_s2(root: Path, sc: _Scene, n_dates: int | None, cloud_cover: float) -> list[Acquisition]:
+def dates_per_chunk(bytes_per_date: int, n_dates: int, budget: int = CHUNK_BYTES) -> int:
+    """How many of ``n_dates`` dates to simulate at once so that a chunk's main array
+    (``bytes_per_date`` each) stays within ``budget`` bytes: between 1 and ``max(n_dates, 1)``.
+
+    Raises:
+        ValueError: ``bytes_per_date`` or ``budget`` not positive, or ``n_dates`` negative.
+    """
+    if bytes_per_date <= 0:
+        raise ValueError(f"bytes_per_date must be > 0, got {bytes_per_date}")
+    if budget <= 0:
+        raise ValueError(f"budget must be > 0 bytes, got {budget}")
+    if n_dates < 0:
+        raise ValueError(f"n_dates must be >= 0, got {n_dates}")
+    return max(1, min(n_dates, budget // bytes_per_date))
+
+
+def _chunks(n_dates: int, per_chunk: int) -> list[slice]:
+    return [slice(c, min(c + per_chunk, n_dates)) for c in range(0, n_dates, per_chunk)]
+
+
+def _write_s2(
+    root: Path, sc: _Scene, n_dates: int | None, cloud_cover: float, chunk: int | None
+) -> list[Acquisition]:
     """The Sentinel-2 L2A COGs (bands and SCL) of ``n_dates`` dates (None: all) under
-    ``root/sentinel-2-l2a/S2_<YYYYMMDD>/``; their acquisitions."""
+    ``root/sentinel-2-l2a/S2_<YYYYMMDD>/``; their acquisitions.
+
+    The surface of ``chunk`` dates at a time (None: :func:`dates_per_chunk`), then date by
+    date its noise, clouds and scene classes, each date from its own streams: the images do
+    not depend on the chunking.
+    """
     _, start, end = season(sc.year)
     idx = _spread(patch_s2_days(sc.wx.dates["S2"], keyed_rng(*sc.key, 3), start, end), n_dates)
-    streams = (keyed_rng(*sc.key, 4), keyed_rng(*sc.key, 5))
-    cloudy = simulate_s2(sc.lay, sc.st, sc.wx, idx, *streams, cloud_cover)
-    streams = (keyed_rng(*sc.key, 4), keyed_rng(*sc.key, 5))  # the same surface, no clouds
-    clear = simulate_s2(sc.lay, sc.st, sc.wx, idx, *streams, 0.0)
-    scl = _scl(clear, cloudy)
-    dn = (cloudy.astype(np.int32) + _L2A_OFFSET).astype(np.uint16)
+    size = sc.lay.unit_map.shape[0]
+    units = s2_units(sc.st, sc.wx, idx)  # [U, T, 10]: small, all dates at once
+    tex = s2_texture(keyed_rng(*sc.key, 4), size)  # static: drawn once for the scene
+    per_chunk = chunk or dates_per_chunk(len(_S2_BANDS) * size * size * 4, idx.size)
     out = []
-    for t, day in enumerate(idx.tolist()):
-        when = _when(sc.wx, day, "S2")
-        item_id = f"S2_{when:%Y%m%d}"
-        folder = root / "sentinel-2-l2a" / item_id
-        folder.mkdir(parents=True)
-        assets = {}
-        for b, name in enumerate(S2_ASSETS):
-            assets[name] = folder / f"{name}.tif"
-            band = scl[t] if name == "SCL" else dn[t, b]
-            _write_cog(assets[name], band[None], sc, (name,))
-        if sc.geotiff is not None:  # one file per date, SCL as the 11th band
-            stack = np.concatenate([dn[t], scl[t][None].astype(np.uint16)])
-            _write_cog(sc.geotiff / f"S2_{when:%Y%m%d}.tif", stack, sc, S2_ASSETS)
-        cloud = float(np.isin(scl[t], (8, 9, 10)).mean() * 100.0)
-        platform = "sentinel-2a" if (day // 5) % 2 == 0 else "sentinel-2b"  # 10 days each
-        out.append(Acquisition(item_id, when, platform, assets, cloud_cover=round(cloud, 2)))
+    for sel in _chunks(idx.size, per_chunk):
+        surface = s2_surface(sc.lay.unit_map, units.days(sel), tex)  # [t, 10, H, W] float32
+        for k, day in enumerate(idx[sel].tolist()):
+            img = surface[k : k + 1]
+            rng = keyed_rng(*sc.key, 4, day)  # this date's haze and noise
+            add_s2_noise(img, rng.normal(0.0, 0.006, 1), rng.standard_normal(img.shape, np.float32))
+            clear = s2_digital(img.copy())
+            if cloud_cover > 0:
+                rng = keyed_rng(*sc.key, 5, day)  # this date's clouds
+                cover = cloud_fractions(sc.wx, np.array([day]), rng, cloud_cover)
+                add_cloud(img[0], float(cover[0]), rng)
+            cloudy = s2_digital(img)
+            scl = _scl(clear, cloudy)[0]
+            del clear
+            out.append(_write_s2_date(root, sc, day, cloudy[0], scl))
+        del surface
     return out
 
 
-def _write_s1(root: Path, sc: _Scene, n_dates: int | None) -> list[Acquisition]:
+def _write_s2_date(
+    root: Path, sc: _Scene, day: int, refl: np.ndarray, scl: np.ndarray
+) -> Acquisition:
+    """The COGs of one Sentinel-2 date: ``refl [10, H, W]`` (reflectance x 10000) and ``scl
+    [H, W]``; its acquisition."""
+    when = _when(sc.wx, day, "S2")
+    item_id = f"S2_{when:%Y%m%d}"
+    folder = root / "sentinel-2-l2a" / item_id
+    folder.mkdir(parents=True)
+    dn = (refl.astype(np.int32) + _L2A_OFFSET).astype(np.uint16)
+    assets = {}
+    for b, name in enumerate(S2_ASSETS):
+        assets[name] = folder / f"{name}.tif"
+        band = scl if name == "SCL" else dn[b]
+        _write_cog(assets[name], band[None], sc, (name,))
+    if sc.geotiff is not None:  # one file per date, SCL as the 11th band
+        stack = np.concatenate([dn, scl[None].astype(np.uint16)])
+        _write_cog(sc.geotiff / f"S2_{when:%Y%m%d}.tif", stack, sc, S2_ASSETS)
+    cloud = float(np.isin(scl, (8, 9, 10)).mean() * 100.0)
+    platform = "sentinel-2a" if (day // 5) % 2 == 0 else "sentinel-2b"  # 10 days each
+    return Acquisition(item_id, when, platform, assets, cloud_cover=round(cloud, 2))
+
+
+def _write_s1(root: Path, sc: _Scene, n_dates: int | None, chunk: int | None) -> list[Acquisition]:
     """The Sentinel-1 RTC COGs (vv, vh) of ``n_dates`` dates per orbit (None: all) under
-    ``root/sentinel-1-rtc/S1_<YYYYMMDD>_<ASC|DESC>/``; their acquisitions."""
+    ``root/sentinel-1-rtc/S1_<YYYYMMDD>_<ASC|DESC>/``; their acquisitions.
+
+    Per orbit, the units' backscatter of all its dates (small), then the pixels of ``chunk``
+    dates at a time (None: :func:`dates_per_chunk`), each date's jitter, open water and
+    speckle from its own streams: the images do not depend on the chunking.
+    """
+    size = sc.lay.unit_map.shape[0]
+    n_water = water_units(sc.st).size
     out = []
     for orbit, stream in (("ASC", 8), ("DESC", 7)):  # the PASTIS writer's streams per orbit
         desc = orbit == "DESC"
         idx = _spread(sc.wx.dates["S1D" if desc else "S1A"], n_dates)
         theta = sc.reg.theta[1 if desc else 0] + float(keyed_rng(*sc.key, 6).uniform(-1.5, 1.5))
-        db = simulate_s1(sc.lay, sc.st, sc.wx, idx, keyed_rng(*sc.key, stream), theta, desc)
-        linear = np.power(np.float32(10.0), db[:, :2] / np.float32(10.0))  # gamma0, linear
+        jitter, water = np.empty(idx.size), np.empty((2, n_water, idx.size))
         for t, day in enumerate(idx.tolist()):
-            when = _when(sc.wx, day, orbit)
-            item_id = f"S1_{when:%Y%m%d}_{orbit}"
-            folder = root / "sentinel-1-rtc" / item_id
-            folder.mkdir(parents=True)
-            assets = {}
-            for p, pol in enumerate(("vv", "vh")):
-                assets[pol] = folder / f"{pol}.tif"
-                _write_cog(assets[pol], linear[t, p][None], sc, (pol.upper(),))
-            if sc.geotiff is not None:  # one file per date: VV, VH
-                name = f"S1{'D' if desc else 'A'}_{when:%Y%m%d}.tif"
-                _write_cog(sc.geotiff / name, linear[t], sc, ("VV", "VH"))
-            platform = "sentinel-1a" if (day // 6) % 2 == 0 else "sentinel-1b"  # 12 days each
-            out.append(
-                Acquisition(
-                    item_id,
-                    when,
-                    platform,
-                    assets,
-                    orbit_state="descending" if desc else "ascending",
-                )
-            )
+            rng = keyed_rng(*sc.key, stream, day, 0)  # this date's jitter and open water
+            jitter[t] = rng.normal(0.0, 0.15)
+            water[:, :, t] = rng.normal(0.0, 2.5, (2, n_water))
+        sig = s1_units(sc.st, sc.wx, idx, theta, desc, jitter, water)  # [2, U, T]: small
+        gain = s1_texture(keyed_rng(*sc.key, stream), size)  # static: drawn once per orbit
+        per_chunk = chunk or dates_per_chunk(2 * size * size * 4, idx.size)
+        for sel in _chunks(idx.size, per_chunk):
+            pix = s1_pixels(sc.lay.unit_map, sig[:, :, sel], gain)  # [t, 2, H, W] float32
+            for k, day in enumerate(idx[sel].tolist()):
+                rng = keyed_rng(*sc.key, stream, day, 1)  # this date's speckle
+                speckle = rng.standard_gamma(ENL, (1, 2, size, size), dtype=np.float32)
+                db = s1_db(pix[k : k + 1], speckle)
+                linear = np.power(np.float32(10.0), db[0, :2] / np.float32(10.0))  # gamma0
+                out.append(_write_s1_date(root, sc, day, orbit, linear))
+            del pix
     return out
+
+
+def _write_s1_date(root: Path, sc: _Scene, day: int, orbit: str, linear: np.ndarray) -> Acquisition:
+    """The COGs of one Sentinel-1 date of ``orbit``: ``linear [2, H, W]`` (VV, VH gamma0);
+    its acquisition."""
+    desc = orbit == "DESC"
+    when = _when(sc.wx, day, orbit)
+    item_id = f"S1_{when:%Y%m%d}_{orbit}"
+    folder = root / "sentinel-1-rtc" / item_id
+    folder.mkdir(parents=True)
+    assets = {}
+    for p, pol in enumerate(("vv", "vh")):
+        assets[pol] = folder / f"{pol}.tif"
+        _write_cog(assets[pol], linear[p][None], sc, (pol.upper(),))
+    if sc.geotiff is not None:  # one file per date: VV, VH
+        name = f"S1{'D' if desc else 'A'}_{when:%Y%m%d}.tif"
+        _write_cog(sc.geotiff / name, linear, sc, ("VV", "VH"))
+    platform = "sentinel-1a" if (day // 6) % 2 == 0 else "sentinel-1b"  # 12 days each
+    return Acquisition(
+        item_id, when, platform, assets, orbit_state="descending" if desc else "ascending"
+    )
 
 
 def _write_parcels(root: Path, sc: _Scene) -> int:
@@ -268,6 +356,7 @@ def simulate_scene(
     cloud_cover: float = 0.15,
     geotiff: bool = False,
     overwrite: bool = False,
+    chunk_dates: int | None = None,
 ) -> Path:
     """Write a **synthetic** own-area scene to ``out`` (layout in the module docstring) and
     return its path.
@@ -293,6 +382,9 @@ def simulate_scene(
             ``OUT/geotiff/<S2|S1A|S1D>_<YYYYMMDD>.tif`` (one multi-band file per date, bands
             named in the band descriptions, the same units).
         overwrite: replace a dataset sitsfusion wrote at ``out`` (never another folder).
+        chunk_dates: dates simulated at once per sensor (default: as many as fit in
+            :data:`CHUNK_BYTES`, see :func:`dates_per_chunk`); it bounds the memory and
+            changes no pixel.
 
     Raises:
         ValueError: a bad argument (named), before anything is written.
@@ -306,6 +398,10 @@ def simulate_scene(
             raise ValueError(f"{name} must be >= 0 (0: none), got {n}")
     if not 0.0 <= float(cloud_cover) <= 1.0:
         raise ValueError(f"cloud_cover must be in [0, 1], got {cloud_cover}")
+    if chunk_dates is not None and int(chunk_dates) < 1:
+        raise ValueError(
+            f"chunk_dates must be >= 1 (None: from the memory budget), got {chunk_dates}"
+        )
     if not 2016 <= int(year) <= 2100:
         raise ValueError(f"year must be in 2016..2100 (Sentinel-2 era), got {year}")
     size, seed, year = int(size), int(seed), int(year)
@@ -324,8 +420,9 @@ def simulate_scene(
         if folder is not None:
             folder.mkdir()
         sc = _Scene(reg, lay, st, wx, year, key, crs_obj, transform, folder)
-        s2 = _write_s2(tmp, sc, s2_dates, float(cloud_cover)) if s2_dates != 0 else []
-        s1 = _write_s1(tmp, sc, s1_dates) if s1_dates != 0 else []
+        chunk = None if chunk_dates is None else int(chunk_dates)
+        s2 = _write_s2(tmp, sc, s2_dates, float(cloud_cover), chunk) if s2_dates != 0 else []
+        s1 = _write_s1(tmp, sc, s1_dates, chunk) if s1_dates != 0 else []
         _write_parcels(tmp, sc)
         build_catalog(
             tmp,
