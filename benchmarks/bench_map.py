@@ -1,10 +1,9 @@
 """``sitsfusion map`` throughput: km² per hour, the model's share of the time, peak memory
 per worker, and the speed-up from 1 to 2 Dask workers.
 
-A **synthetic** own-area scene of ``--size`` x ``--size`` pixels at 10 m (default 1000: a
-10 km x 10 km area; COGs + static STAC catalog written by ``sitsfusion simulate --format
-scene``, once, reused; 2000 px would be 20 km, but the simulator holds a whole scene in
-memory and 2000 px needs more than the 24 GB of the development machine) is mapped by
+A **synthetic** own-area scene of ``--size`` x ``--size`` pixels at 10 m (default 2000: a
+20 km x 20 km area, the issue's; COGs + static STAC catalog written by ``sitsfusion simulate
+--format scene``, once, reused) is mapped by
 U-TAE S2-only (``configs/garnot2021/semantic/s2.yaml``) and U-TAE late fusion S2 + S1A +
 S1D (``late_td.yaml``) at the paper's size, fp32 and bf16, on a ``LocalCluster`` of 1 and 2
 workers (one thread each). The weights are random (seed 0): speed does not depend on them.
@@ -20,9 +19,10 @@ overhead is what the workers spend outside the model: ``workers x wall / forward
 show that a worker's memory does not grow with the scene. Nothing here is a result on real
 data.
 
-Usage: ``python benchmarks/bench_map.py [--size 1000] [--work /tmp/bench_map]
+Usage: ``python benchmarks/bench_map.py [--size 2000] [--work /tmp/bench_map]
 [--models s2,late] [--precisions fp32,bf16] [--workers 1,2] [--memory]``; results also go
-to ``WORK/bench_map.json``.
+to ``WORK/bench_map.json``, after each configuration: a run started again keeps the
+configurations measured there (the long ones take hours) and measures the others.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _run(args: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=1000, help="scene side in pixels (10 m)")
+    parser.add_argument("--size", type=int, default=2000, help="scene side in pixels (10 m)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_map"))
     parser.add_argument("--models", default="s2,late")
     parser.add_argument("--precisions", default="fp32,bf16")
@@ -139,6 +139,8 @@ def main() -> None:
                     str(scene / "parcels.gpkg"), "--aoi", str(corner), "--out", str(data),
                     "--folds", "3", "--block", "1", "--overwrite")  # fmt: skip
     whole = _aoi(work / "whole.geojson", scene, args.size)
+    record = work / "bench_map.json"
+    done = json.loads(record.read_text())["runs"] if record.is_file() else []
     rows = []
     runs = [
         (m, p, int(w), whole)
@@ -149,6 +151,12 @@ def main() -> None:
     if args.memory:
         runs.append(("s2", "bf16", 1, _aoi(work / "quarter.geojson", scene, args.size // 2)))
     for model, precision, workers, aoi in runs:
+        key = (model, precision, workers, aoi.stem)
+        kept = [r for r in done if (r["model"], r["precision"], r["workers"], r["aoi"]) == key]
+        if kept:  # measured by an earlier, interrupted run of the same work folder
+            rows.append(kept[0])
+            console.print(f"{model} {precision} {workers} worker(s), {aoi.stem}: kept {kept[0]}")
+            continue
         ckpt = _checkpoint(model, data, work)
         t0 = time.perf_counter()
         got = _run({
@@ -161,6 +169,7 @@ def main() -> None:
             "model": model,
             "precision": precision,
             "workers": workers,
+            "aoi": aoi.stem,
             "area_km2": round(got["km2"], 1),
             "windows": got["windows"],
             "wall_s": round(wall, 1),
@@ -177,8 +186,11 @@ def main() -> None:
         console.print(
             f"{model} {precision} {workers} worker(s): {row} ({time.perf_counter() - t0:.0f} s)"
         )
-        (work / "bench_map.json").write_text(json.dumps({"synthetic": True, "cpus": os.cpu_count(),
-                                                        "runs": rows}, indent=1))  # fmt: skip
+        kept = [r for r in done if r not in rows]  # of other configurations
+        tmp = record.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"synthetic": True, "cpus": os.cpu_count(),
+                                   "runs": kept + rows}, indent=1))  # fmt: skip
+        os.replace(tmp, record)
     table = Table(title="sitsfusion map on a synthetic scene (random weights; synthetic data)")
     for key in rows[0]:
         table.add_column(key, justify="right")
