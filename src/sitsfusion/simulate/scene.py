@@ -20,6 +20,12 @@ Sentinel-2 bands are uint16 L2A digital numbers with the offset convention of pr
 baseline 04.00 (reflectance = DN * 0.0001 - 0.1, nodata 0); ``SCL`` holds ESA scene classes
 derived from the simulated clouds and shadows. Sentinel-1 ``vv`` / ``vh`` are float32 gamma0
 in linear power (nodata NaN). Every COG is tiled and deflate-compressed, on the scene grid.
+
+Memory is bounded by a chunk of dates, not by the series: the per-unit signal of all dates is
+small and computed once, then the pixels of :func:`dates_per_chunk` dates at a time
+(:data:`CHUNK_BYTES` of float32), each date finished (noise, clouds, SCL) and written before the
+next. The static texture is drawn once per scene (per orbit for Sentinel-1) and every date's
+randomness from its own keyed stream, so the pixels do not depend on the chunking.
 """
 
 from __future__ import annotations
