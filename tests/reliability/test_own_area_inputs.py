@@ -40,7 +40,9 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic scene, written once for the module; tests copy what they change (few
     clouds: every test here needs each of the 3 dates clear enough to be kept)."""
     out = tmp_path_factory.mktemp("own_area") / "area"
-    return simulate_scene(out, size=48, s2_dates=3, s1_dates=2, geotiff=True, seed=3, cloud_cover=0.05)
+    return simulate_scene(
+        out, size=48, s2_dates=3, s1_dates=2, geotiff=True, seed=3, cloud_cover=0.05
+    )
 
 
 def _copy(scene: Path, tmp: Path) -> Path:
