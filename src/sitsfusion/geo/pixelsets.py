@@ -89,8 +89,11 @@ __all__ = [
     "TILE",
     "UNLABELLED",
     "PixelSetSummary",
+    "TileJob",
+    "TileTask",
     "parcel_folds",
     "prepare_pixelsets",
+    "write_tile",
 ]
 
 TILE = 256  # own choice: a window of every acquisition costs ~3 s whatever its size up to
