@@ -245,3 +245,99 @@ def test_fit_trains_on_the_pixel_sets(dataset: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     fit(cfg, run)
     assert (run / "checkpoints" / "best.ckpt").is_file()
+
+
+def same_pixel_sets(out: Path, dataset: Path) -> None:
+    """Every file of ``dataset`` (DATA, META, parcels.gpkg, aoi.geojson) is in ``out``, the
+    same; the tiles' records and the parcels' pieces aside."""
+    files = [p for p in dataset.rglob("*") if p.is_file() and ".pixelsets" not in p.parts]
+    assert len(files) > 50
+    for path in files:
+        rel = path.relative_to(dataset)
+        if rel.name == ".sitsfusion.json":
+            continue
+        if path.suffix == ".npy":
+            a, b = np.load(path), np.load(out / rel)
+            assert a.dtype == b.dtype and np.array_equal(a, b), rel
+        elif path.suffix == ".gpkg":
+            import geopandas as gpd
+
+            assert gpd.read_file(out / rel).equals(gpd.read_file(path)), rel
+        else:
+            assert (out / rel).read_bytes() == path.read_bytes(), rel
+    assert not (out / ".pixelsets" / "parts").exists()
+
+
+def test_an_interrupted_join_resumes_at_the_next_group(
+    scene: Path, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sitsfusion.geo.pixelsets as pixelsets
+
+    join = pixelsets._join_parcels
+    groups: list[int] = []
+
+    def interrupt_second(job, tiles, pids, t):  # type: ignore[no-untyped-def]
+        groups.append(t)
+        if len(groups) == 2:
+            raise KeyboardInterrupt
+        return join(job, tiles, pids, t)
+
+    out = tmp_path / "ds"
+    args = (scene / "catalog.json", scene / "parcels.gpkg", out)
+    monkeypatch.setattr(pixelsets, "_join_parcels", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):  # phase 2: after every tile, the second group
+        prepare_pixelsets(*args, **ARGS)
+    records = out / ".pixelsets"
+    assert len(list((records / "tiles").iterdir())) == 4 and (records / "parts").is_dir()
+    assert [p.name for p in (records / "joined").iterdir()] == [f"{groups[0]}.json"]
+    again: list[int] = []
+    summary = prepare_pixelsets(*args, **ARGS, on_tile=again.append)
+    assert summary.n_resumed == 4 and again == []  # no tile read again
+    assert groups[0] not in groups[2:] and groups[1] in groups[2:]  # the first group kept
+    same_pixel_sets(out, dataset)
+
+
+def test_tiles_finishing_in_any_order_give_the_same_pixel_sets(
+    scene: Path, dataset: Path, tmp_path: Path
+) -> None:
+    from sitsfusion.geo.pixelsets import TileJob, TileTask
+
+    sent: list[TileTask] = []
+
+    def backwards(fn, tasks, job):  # type: ignore[no-untyped-def]
+        assert isinstance(job, TileJob)
+        sent.extend(tasks)
+        for task in reversed(sent):
+            yield fn(task, job=job)
+
+    finished: list[int] = []
+    out = tmp_path / "ds"
+    prepare_pixelsets(
+        scene / "catalog.json",
+        scene / "parcels.gpkg",
+        out,
+        **ARGS,
+        run_tiles=backwards,
+        on_tile=finished.append,
+    )
+    assert finished == [3, 2, 1, 0]
+    assert all(task.instance.shape == (32, 32) for task in sent)  # its own slice, no more
+    assert any(task.spanning for task in sent)
+    same_pixel_sets(out, dataset)
+
+
+def test_a_part_read_now_is_the_lazy_whole_grid_there(scene: Path, dataset: Path) -> None:
+    from sitsfusion.geo.area import SENSORS, Imagery
+
+    grid = grid_of(dataset)
+    for imagery in (Imagery.of(scene / "catalog.json"), Imagery.of(scene / "geotiff")):
+        found = imagery.find(grid, SENSORS)
+        whole = imagery.load(grid, SENSORS, 32, found=found)
+        part = imagery.read_part(grid, found, (16, 8, 48, 30))
+        for sensor, cube in part.items():
+            assert isinstance(cube["values"].data, np.ndarray)  # read, not a Dask graph
+            there = whole[sensor].isel(y=slice(16, 48), x=slice(8, 30)).compute()
+            np.testing.assert_array_equal(cube["time"], whole[sensor]["time"])  # same dates
+            np.testing.assert_array_equal(cube["valid"], there["valid"])
+            np.testing.assert_array_equal(cube["values"], there["values"])
+            np.testing.assert_array_equal(cube["x"], there["x"])

@@ -267,6 +267,41 @@ def test_parcels_to_classify_need_no_class_column(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_tiles_read_on_a_local_cluster_resume_after_an_interruption(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from sitsfusion.mapping.cluster import TileRunner, run_on_cluster
+
+    scene = simulate_scene(tmp_path / "area", size=64, s2_dates=3, s1_dates=2, seed=3)
+    args = (scene / "catalog.json", scene / "parcels.gpkg")
+    small = {**PREPARE, "tile": 16, "labelled": False}  # 16 tiles, parcels across them
+    reference = prepare_pixelsets(*args, tmp_path / "serial", **small)
+    done: list[int] = []
+
+    def interrupt_third(tile: int) -> None:
+        done.append(tile)
+        if len(done) == 3:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "ds"
+    with pytest.raises(KeyboardInterrupt):  # the cluster closed, the tiles left cancelled
+        prepare_pixelsets(*args, out, **small, run_tiles=TileRunner(2), on_tile=interrupt_third)
+    records = {int(p.stem) for p in (out / ".pixelsets" / "tiles").iterdir()}
+    assert set(done) <= records and len(records) < 16
+    again: list[int] = []
+    summary = prepare_pixelsets(*args, out, **small, on_tile=again.append)
+    assert summary.n_resumed == len(records) and sorted(again) == sorted(set(range(16)) - records)
+    assert summary.n_parcels == reference.n_parcels and reference.n_tiles == 16
+    for path in sorted((tmp_path / "serial").rglob("*.npy")) + sorted(
+        (tmp_path / "serial").rglob("*.json")
+    ):
+        rel = path.relative_to(tmp_path / "serial")
+        if ".pixelsets" not in rel.parts and rel.name != ".sitsfusion.json":
+            assert (out / rel).read_bytes() == path.read_bytes(), rel
+    with pytest.raises(ValueError, match="workers must be >= 1 without a scheduler"):
+        next(run_on_cluster(print, [1], workers=0))
+
+
+@pytest.mark.slow
 def test_sitsfusion_map_with_a_parcel_checkpoint(
     trained: dict[str, Any], unlabelled: Path, mapped: tuple[Any, Path], sitsfusion_main, tmp_path
 ) -> None:
@@ -281,12 +316,14 @@ def test_sitsfusion_map_with_a_parcel_checkpoint(
         *[x for o in [*SMALL, f"data.root={trained['data']}"] for x in ("--set", o)],
         "--ckpt", trained["task_path"],
         "--imagery", scene / "catalog.json", "--parcels", unlabelled, "--out", out,
+        "--workers", "2",
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     table = gpd.read_file(out / "parcels.gpkg")
-    expected = mapped[0].frame
+    expected = mapped[0].frame  # map_parcel_model in this process (workers=0)
     assert table["parcel_id"].tolist() == expected["parcel_id"].tolist()
-    assert table["pred_class"].tolist() == expected["pred_class"].tolist()
+    assert table["pred_class"].tolist() == expected["pred_class"].tolist()  # tiles on 2 workers
+    np.testing.assert_allclose(table["confidence"], expected["confidence"], atol=1e-6)
     with rasterio.open(out / "classes.tif") as src:
         classes = src.read(1)
         ids = rasterize(

@@ -116,32 +116,76 @@ class Imagery:
             return []
         return [self.path if self.path.is_dir() else self.path.parent]
 
-    def load(
+    def find(
         self,
         grid: Grid,
         sensors: Sequence[str],
-        chunk: int,
         start: str | None = None,
         end: str | None = None,
         max_cloud: float | None = None,
     ) -> dict[str, Any]:
-        """``{sensor: lazy cube}`` on ``grid`` in Dask chunks of ``chunk`` x ``chunk`` pixels,
-        dates in ``[start, end]``, S2 items above ``max_cloud`` percent of cloud dropped."""
-        from sitsfusion.geo.imagery import load_sensor
+        """``{sensor: SensorSource}``: each sensor's items / files for ``grid``, found once
+        (:func:`~sitsfusion.geo.imagery.find_sensor`): dates in ``[start, end]``, S2 items
+        above ``max_cloud`` percent of cloud dropped. Loading them onto ``grid`` or any part
+        of it then gives every part the same dates."""
+        from sitsfusion.geo.imagery import find_sensor
 
-        chunks = {"x": chunk, "y": chunk}
         return {
-            s: load_sensor(
+            s: find_sensor(
                 self.source,
                 grid,
                 s,
                 start=start,
                 end=end,
                 max_cloud=max_cloud if s == "S2" else None,
-                chunks=chunks,
             )
             for s in sensors
         }
+
+    def load(
+        self,
+        grid: Grid,
+        sensors: Sequence[str],
+        chunk: int | None,
+        start: str | None = None,
+        end: str | None = None,
+        max_cloud: float | None = None,
+        *,
+        found: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """``{sensor: lazy cube}`` on ``grid`` in Dask chunks of ``chunk`` x ``chunk`` pixels
+        (None: :func:`~sitsfusion.geo.imagery.load_sensor`'s default), dates in
+        ``[start, end]``, S2 items above ``max_cloud`` percent of cloud dropped; or, with
+        ``found`` (:meth:`find`), its items / files (then ``sensors``, ``start``, ``end``,
+        ``max_cloud`` are not used)."""
+        from sitsfusion.geo.imagery import load_sensor
+
+        found = found if found is not None else self.find(grid, sensors, start, end, max_cloud)
+        chunks = None if chunk is None else {"x": chunk, "y": chunk}
+        return {
+            s: load_sensor(self.source, grid, s, chunks=chunks, found=f) for s, f in found.items()
+        }
+
+    def read_part(
+        self, grid: Grid, found: dict[str, Any], extent: tuple[int, int, int, int]
+    ) -> dict[str, Any]:
+        """``{sensor: cube}`` of the rows ``r0:r1`` and columns ``c0:c1`` of ``grid``
+        (``extent`` = ``(r0, c0, r1, c1)``), read now into memory, without Dask: each file
+        read once, only over that extent; the cubes hold ``values`` ``[T, C, r1 - r0, c1 -
+        c0]`` and ``valid`` ``[T, r1 - r0, c1 - c0]`` as numpy arrays, the dates of
+        ``found`` (:meth:`find` for ``grid``: every part has the same dates). A map block or a
+        tile of ``prepare --mode parcels``; wrap it in :meth:`reading` for its errors."""
+        import warnings
+
+        from sitsfusion.errors import DataWarning
+        from sitsfusion.geo.imagery import load_sensor
+
+        part = grid.part(*extent)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # said once, for the whole grid
+            return {
+                s: load_sensor(self.source, part, s, found=f, lazy=False) for s, f in found.items()
+            }
 
     def synthetic(self, cubes: dict[str, Any]) -> bool:
         """The simulator's: every item says so (STAC), or the scene's folder does."""
@@ -330,10 +374,13 @@ def write_area(root: Path, grid: Grid, area: Any, parcels: Any) -> None:
     write_parcels(root / PARCELS_FILE, {USER_PARCELS_LAYER: frame})
 
 
-def progress_bar(items: list[Any], show: bool, description: str) -> Iterable[Any]:
-    """``items``, with a rich progress bar when ``show``."""
+def progress_bar(
+    items: Iterable[Any], show: bool, description: str, total: int | None = None
+) -> Iterable[Any]:
+    """``items``, with a rich progress bar when ``show`` (``total``: their number, when
+    ``items`` has no length, e.g. results yielded as they finish)."""
     if not show:
         return items
     from rich.progress import track
 
-    return track(items, description=description, total=len(items))
+    return track(items, description=description, total=len(items) if total is None else total)  # type: ignore[arg-type]

@@ -19,17 +19,22 @@ folder per sensor, the parcels' ids and pixels the same in every folder::
                                      not with ``labelled=False``
     OUT/aoi.geojson                  the area of interest, in the grid CRS (as the patch mode)
     OUT/parcels.gpkg                 layer ``parcels``: the parcels written (as the patch mode)
-    OUT/.pixelsets/                  a record per finished tile (resuming skips the tile)
+    OUT/.pixelsets/                  a record per finished tile and per group of parcels
+                                     joined (resuming skips them), the pieces of parcels
 
 Choices (documented in ``docs/own-area.md``, "Parcel mode: pixel sets"):
 
 * **Pixels**: a pixel belongs to the parcel holding its centre
   (:func:`~sitsfusion.geo.labels.rasterize_parcels`), every pixel of it: no void border is
   taken off (PSE draws its pixels from the whole parcel; seed 000 Sec. 4.3 samples 64 of them).
-* **Reading in tiles**: the imagery is read one ``tile`` x ``tile`` window of every
-  acquisition at a time (one Dask chunk), never per parcel; a parcel spanning several tiles
-  is gathered across them (its pieces kept on disk until its last tile, so memory holds one
-  tile and one parcel).
+* **Reading in tiles**, in two phases. Phase 1: each ``tile`` x ``tile`` window of every
+  acquisition is read at once, into memory (:meth:`~sitsfusion.geo.area.Imagery.read_part`),
+  never per parcel; the parcels lying wholly in the tile are written, the pieces of those
+  spanning several tiles saved on disk, then the tile's record. Tiles are independent: they
+  run in any order, in this process or as tasks of a Dask cluster (``run_tiles``; ``sitsfusion
+  map`` with a parcel model). Phase 2, in the calling process once every tile is read: the
+  parcels of several tiles are joined from their pieces (small files) and written, with
+  their own records; memory holds one tile (phase 1) or one parcel (phase 2).
 * **Dates per parcel**: as the patch mode, a date is kept for a parcel when at least
   ``min_clear`` of its pixels are valid; else its clearest date alone. Invalid pixels of the
   dates kept hold 0, which the reader takes as no data. A parcel without any valid pixel in
@@ -50,7 +55,7 @@ import datetime as dt
 import math
 import shutil
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -84,8 +89,11 @@ __all__ = [
     "TILE",
     "UNLABELLED",
     "PixelSetSummary",
+    "TileJob",
+    "TileTask",
     "parcel_folds",
     "prepare_pixelsets",
+    "write_tile",
 ]
 
 TILE = 256  # own choice: a window of every acquisition costs ~3 s whatever its size up to
@@ -93,7 +101,8 @@ TILE = 256  # own choice: a window of every acquisition costs ~3 s whatever its 
 # are ~160 MB in float32
 BLOCK_UNIT = PATCH_SIZE  # seed 001, Sec. 4.1: a block side counts PASTIS patches, 128 px
 RECORDS = ".pixelsets"
-TILES, PARTS = "tiles", "parts"  # RECORDS/tiles/<t>.json, RECORDS/parts/<parcel>/<t>.npz
+TILES, PARTS, JOINED = "tiles", "parts", "joined"  # RECORDS/tiles/<t>.json (phase 1),
+# RECORDS/parts/<parcel>/<t>.npz (pieces), RECORDS/joined/<t>.json (phase 2, by last tile)
 UNLABELLED = -1
 """The ``labels.json`` code of a parcel to classify (``prepare_pixelsets(labelled=False)``)."""
 
@@ -259,24 +268,20 @@ class _Piece:
 
 
 def _read_tile(
-    read: Callable[[slice, slice], dict[str, Any]],
-    instance: np.ndarray,
-    r0: int,
-    c0: int,
-    tile: int,
+    cubes: dict[str, Any], sub: np.ndarray, r0: int, c0: int, width: int
 ) -> dict[int, _Piece]:
-    """``{parcel id: its piece}`` of the tile at ``(r0, c0)``: one window of every
-    acquisition of every sensor, computed at once by ``read(ys, xs)``
-    (:meth:`~sitsfusion.geo.area.Imagery.read`)."""
-    ys, xs = slice(r0, r0 + tile), slice(c0, c0 + tile)
-    sub = instance[ys, xs]
+    """``{parcel id: its piece}`` of the tile at ``(r0, c0)`` whose parcel ids are ``sub``
+    ``[h, w]`` (0: none), from ``cubes``: ``{sensor: the tile's cube}`` read into memory
+    (:meth:`~sitsfusion.geo.area.Imagery.read_part`, ``values`` ``[T, C, h, w]``, ``valid``
+    ``[T, h, w]``); ``width``: the grid's width (the pieces' flat positions are on the
+    grid)."""
     pos = np.flatnonzero(sub)  # row-major in the tile
     ids = sub.ravel()[pos]
     order = np.argsort(ids, kind="stable")  # grouped by parcel, row-major within each
     pos, ids = pos[order], ids[order]
-    index = (r0 + pos // sub.shape[1]) * instance.shape[1] + c0 + pos % sub.shape[1]
+    index = (r0 + pos // sub.shape[1]) * width + c0 + pos % sub.shape[1]
     series = {}
-    for sensor, win in read(ys, xs).items():
+    for sensor, win in cubes.items():
         n_dates = win.sizes["time"]
         valid = win["valid"].to_numpy().reshape(n_dates, -1)[:, pos]
         values = win["values"].to_numpy().reshape(n_dates, win.sizes["band"], -1)[:, :, pos]
@@ -341,38 +346,108 @@ class _Tiles:
         return (t // self.cols) * self.size, (t % self.cols) * self.size
 
 
-def _write_tile(
-    root: Path,
-    t: int,
-    tiles: _Tiles,
-    read: Callable[[slice, slice], dict[str, Any]],
-    cubes: dict[str, Any],
-    instance: np.ndarray,
-    days: dict[str, np.ndarray],
-    grid: Grid,
-    min_clear: float,
-) -> dict[str, Any]:
-    """Read tile ``t``, write the parcels whose last tile it is (the pieces of the others
-    kept in ``RECORDS/parts``), then its record, last; return the record:
-    ``{"parcels": {"<id>": record}, "no_data": [ids]}``."""
-    parts = root / RECORDS / PARTS
+@dataclass(frozen=True)
+class TileJob:
+    """What every tile task of a run shares (plain, picklable values: sent to each worker of
+    a cluster once).
+
+    Attributes:
+        root: the dataset folder.
+        imagery: the imagery; found: ``{sensor: SensorSource}`` its items / files for
+            ``grid``, found once (:meth:`~sitsfusion.geo.area.Imagery.find`).
+        grid: the grid of the area.
+        days: ``{sensor: datetime64 [T]}`` the dates of the whole grid (every tile reads the
+            same ones: the same items).
+        min_clear: as :func:`prepare_pixelsets`.
+    """
+
+    root: Path
+    imagery: Imagery
+    found: dict[str, Any]
+    grid: Grid
+    days: dict[str, np.ndarray]
+    min_clear: float
+
+
+@dataclass(frozen=True)
+class TileTask:
+    """One tile: its number ``t``, first row and column, ``instance`` ``[h, w]`` its own
+    slice of the parcels' raster (parcel ids, 0: none), and ``spanning`` the ids of its
+    parcels that lie in other tiles too (their pieces kept for phase 2)."""
+
+    t: int
+    r0: int
+    c0: int
+    instance: np.ndarray
+    spanning: frozenset[int]
+
+
+def write_tile(task: TileTask, job: TileJob) -> tuple[int, dict[str, Any]]:
+    """Phase 1 of one tile (any order, in any process): read its extent, write each parcel
+    lying wholly in it, save the pieces of the others (``RECORDS/parts/<id>/<t>.npz``), then
+    write its record, last.
+
+    Returns:
+        ``(t, record)``, the record ``{"parcels": {"<id>": parcel record}, "no_data": [ids]}``
+        of the parcels written here (:func:`_write_parcel`).
+    """
+    r0, c0 = task.r0, task.c0
+    h, w = task.instance.shape
+    with job.imagery.reading(job.root):
+        cubes = job.imagery.read_part(job.grid, job.found, (r0, c0, r0 + h, c0 + w))
+    parts = job.root / RECORDS / PARTS
     finished: dict[str, Any] = {}
     missing: list[int] = []
-    for pid, piece in _read_tile(read, instance, *tiles.origin(t), tiles.size).items():
-        span = tiles.spans[pid]
-        if len(span) > 1:
-            piece.save(parts / str(pid) / f"{t}.npz")
-            if t != span[-1]:
-                continue
-            piece = _Piece.join([_Piece.load(parts / str(pid) / f"{u}.npz", cubes) for u in span])
-        rec = _write_parcel(root, pid, piece, days, grid, min_clear)
+    for pid, piece in _read_tile(cubes, task.instance, r0, c0, job.grid.shape[1]).items():
+        if pid in task.spanning:
+            piece.save(parts / str(pid) / f"{task.t}.npz")
+            continue
+        rec = _write_parcel(job.root, pid, piece, job.days, job.grid, job.min_clear)
         if rec is None:
             missing.append(pid)
         else:
             finished[str(pid)] = rec
     record = {"parcels": finished, "no_data": missing}
-    write_json_atomic(root / RECORDS / TILES / f"{t}.json", record)
-    for pid in [*map(int, finished), *missing]:  # after the record: a rerun of t needs them
+    write_json_atomic(job.root / RECORDS / TILES / f"{task.t}.json", record)
+    return task.t, record
+
+
+def _tile_tasks(tiles: _Tiles, instance: np.ndarray, todo: Iterable[int]) -> Iterator[TileTask]:
+    """The tasks of the tiles ``todo`` (each with a copy of its slice of ``instance``)."""
+    for t in todo:
+        r0, c0 = tiles.origin(t)
+        sub = np.ascontiguousarray(instance[r0 : r0 + tiles.size, c0 : c0 + tiles.size])
+        ids = np.unique(sub[sub > 0]).tolist()
+        spanning = frozenset(p for p in ids if len(tiles.spans[p]) > 1)
+        yield TileTask(t, r0, c0, sub, spanning)
+
+
+def _in_process(
+    fn: Callable[..., tuple[int, dict[str, Any]]], tasks: Iterable[TileTask], job: TileJob
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The default ``run_tiles`` of :func:`prepare_pixelsets`: the tasks in this process, in
+    order."""
+    for task in tasks:
+        yield fn(task, job=job)
+
+
+def _join_parcels(job: TileJob, tiles: _Tiles, pids: Sequence[int], t: int) -> dict[str, Any]:
+    """Phase 2 for the parcels ``pids`` spanning several tiles whose last tile is ``t``: join
+    each from its pieces, write it, then the group's record (``RECORDS/joined/<t>.json``,
+    last; returned, as a tile's), then remove their pieces."""
+    parts = job.root / RECORDS / PARTS
+    finished: dict[str, Any] = {}
+    missing: list[int] = []
+    for pid in pids:
+        pieces = [_Piece.load(parts / str(pid) / f"{u}.npz", job.found) for u in tiles.spans[pid]]
+        rec = _write_parcel(job.root, pid, _Piece.join(pieces), job.days, job.grid, job.min_clear)
+        if rec is None:
+            missing.append(pid)
+        else:
+            finished[str(pid)] = rec
+    record = {"parcels": finished, "no_data": missing}
+    write_json_atomic(job.root / RECORDS / JOINED / f"{t}.json", record)
+    for pid in pids:  # after the record: a rerun of the group needs them
         shutil.rmtree(parts / str(pid), ignore_errors=True)
     return record
 
@@ -446,6 +521,7 @@ def prepare_pixelsets(
     on_tile: Callable[[int], None] | None = None,
     labelled: bool = True,
     grid: Grid | None = None,
+    run_tiles: Callable[..., Iterable[tuple[int, dict[str, Any]]]] | None = None,
 ) -> PixelSetSummary:
     """Write every labelled parcel of your area once, whole, as a pixel set (module docstring).
 
@@ -468,12 +544,18 @@ def prepare_pixelsets(
         overwrite: replace a dataset sitsfusion wrote at ``out``.
         progress: show a progress bar (rich).
         command: the command line recorded in the folder's mark.
-        on_tile: called with each tile's number once it is finished (tests, logs).
+        on_tile: called with each tile's number once it is finished (tests, logs), in the
+            order the tiles finish.
         labelled: False: parcels to classify, not to learn from (module docstring): every
             parcel written, a class column optional (``class_table`` and ``nomenclature``
             unused), no folds.
         grid: the grid to write on (e.g. a map's); None: from ``aoi`` / the parcels, ``crs``
             and ``resolution`` (:func:`~sitsfusion.geo.area.area_grid`).
+        run_tiles: runs phase 1, the tiles (module docstring), e.g. on a Dask cluster
+            (:class:`sitsfusion.mapping.cluster.TileRunner`): called as ``run_tiles(fn,
+            tasks, job)``, it yields ``fn(task, job=job)`` of every task (:class:`TileTask`,
+            :class:`TileJob`: picklable; ``fn`` importable) as each finishes, in any order.
+            None: in this process, in order.
 
     Returns:
         :class:`PixelSetSummary`.
@@ -574,7 +656,8 @@ def prepare_pixelsets(
 
     tiles = _Tiles.of(instance, tile)
 
-    cubes = source.load(grid, sensors, tile, start, end, max_cloud)  # one Dask chunk per tile
+    found = source.find(grid, sensors, start, end, max_cloud)  # once: every tile's dates
+    cubes = source.load(grid, sensors, tile, found=found)  # lazy: the dates, nothing read
     days = {s: cube["time"].to_numpy() for s, cube in cubes.items()}
     synthetic = source.synthetic(cubes)
 
@@ -583,29 +666,36 @@ def prepare_pixelsets(
         for sensor in sensors:
             (root / sensor / "DATA").mkdir(parents=True, exist_ok=True)
             (root / sensor / "META").mkdir(exist_ok=True)
-        records_dir = root / RECORDS / TILES
-        records_dir.mkdir(parents=True, exist_ok=True)
+        for name in (TILES, JOINED):
+            (root / RECORDS / name).mkdir(parents=True, exist_ok=True)
         records: dict[int, dict[str, Any]] = {}
         no_data: set[int] = set()
-        todo = []
-        for t in tiles.order:
-            done = records_dir / f"{t}.json"
-            if done.is_file():
-                rec = read_json(done)
-                records.update({int(p): r for p, r in rec["parcels"].items()})
-                no_data.update(rec["no_data"])
-            else:
-                todo.append(t)
 
-        def read(ys: slice, xs: slice) -> dict[str, Any]:
-            return source.read(cubes, ys, xs, root)
-
-        for t in progress_bar(todo, progress, f"reading {len(todo)} tiles"):
-            rec = _write_tile(root, t, tiles, read, cubes, instance, days, grid, min_clear)
+        def add(rec: dict[str, Any]) -> None:
             records.update({int(p): r for p, r in rec["parcels"].items()})
             no_data.update(rec["no_data"])
+
+        todo = []
+        for t in tiles.order:
+            done = root / RECORDS / TILES / f"{t}.json"
+            if done.is_file():
+                add(read_json(done))
+            else:
+                todo.append(t)
+        job = TileJob(root, source, found, grid, days, min_clear)
+        run = run_tiles if run_tiles is not None else _in_process
+        finishing = run(write_tile, _tile_tasks(tiles, instance, todo), job)
+        for t, rec in progress_bar(finishing, progress, f"reading {len(todo)} tiles", len(todo)):
+            add(rec)
             if on_tile is not None:
                 on_tile(t)
+        groups: dict[int, list[int]] = {}  # phase 2: the parcels of several tiles, by last
+        for pid, span in tiles.spans.items():
+            if len(span) > 1 and pid not in records and pid not in no_data:
+                groups.setdefault(span[-1], []).append(pid)
+        for t, pids in sorted(groups.items()):
+            done = root / RECORDS / JOINED / f"{t}.json"
+            add(read_json(done) if done.is_file() else _join_parcels(job, tiles, pids, t))
         if not records:
             raise DatasetError(source.source, "no parcel has a valid pixel in every sensor")
         shutil.rmtree(root / RECORDS / PARTS, ignore_errors=True)

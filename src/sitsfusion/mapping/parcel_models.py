@@ -15,7 +15,10 @@ column is optional), then goes through what the model saw at evaluation:
 * the model, in ``torch.inference_mode``; probabilities are the softmax of its logits.
 
 The pixel sets are written into ``work/pixelsets`` (``work``: a folder the caller owns); an
-interrupted run started again resumes them tile by tile.
+interrupted run started again resumes them tile by tile. Reading the tiles is the costly part:
+with ``workers`` or ``scheduler`` the tiles are read by the tasks of a Dask cluster
+(:class:`~sitsfusion.mapping.cluster.TileRunner`), as the blocks of a window model's map; the
+parcels spanning several tiles are then joined, and all classified, in this process.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ def map_parcel_model(
     device: str | torch.device | None = None,
     progress: bool = False,
     class_column: str | None = None,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> ParcelPredictions:
     """Classify every parcel of ``parcels`` with the parcel model ``task`` (module docstring).
 
@@ -109,13 +114,18 @@ def map_parcel_model(
         progress: show progress bars (reading, classifying).
         class_column: the parcels' class column, kept as ``class_value`` in the frame; None:
             the one column named like a class column, if any.
+        workers: processes of a local Dask cluster reading the tiles, one thread each (0: in
+            this process, without Dask).
+        scheduler: the address of a running Dask scheduler reading the tiles instead
+            (``workers`` then unused); its workers must see the imagery and ``work`` at the
+            same paths.
 
     Returns:
         :class:`ParcelPredictions`.
 
     Raises:
         ConfigError: not a parcel checkpoint or config, modalities that are not imagery
-            sensors, missing training data, a batch size below 1 (one line).
+            sensors, missing training data, a batch size or workers below 1 / 0 (one line).
         CheckpointError: the checkpoint's channels or classes differ from the training data's.
         DatasetError: unreadable parcels or imagery (one line naming the file).
     """
@@ -123,6 +133,8 @@ def map_parcel_model(
     from sitsfusion.training import datamodule
 
     _check(task, cfg, batch_size)
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0, got {workers}")
     resolution = _as_prepared(cfg, grid, min_clear)
     dm = datamodule(cfg)
     transform = dm.evaluation_transform()
@@ -140,6 +152,7 @@ def map_parcel_model(
         max_cloud=max_cloud,
         min_clear=min_clear,
         progress=progress,
+        run_tiles=_tile_runner(workers, scheduler),
     )
     reader = _evaluation_reader(cfg, dm, summary.out)
     from sitsfusion.training import inference_device
@@ -214,6 +227,16 @@ def _as_prepared(cfg: ExperimentConfig, grid: Grid | None, min_clear: float) -> 
             stacklevel=3,
         )
     return resolution
+
+
+def _tile_runner(workers: int, scheduler: str | None) -> Any:
+    """``run_tiles`` of :func:`~sitsfusion.geo.pixelsets.prepare_pixelsets`: None (in this
+    process) for ``workers=0`` without a scheduler, else the Dask cluster's."""
+    if workers == 0 and scheduler is None:
+        return None
+    from sitsfusion.mapping.cluster import TileRunner
+
+    return TileRunner(workers, scheduler)
 
 
 def _pixel_sets(

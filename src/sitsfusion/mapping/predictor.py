@@ -207,29 +207,17 @@ class BlockPredictor:
 
     def open_imagery(self) -> None:
         """Find the items / files of the sensors the model needs over the spec's grid, once
-        (:func:`~sitsfusion.geo.imagery.find_sensor`), and open them lazily (nothing read).
+        (:meth:`~sitsfusion.geo.area.Imagery.find`), and open them lazily (nothing read).
 
         Raises:
             DatasetError: imagery without a sensor, not overlapping the grid, unreadable.
         """
-        from sitsfusion.geo.imagery import find_sensor, load_sensor
-
         spec = self.spec
-        source = self._imagery.source
-        self._found = self._found or {
-            s: find_sensor(
-                source,
-                spec.grid,
-                s,
-                start=spec.start,
-                end=spec.end,
-                max_cloud=spec.max_cloud if s == "S2" else None,
-            )
-            for s in self.task.hparams["channels"]
-        }
-        self._cubes = {
-            s: load_sensor(source, spec.grid, s, found=found) for s, found in self._found.items()
-        }
+        sensors = list(self.task.hparams["channels"])
+        self._found = self._found or self._imagery.find(
+            spec.grid, sensors, spec.start, spec.end, spec.max_cloud
+        )
+        self._cubes = self._imagery.load(spec.grid, sensors, None, found=self._found)
 
     @property
     def found(self) -> dict[str, Any]:
@@ -240,21 +228,11 @@ class BlockPredictor:
 
     def block_cubes(self, block: Block) -> dict[str, Any]:
         """``{sensor: cube}`` of ``block``'s extent alone, read now into memory (no Dask
-        inside a worker): each file read once, only over the block."""
-        import warnings
-
-        from sitsfusion.errors import DataWarning
-        from sitsfusion.geo.imagery import load_sensor
-
+        inside a worker): each file read once, only over the block
+        (:meth:`~sitsfusion.geo.area.Imagery.read_part`)."""
         if self._cubes is None:
             self.open_imagery()
-        sub = self.spec.grid.part(*block.extent)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DataWarning)  # said once, for the whole grid
-            return {
-                s: load_sensor(self._imagery.source, sub, s, found=found, lazy=False)
-                for s, found in self._found.items()
-            }
+        return self._imagery.read_part(self.spec.grid, self._found, block.extent)
 
     # ---- one block ---------------------------------------------------------------------------
 

@@ -243,7 +243,7 @@ def map_scene(
         return _map_parcels(
             cfg, task, spec, source, Path(parcels), out, grid, inputs, tags=_tags(cfg, checkpoint),
             options=plain, parcels_format=parcels_format, overwrite=overwrite,
-            progress=progress, command=command, tic=tic,
+            progress=progress, command=command, tic=tic, workers=workers, scheduler=scheduler,
         )  # fmt: skip
     local = BlockPredictor(spec, task)  # the inputs checked here, before the output is touched
     size = window or local.training.window
@@ -285,15 +285,7 @@ def map_scene(
         results.mkdir(exist_ok=True)
         todo = [b for b in blocks if not (results / f"{b.name}.npz").is_file()]
         result.resumed = len(blocks) - len(todo)
-        where = (
-            "in this process"
-            if workers == 0 and scheduler is None
-            else (
-                f"on the Dask scheduler {scheduler}"
-                if scheduler
-                else f"on {workers} local worker(s)"
-            )
-        )
+        where = _where(workers, scheduler)
         say(
             f"mapping {grid.shape[0]} x {grid.shape[1]} px: {len(todo)} blocks of up to "
             f"{block} x {block} windows of {size} px ({lap} px overlap) {where}"
@@ -377,6 +369,13 @@ def _resumable(out: Path, record: dict[str, Any], overwrite: bool) -> bool:
     )
 
 
+def _where(workers: int, scheduler: str | None) -> str:
+    """Where the blocks or tiles run, as the progress lines say it."""
+    if scheduler:
+        return f"on the Dask scheduler {scheduler}"
+    return "in this process" if workers == 0 else f"on {workers} local worker(s)"
+
+
 def _tags(cfg: ExperimentConfig, checkpoint: str | Path) -> dict[str, Any]:
     return {"config": cfg.name, "checkpoint": str(checkpoint)}
 
@@ -398,10 +397,13 @@ def _map_parcels(
     progress: bool,
     command: str,
     tic: float,
+    workers: int = 0,
+    scheduler: str | None = None,
 ) -> MapResult:
     """A parcel model's maps: every parcel classified once, whole
-    (:func:`~sitsfusion.mapping.parcel_models.map_parcel_model`), written as the parcels file
-    and both rasters (each parcel's pixels get its class and probabilities)."""
+    (:func:`~sitsfusion.mapping.parcel_models.map_parcel_model`: its tiles read on the Dask
+    cluster of ``workers`` / ``scheduler``, as the blocks), written as the parcels file and
+    both rasters (each parcel's pixels get its class and probabilities)."""
     from sitsfusion.mapping.assemble import ParcelMaps, square_regions, write_maps
     from sitsfusion.mapping.parcel_models import map_parcel_model
 
@@ -413,9 +415,12 @@ def _map_parcels(
         reuse=resume, map=record,
     ) as root:  # fmt: skip
         work = root / RESULTS
+        say = _say(progress)
+        say(f"reading the parcels' pixels tile by tile {_where(workers, scheduler)}")
         predictions = map_parcel_model(
             task, cfg, source.source, parcels, work, grid=grid, batch_size=spec.batch_size,
-            device=spec.device, progress=progress, **options,
+            device=spec.device, progress=progress, workers=workers, scheduler=scheduler,
+            **options,
         )  # fmt: skip
         result.synthetic = predictions.synthetic
         maps = ParcelMaps(predictions.frame, predictions.probabilities, grid)
