@@ -396,20 +396,29 @@ def write_tile(task: TileTask, job: TileJob) -> tuple[int, dict[str, Any]]:
     with job.imagery.reading(job.root):
         cubes = job.imagery.read_part(job.grid, job.found, (r0, c0, r0 + h, c0 + w))
     parts = job.root / RECORDS / PARTS
-    finished: dict[str, Any] = {}
-    missing: list[int] = []
+    whole = []
     for pid, piece in _read_tile(cubes, task.instance, r0, c0, job.grid.shape[1]).items():
         if pid in task.spanning:
             piece.save(parts / str(pid) / f"{task.t}.npz")
-            continue
+        else:
+            whole.append((pid, piece))
+    return task.t, _write_whole(job, whole, job.root / RECORDS / TILES / f"{task.t}.json")
+
+
+def _write_whole(job: TileJob, pieces: Iterable[tuple[int, Any]], record: Path) -> dict[str, Any]:
+    """Write each ``(parcel id, whole piece)``, then their record at ``record`` (last);
+    return it: ``{"parcels": {"<id>": record}, "no_data": [ids]}``."""
+    finished: dict[str, Any] = {}
+    missing: list[int] = []
+    for pid, piece in pieces:
         rec = _write_parcel(job.root, pid, piece, job.days, job.grid, job.min_clear)
         if rec is None:
             missing.append(pid)
         else:
             finished[str(pid)] = rec
-    record = {"parcels": finished, "no_data": missing}
-    write_json_atomic(job.root / RECORDS / TILES / f"{task.t}.json", record)
-    return task.t, record
+    out = {"parcels": finished, "no_data": missing}
+    write_json_atomic(record, out)
+    return out
 
 
 def _tile_tasks(tiles: _Tiles, instance: np.ndarray, todo: Iterable[int]) -> Iterator[TileTask]:
@@ -436,17 +445,16 @@ def _join_parcels(job: TileJob, tiles: _Tiles, pids: Sequence[int], t: int) -> d
     each from its pieces, write it, then the group's record (``RECORDS/joined/<t>.json``,
     last; returned, as a tile's), then remove their pieces."""
     parts = job.root / RECORDS / PARTS
-    finished: dict[str, Any] = {}
-    missing: list[int] = []
-    for pid in pids:
-        pieces = [_Piece.load(parts / str(pid) / f"{u}.npz", job.found) for u in tiles.spans[pid]]
-        rec = _write_parcel(job.root, pid, _Piece.join(pieces), job.days, job.grid, job.min_clear)
-        if rec is None:
-            missing.append(pid)
-        else:
-            finished[str(pid)] = rec
-    record = {"parcels": finished, "no_data": missing}
-    write_json_atomic(job.root / RECORDS / JOINED / f"{t}.json", record)
+    joined = (
+        (
+            pid,
+            _Piece.join(
+                [_Piece.load(parts / str(pid) / f"{u}.npz", job.found) for u in tiles.spans[pid]]
+            ),
+        )
+        for pid in pids
+    )
+    record = _write_whole(job, joined, job.root / RECORDS / JOINED / f"{t}.json")
     for pid in pids:  # after the record: a rerun of the group needs them
         shutil.rmtree(parts / str(pid), ignore_errors=True)
     return record
