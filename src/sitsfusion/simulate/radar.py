@@ -2,8 +2,11 @@
 
 Vegetation volume scattering and attenuation driven by biomass and each appearance's structure
 (``params/radar.json``), over a soil term driven by the regional rain events, frost and the
-orbit's incidence angle; multiplicative gamma speckle (ENL 4.5) in the linear domain, then dB;
-third channel VV_dB − VH_dB.
+orbit's incidence angle; per-parcel offsets that say nothing about the class (soil roughness
+and canopy per polarisation, each orbit's view of the parcel, the parcel's own soil changes
+over the season: ``spread`` in ``params/radar.json``, drawn by :func:`.units.unit_state`);
+multiplicative gamma speckle (ENL 4.5) in the linear domain, then dB; third channel
+VV_dB − VH_dB.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def _radar(entry: Mapping[str, Any], templates: Mapping[str, Mapping[str, Any]])
 
 _TABLE = load_params("radar")
 _TEMPLATES = _TABLE.pop("templates")
+_TABLE.pop("spread")  # per-unit spreads: drawn by :func:`~sitsfusion.simulate.units.unit_state`
 RADAR: Mapping[int, Radar] = MappingProxyType(
     {appearance_code(k): _radar(v, _TEMPLATES) for k, v in _TABLE.items()}
 )
@@ -115,11 +119,15 @@ def s1_units(
     for pol in (_VV, _VH):
         soil0 = -14.5 if pol == _VV else -21.8
         gain = 1.0 if pol == _VV else 0.85
-        soil_db = soil0 + st.rough[:, None] + gain * (3.5 * moist + 2.0 * wet) - 0.2 * (theta - 38)
+        soil_db = (
+            soil0 + st.rough[:, pol, None] + gain * (3.5 * moist + 2.0 * wet) - 0.2 * (theta - 38)
+        )
         soil_db = soil_db - frost
-        soil_db = soil_db + np.array([r.rough for r in radar])[:, None]
+        soil_db = soil_db + np.array([r.rough for r in radar])[:, None] + st.soil_noise[:, idx]
         vv = pol == _VV
-        vol_db = np.array([r.vol_vv if vv else r.vol_vh for r in radar])[:, None] + st.vol[:, None]
+        vol_db = (
+            np.array([r.vol_vv if vv else r.vol_vh for r in radar])[:, None] + st.vol[:, pol, None]
+        )
         att = np.array([r.att_vv if vv else r.att_vh for r in radar])[:, None]
         tau2 = np.exp(-att * biomass / cos_t)
         lin = 10 ** (vol_db / 10) * cos_t * (1 - tau2) + tau2 * 10 ** (soil_db / 10)
@@ -139,6 +147,7 @@ def s1_units(
                 lin[u] = 10 ** ((base + water[pol, row[u]]) / 10)
         if descending:  # morning dew on leaves raises backscatter a little
             db_extra += 0.4 * g
+        db_extra += st.look[:, int(descending), pol, None]
         sig[pol] = lin * 10 ** ((db_extra + jitter[None, :]) / 10)
     return sig
 

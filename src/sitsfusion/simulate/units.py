@@ -7,16 +7,23 @@ parcels growing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
+from scipy import ndimage
 
 from sitsfusion.simulate.layout import FOREST, ROAD, URBAN, WATER, Layout
+from sitsfusion.simulate.params import load_params
 from sitsfusion.simulate.phenology import unit_curves
 from sitsfusion.simulate.regions import Region
 from sitsfusion.simulate.spectra import DRY_BRIGHTNESS, ENDMEMBERS, LEAF_NIR
 
-__all__ = ["UnitState", "unit_state"]
+__all__ = ["RADAR_SPREAD", "UnitState", "unit_state"]
+
+RADAR_SPREAD: Mapping[str, float] = MappingProxyType(load_params("radar")["spread"])
+"""Per-unit radar variability (dB) that says nothing about the class (``params/radar.json``)."""
 
 
 @dataclass
@@ -32,10 +39,12 @@ class UnitState:
     substrate: np.ndarray  # [U, 10]
     soil_like: np.ndarray  # [U] bool: substrate darkens when wet
     appearance: np.ndarray  # [U]
-    rough: np.ndarray  # [U] parcel soil roughness offset (dB)
-    vol: np.ndarray  # [U] parcel volume offset (dB)
+    rough: np.ndarray  # [U, 2] parcel soil roughness offset (dB), VV and VH
+    vol: np.ndarray  # [U, 2] parcel volume offset (dB), VV and VH
     drain: np.ndarray  # [U] how strongly rain wets the soil
     urban: np.ndarray  # [U] urban double-bounce offset (dB)
+    look: np.ndarray  # [U, 2, 2] offset (dB) of the ascending / descending orbit's view, VV / VH
+    soil_noise: np.ndarray  # [U, n_days] the unit's own soil moisture / roughness changes (dB)
 
 
 def unit_state(
@@ -87,8 +96,20 @@ def unit_state(
         sub,
         soil_like,
         lay.appearance,
-        rough=rng.normal(0.0, 0.7, n),
-        vol=rng.normal(0.0, 0.5, n),
+        rough=rng.normal(0.0, RADAR_SPREAD["rough"], (n, 2)),
+        vol=rng.normal(0.0, RADAR_SPREAD["vol"], (n, 2)),
         drain=rng.uniform(0.7, 1.3, n),
         urban=rng.normal(0.0, 3.0, n),
+        look=rng.normal(0.0, RADAR_SPREAD["look"], (n, 2, 2)),
+        soil_noise=_soil_noise(rng, n, days.size),
     )
+
+
+def _soil_noise(rng: np.random.Generator, units: int, n_days: int) -> np.ndarray:
+    """``[units, n_days]`` smooth per-unit changes of the soil term (dB): local showers,
+    irrigation, tillage; a Gaussian-filtered white noise of standard deviation
+    ``RADAR_SPREAD["soil"]`` and correlation length ``RADAR_SPREAD["soil_days"]``."""
+    days = RADAR_SPREAD["soil_days"]
+    white = rng.standard_normal((units, n_days))
+    smooth = ndimage.gaussian_filter1d(white, days, axis=1, mode="nearest")
+    return smooth * (RADAR_SPREAD["soil"] / np.sqrt(1.0 / (2.0 * np.sqrt(np.pi) * days)))
