@@ -19,6 +19,7 @@ from sitsfusion.reproduce.registry import (
     pastis_rotation,
 )
 from sitsfusion.reproduce.runner import grid, run_experiment, run_overrides
+from sitsfusion.runs import RunFolderError
 
 TINY = (  # tiny PSE + L-TAE, 1 epoch
     "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
@@ -143,3 +144,6 @@ def test_tiny_experiment_end_to_end_then_resumed(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
     assert "0 runs trained, 3 read back" in (out / "reproduce.log").read_text()
     pd.testing.assert_frame_equal(again, table)
+    with pytest.raises(RunFolderError, match="other settings: choose another --out"):
+        run_experiment(exp, out, overrides=["train.lr=0.01"])  # not mixed with other runs
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == before

@@ -66,6 +66,8 @@ class DatasetKind:
     """``sitsfusion simulate --format`` that writes its synthetic stand-in."""
     reader: str
     """``data.format`` of the configs on the real data."""
+    simulated_reader: str
+    """``data.format`` that reads the simulated stand-in (``simulate_format``'s layout)."""
     layout: str
     """What ``--data ROOT`` must hold (for the error message and the docs)."""
     overrides: tuple[str, ...] = ("data.root={root}",)
@@ -171,6 +173,7 @@ PASTIS_R = DatasetKind(
     name="PASTIS-R",
     simulate_format="pastis-r",
     reader="pastis",
+    simulated_reader="pastis",
     layout="a PASTIS-R folder (DATA_S2, DATA_S1A, DATA_S1D, ANNOTATIONS, metadata.geojson)",
     real_paths=("{root}/metadata.geojson",),
 )
@@ -182,6 +185,7 @@ CROP_TYPE_MAPPING = DatasetKind(
     name="CropTypeMapping (Finistère)",
     simulate_format="pastis-r",
     reader="pixelset",
+    simulated_reader="pastis",
     layout="CropTypeMapping's two-sensor pixel sets: s1_data/<region>, s2_data/<region> for "
     "Chateaulin, Quimper, Morlaix and Brest",
     overrides=(

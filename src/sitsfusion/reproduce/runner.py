@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sitsfusion.io import read_json, write_text_atomic
 from sitsfusion.outputs import created_by_sitsfusion, holds_any, mark_complete, output_folder
 from sitsfusion.reproduce.registry import METRIC_NAMES, Experiment, Fold
-from sitsfusion.runs import now
+from sitsfusion.runs import RunFolderError, now
 
 __all__ = ["DATA_DIR", "RESULTS", "RunSpec", "grid", "run_experiment", "run_overrides"]
 
@@ -109,12 +109,14 @@ def run_overrides(
     return cfg
 
 
-def _synthetic(root: Path) -> bool:
-    """True for a dataset the simulator wrote (its reader says so from the metadata)."""
+def _synthetic(root: Path, reader: str | None = None) -> bool:
+    """True for a dataset the simulator wrote (its reader says so from the metadata), of the
+    ``reader`` format if given."""
+    from sitsfusion.data.readers import detect_format
     from sitsfusion.training import is_synthetic
 
     try:
-        return is_synthetic(root)
+        return is_synthetic(root) and (reader is None or detect_format(root) == reader)
     except Exception:  # a layout no reader recognises as a whole: taken as real
         return False
 
@@ -125,7 +127,7 @@ def _check_data(exp: Experiment, data: Path) -> Path:
     root = Path(data).expanduser()
     if not root.is_dir():
         raise ValueError(f"--data: {root} is not a folder; give {exp.dataset.layout}")
-    if _synthetic(root):
+    if _synthetic(root, exp.dataset.simulated_reader):
         return root.resolve()
     for template in exp.dataset.real_paths:
         path = Path(template.replace("{root}", str(root)))
@@ -230,7 +232,7 @@ def run_experiment(
             options = dict(settings.simulate or {})
             root = _simulate(exp, out / DATA_DIR, options, log)
         synthetic = _synthetic(root)
-        layout = synthetic or data is None
+        layout = data is None or _synthetic(root, exp.dataset.simulated_reader)
         rows, trained = [], 0
         columns = (
             TextColumn("{task.description}"),
@@ -244,7 +246,12 @@ def run_experiment(
                 progress.update(task, description=f"{exp.name}: {spec.folder.as_posix()}")
                 cfg = run_overrides(exp, preset, spec, root, layout, overrides)
                 t0 = time.perf_counter()
-                result = fit(cfg, out / spec.folder, resume=True)
+                try:
+                    result = fit(cfg, out / spec.folder, resume=True)
+                except RunFolderError as exc:  # another preset, --data or --set in this OUT
+                    raise RunFolderError(
+                        f"{exc}; this OUT holds runs of other settings: choose another --out"
+                    ) from None
                 scores = result.scores
                 if not scores and result.checkpoint is not None:  # finished, report missing
                     scores = evaluate(cfg, result.checkpoint)
