@@ -106,6 +106,7 @@ def test_list_and_one_line_refusals(sitsfusion_main, tmp_path: Path) -> None:
     assert not (tmp_path / "o").exists()  # refused before anything is written
 
 
+@pytest.mark.slow
 def test_tiny_experiment_end_to_end_then_resumed(tmp_path: Path) -> None:
     exp = EXPERIMENTS["garnot2021-table1"]
     tiny = Preset(
