@@ -76,6 +76,19 @@ def test_ofori_reads_the_real_layout_and_one_orbit_on_simulated_data(tmp_path: P
     assert pastis_rotation(2).overrides[2] == "data.test_folds=[1]"
 
 
+def test_a_subsequence_of_a_modality_not_read_is_ignored(pastis_r: Path) -> None:
+    # seed 000's shared base asks 27 S2 dates of every config, its S1-only one too
+    from sitsfusion.data.modules import SITSDataModule
+
+    exp = experiment("ofori2021-table3")
+    spec = next(s for s in grid(exp, "quick") if s.label == "s1")
+    cfg = run_overrides(exp, "quick", spec, pastis_r, True)
+    assert cfg.data.modalities == ["S1D"] and cfg.data.subsequence == {"S2": 27}
+    dm = SITSDataModule(cfg.data, target="parcel")
+    dm.setup()
+    assert set(dm.train[0].modalities) == {"S1D"} and set(dm.test[0].modalities) == {"S1D"}
+
+
 def test_list_and_one_line_refusals(sitsfusion_main, tmp_path: Path) -> None:
     listed = sitsfusion_main("reproduce", "--list")
     assert listed.code == 0 and all(name in listed.stdout for name in EXPERIMENTS)

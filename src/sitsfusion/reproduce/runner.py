@@ -62,15 +62,14 @@ def grid(exp: Experiment, preset: str) -> list[RunSpec]:
 
 def _modality_overrides(cfg: Any, mapping: dict[str, str]) -> list[str]:
     """Overrides renaming ``cfg``'s modalities by ``mapping``, and its per-modality keys
-    (temporal dropout, sub-sequences, removals) too, keeping only the modalities it reads
-    (seed 000's shared base asks 27 S2 dates of its S1-only config as well)."""
+    (temporal dropout, sub-sequences, removals) too."""
     if not mapping or not set(cfg.data.modalities) & set(mapping):
         return []
     rename = lambda m: mapping.get(m, m)  # noqa: E731
     items = [f"data.modalities=[{', '.join(rename(m) for m in cfg.data.modalities)}]"]
     for key in ("temporal_dropout", "subsequence", "eval_drop"):
         value = getattr(cfg.data, key)
-        kept = {rename(k): v for k, v in value.items() if k in cfg.data.modalities}
+        kept = {rename(k): v for k, v in value.items()}
         if kept != value:
             inner = ", ".join(f"{k}: {v}" for k, v in kept.items())
             items.append(f"data.{key}={{{inner}}}")
