@@ -229,7 +229,7 @@ def run_experiment(
         log(f"{exp.name}, preset {preset}: {len(runs)} runs")
         if root is None:
             options = dict(settings.simulate or {})
-            root = _simulate(exp, out / DATA_DIR, options, log)
+            root = _simulate(exp, (out / DATA_DIR).resolve(), options, log)
         synthetic = _synthetic(root)
         layout = data is None or _synthetic(root, exp.dataset.simulated_reader)
         rows, trained = [], 0
