@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -158,6 +159,12 @@ def test_tiny_experiment_end_to_end_then_resumed(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
     assert "0 runs trained, 3 read back" in (out / "reproduce.log").read_text()
     pd.testing.assert_frame_equal(again, table)
+    shutil.rmtree(out / "runs" / "late")  # a run missing: only it is trained
+    run_experiment(exp, out)
+    assert "1 runs trained, 2 read back" in (out / "reproduce.log").read_text()
+    kept = [p for p in checkpoints if "/late/" not in p.as_posix()]
+    assert len(kept) == 2 and all(p.stat().st_mtime_ns == before[p] for p in kept)
+    before = {p: p.stat().st_mtime_ns for p in checkpoints}
     with pytest.raises(RunFolderError, match="other settings: choose another --out"):
         run_experiment(exp, out, overrides=["train.lr=0.01"])  # not mixed with other runs
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
