@@ -3,7 +3,8 @@
 ``app`` holds the group and what the commands share; ``simulate`` (synthetic datasets),
 ``datasets`` (``info``, ``show``, ``aggregate``), ``training`` (``fit``, ``validate``, ``test``,
 ``params``), ``maps`` (``predict``), ``mapping`` (``map``), ``view``, ``assess``,
-``experiments`` (multi-run protocols) and ``demo`` each register their commands on it.
+``experiments`` (multi-run protocols), ``reproduce`` (the papers' experiments) and ``demo``
+each register their commands on it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sitsfusion.cli import (  # noqa: F401
     mapping,
     maps,
     prepare,
+    reproduce,
     simulate,
     training,
     view,

@@ -194,6 +194,8 @@ class SITSDataModule(L.LightningDataModule, abc.ABC):
         if train and cfg.augment:
             steps.append(T.RandomFlipRot90(seed=None))
         for m, length in cfg.subsequence.items():  # evaluation: seeded, reproducible runs
+            if m not in cfg.modalities:  # a shared base's setting (seed 000's S1-only config)
+                continue
             seed = None if train else self.seed
             steps.append(T.RandomSubsequence(modality=m, length=length, seed=seed))
         if not train and clouds:  # simulated cloud cover on the evaluated sets (seeded)

@@ -1,0 +1,438 @@
+"""The papers' experiments as data: which configs, on which dataset, how many runs, what the
+paper published and what it claims (``sitsfusion reproduce --list``).
+
+An :class:`Experiment` names its configs (files under ``configs/``) by short labels (``s2``,
+``late_aux_td``), its run grid per preset (configs x folds x seeds, the overrides of the
+preset), the paper's published numbers per label and metric, and the paper's claims as
+comparisons of two labels on one metric (:class:`Claim`). Nothing here runs anything:
+:mod:`sitsfusion.reproduce.runner` runs the grid, :mod:`sitsfusion.reproduce.report` reports.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "CONFIGS",
+    "EXPERIMENTS",
+    "METRIC_NAMES",
+    "OPERATORS",
+    "Claim",
+    "DatasetKind",
+    "Experiment",
+    "Fold",
+    "Preset",
+    "experiment",
+    "pastis_rotation",
+]
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+"""The repository's ``configs/`` folder (the experiments' config paths are relative to it)."""
+
+METRIC_NAMES: Mapping[str, str] = MappingProxyType(
+    {
+        "overall_accuracy": "OA",
+        "miou": "mIoU",
+        "macro_f1": "macro F1",
+        "kappa": "kappa",
+    }
+)
+"""The test scores an experiment may monitor (keys of ``test_metrics.json``) and their
+printed names."""
+
+OPERATORS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
+    {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
+)
+"""How a :class:`Claim` compares the mean scores of its two sides."""
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    """The dataset an experiment reads, simulated or real.
+
+    ``overrides`` (synthetic) and ``real_overrides`` are config overrides in which ``{root}``
+    stands for the dataset folder; ``modality_map`` renames the configs' modalities on the
+    simulated data (e.g. seed 000's single Sentinel-1 orbit ``S1`` read as PASTIS-R's ``S1D``).
+    """
+
+    name: str
+    """The dataset's name in the papers (e.g. ``PASTIS-R``)."""
+    simulate_format: str
+    """``sitsfusion simulate --format`` that writes its synthetic stand-in."""
+    reader: str
+    """``data.format`` of the configs on the real data."""
+    simulated_reader: str
+    """``data.format`` that reads the simulated stand-in (``simulate_format``'s layout)."""
+    layout: str
+    """What ``--data ROOT`` must hold (for the error message and the docs)."""
+    overrides: tuple[str, ...] = ("data.root={root}",)
+    real_overrides: tuple[str, ...] = ("data.root={root}",)
+    modality_map: Mapping[str, str] = field(default_factory=dict)
+    real_paths: tuple[str, ...] = ()
+    """Paths under ``ROOT`` that must exist for ``--data ROOT`` (``{root}`` substituted)."""
+    stand_in: str = ""
+    """How the simulated data differs from the real dataset's layout (said in the report)."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One split of the data: a name for the results and its config overrides."""
+
+    name: str
+    overrides: tuple[str, ...] = ()
+
+
+def pastis_rotation(k: int) -> Fold:
+    """Rotation ``k`` (1-5) of the PASTIS 5-fold cross-validation: train on three folds,
+    validate on the next, test on the last, cyclically (rotation 1 = train 1, 2, 3 / val 4 /
+    test 5, as configs/garnot2021/base.yaml; the five rotations of the reference code's fold
+    sequence, seed 001 Sec. 4.1: 5-fold cross-validation)."""
+    if not 1 <= k <= 5:
+        raise ValueError(f"k: a PASTIS fold rotation is 1 to 5, got {k}")
+    folds = [(k - 1 + j) % 5 + 1 for j in range(5)]
+    return Fold(
+        str(k),
+        (
+            f"data.train_folds=[{folds[0]}, {folds[1]}, {folds[2]}]",
+            f"data.val_folds=[{folds[3]}]",
+            f"data.test_folds=[{folds[4]}]",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A size of the run grid: which configs (labels; empty = all), folds, seeds, overrides,
+    and, for a simulated dataset, the ``simulate`` arguments (None: a real ``--data ROOT`` is
+    required)."""
+
+    configs: tuple[str, ...]
+    folds: tuple[Fold, ...]
+    seeds: tuple[int, ...]
+    overrides: tuple[str, ...] = ()
+    simulate: Mapping[str, Any] | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A finding of the paper as data: ``left op right`` on the mean of ``metric``."""
+
+    left: str
+    op: str
+    right: str
+    metric: str
+    text: str
+    """The paper's words (or their summary), with where it says so."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One table or figure of a paper, as a grid of runs of the project's configs."""
+
+    name: str
+    paper: str
+    source: str
+    """Table or figure of the paper."""
+    title: str
+    dataset: DatasetKind
+    configs: Mapping[str, str]
+    """Label -> config path relative to ``configs/``, in the table's row order."""
+    metrics: tuple[str, ...]
+    """The monitored test scores (keys of :data:`METRIC_NAMES`); the first one is plotted."""
+    presets: Mapping[str, Preset]
+    published: Mapping[str, Mapping[str, tuple[float, float | None]]]
+    """Label -> metric -> (mean, std or None) as the paper prints them, as fractions."""
+    claims: tuple[Claim, ...]
+    protocol: str = ""
+
+    def config_path(self, label: str) -> Path:
+        """The config file of ``label``."""
+        if label not in self.configs:
+            raise ValueError(f"label: {label!r} is not one of {', '.join(self.configs)}")
+        return CONFIGS / self.configs[label]
+
+    def preset(self, name: str) -> Preset:
+        """The preset ``name`` (``quick`` or ``full``)."""
+        if name not in self.presets:
+            raise ValueError(f"preset: {name!r} is not one of {', '.join(self.presets)}")
+        return self.presets[name]
+
+    def labels(self, preset: str) -> tuple[str, ...]:
+        """The config labels the preset runs, in the table's order."""
+        chosen = self.preset(preset).configs
+        return tuple(label for label in self.configs if not chosen or label in chosen)
+
+
+PASTIS_R = DatasetKind(
+    name="PASTIS-R",
+    simulate_format="pastis-r",
+    reader="pastis",
+    simulated_reader="pastis",
+    layout="a PASTIS-R folder (DATA_S2, DATA_S1A, DATA_S1D, ANNOTATIONS, metadata.geojson)",
+    real_paths=("{root}/metadata.geojson",),
+)
+
+# Seed 000's CropTypeMapping is not simulated: on synthetic data its configs read simulated
+# PASTIS-R parcels instead (one radar orbit, S1D, as seed 000's single descending S1 series;
+# PASTIS fold rotation 1 as the split; PASTIS's 18 classes). Own choice, said in the report.
+CROP_TYPE_MAPPING = DatasetKind(
+    name="CropTypeMapping (Finistère)",
+    simulate_format="pastis-r",
+    reader="pixelset",
+    simulated_reader="pastis",
+    layout="CropTypeMapping's two-sensor pixel sets: s1_data/<region>, s2_data/<region> for "
+    "Chateaulin, Quimper, Morlaix and Brest",
+    overrides=(
+        "data.format=pastis",
+        "data.root={root}",
+        "data.train_roots=[]",
+        "data.val_roots=[]",
+        "data.test_roots=[]",
+        "data.reference_date=null",
+        "data.nomenclature=null",
+        "data.classes=null",
+        "model.num_classes=18",
+    ),
+    real_overrides=(
+        "data.train_roots=[{root}/s1_data/Chateaulin, {root}/s1_data/Quimper]",
+        "data.val_roots=[{root}/s1_data/Morlaix]",
+        "data.test_roots=[{root}/s1_data/Brest]",
+    ),
+    modality_map={"S1": "S1D"},
+    stand_in="simulated PASTIS-R parcels stand in for CropTypeMapping: S1D as the S1 series, "
+    "PASTIS fold rotation 1 as the regional split, PASTIS's 18 classes",
+    real_paths=tuple(
+        f"{{root}}/{sensor}/{region}"
+        for sensor in ("s1_data", "s2_data")
+        for region in ("Chateaulin", "Quimper", "Morlaix", "Brest")
+    ),
+)
+
+# Quick presets: own choice, sized for about 20 minutes per experiment on a 2-core CPU with a
+# small simulated dataset: 16 patches of 64 x 64 (about 235 parcels, ~140 to train on), one
+# fold, two seeds (so that a std exists), 10 epochs of batches of 32 parcels (the papers' 128
+# and 512 would give one or two steps per epoch on so few parcels), arrays kept in memory.
+# Measured on this machine under a concurrent benchmark, one epoch + validation took 2-8 s
+# for S2 only and 9-17 s for late fusion + aux + tdrop; the whole preset was not timed.
+# Full presets: the papers' protocols (the configs' batch sizes and epochs).
+_QUICK_PASTIS = {"patches": 16, "size": 64, "seed": 0}  # own choice
+_QUICK = ("train.epochs=10", "data.batch_size=32", "data.cache=true")  # own choice
+
+GARNOT2021_TABLE1 = Experiment(
+    name="garnot2021-table1",
+    paper="Garnot, Landrieu, Chehata (2021), seed 001",
+    source="Table 1 (parcel classification)",
+    title="PSE + L-TAE parcel classification: single modalities and fusion levels, with and "
+    "without auxiliary supervision and temporal dropout",
+    dataset=PASTIS_R,
+    configs={
+        label: f"garnot2021/parcel/{label}.yaml"
+        for label in (
+            "s2",
+            "s2_td",
+            "s1d",
+            "s1d_td",
+            "s1a",
+            "s1a_td",
+            "early",
+            "early_td",
+            "mid",
+            "mid_td",
+            "mid_aux",
+            "mid_aux_td",
+            "late",
+            "late_td",
+            "late_aux",
+            "late_aux_td",
+            "decision",
+            "decision_td",
+            "decision_aux",
+            "decision_aux_td",
+        )
+    },
+    metrics=("miou", "overall_accuracy", "macro_f1"),
+    presets={
+        "quick": Preset(
+            configs=(
+                "s2",
+                "s1d",
+                "s1a",
+                "early",
+                "mid",
+                "late",
+                "late_aux_td",
+                "decision",
+                "decision_aux_td",
+            ),
+            folds=(pastis_rotation(1),),
+            seeds=(0, 1),
+            overrides=_QUICK,
+            simulate=_QUICK_PASTIS,
+            note="9 of the 20 configs (those the claims name), fold rotation 1, 2 seeds, "
+            "10 epochs of batches of 32, 16 simulated patches of 64 x 64",
+        ),
+        "full": Preset(  # seed 001 Sec. 4.2: 100 epochs (the configs'), 5-fold CV
+            configs=(),
+            folds=tuple(pastis_rotation(k) for k in range(1, 6)),
+            seeds=(0,),
+            note="all 20 configs, the 5 fold rotations, the configs' 100 epochs (seed 001)",
+        ),
+    },
+    # seed 001 Table 1: OA and mIoU of the base model, mIoU with temporal dropout, auxiliary
+    # supervision, both (percent in the paper; fractions here). No std is printed.
+    published={
+        "s2": {"overall_accuracy": (0.917, None), "miou": (0.739, None)},
+        "s2_td": {"miou": (0.745, None)},
+        "s1d": {"overall_accuracy": (0.870, None), "miou": (0.645, None)},
+        "s1d_td": {"miou": (0.647, None)},
+        "s1a": {"overall_accuracy": (0.864, None), "miou": (0.633, None)},
+        "s1a_td": {"miou": (0.629, None)},
+        "early": {"overall_accuracy": (0.918, None), "miou": (0.749, None)},
+        "early_td": {"miou": (0.765, None)},
+        "mid": {"overall_accuracy": (0.920, None), "miou": (0.751, None)},
+        "mid_td": {"miou": (0.759, None)},
+        "mid_aux": {"miou": (0.750, None)},
+        "mid_aux_td": {"miou": (0.765, None)},
+        "late": {"overall_accuracy": (0.911, None), "miou": (0.730, None)},
+        "late_td": {"miou": (0.736, None)},
+        "late_aux": {"miou": (0.761, None)},
+        "late_aux_td": {"miou": (0.772, None)},
+        "decision": {"overall_accuracy": (0.910, None), "miou": (0.725, None)},
+        "decision_td": {"miou": (0.728, None)},
+        "decision_aux": {"miou": (0.752, None)},
+        "decision_aux_td": {"miou": (0.758, None)},
+    },
+    claims=(
+        Claim("s2", ">", "s1d", "miou", "S2 outperforms the radar series (Sec. 4.2, Analysis)"),
+        Claim("s2", ">", "s1a", "miou", "S2 outperforms the radar series (Sec. 4.2, Analysis)"),
+        Claim("early", ">", "s2", "miou", "early fusion improves on S2 only (Analysis)"),
+        Claim("mid", ">", "s2", "miou", "mid fusion improves on S2 only (Analysis)"),
+        Claim("late", "<", "s2", "miou", "late fusion alone is slightly worse than S2 (Analysis)"),
+        Claim("decision", "<", "s2", "miou", "decision fusion alone is slightly worse (Analysis)"),
+        Claim(
+            "late_aux_td",
+            ">",
+            "late",
+            "miou",
+            "auxiliary supervision + temporal dropout improve late fusion (Analysis)",
+        ),
+        Claim(
+            "decision_aux_td",
+            ">",
+            "decision",
+            "miou",
+            "auxiliary supervision + temporal dropout improve decision fusion (Analysis)",
+        ),
+        Claim(
+            "late_aux_td",
+            ">",
+            "s2",
+            "miou",
+            "late + aux + tdrop beats S2 only, +3.3 mIoU (Analysis)",
+        ),
+    ),
+    protocol="seed 001 Sec. 4.2: Adam 1e-3, 100 epochs, batches of 128 parcels, S = 64 "
+    "pixels, 5-fold cross-validation on PASTIS-R",
+)
+
+OFORI2021_TABLE3 = Experiment(
+    name="ofori2021-table3",
+    paper="Ofori-Ampofo, Pelletier, Lang (2021), seed 000",
+    source="Table 3 (fusion comparison, 5 runs)",
+    title="PSE-TAE with Sentinel-1 and Sentinel-2: single sensors against early, PSE, TAE "
+    "and late (decision) fusion",
+    dataset=CROP_TYPE_MAPPING,
+    configs={label: f"ofori2021/{label}.yaml" for label in ("s1", "s2", "early", "pse", "tae")}
+    | {"late": "ofori2021/late.yaml"},
+    metrics=("overall_accuracy", "macro_f1", "kappa", "miou"),
+    presets={
+        "quick": Preset(
+            configs=(),
+            folds=(Fold("regional"),),
+            seeds=(0, 1),
+            overrides=_QUICK,
+            simulate=_QUICK_PASTIS,
+            note="the 6 configs, 2 seeds, 10 epochs of batches of 32, on 16 simulated PASTIS-R "
+            "patches of 64 x 64 (S1D as the S1 series, PASTIS fold rotation 1 as the split)",
+        ),
+        "full": Preset(  # seed 000 Sec. 5.1: averaged over five runs; 100 epochs (configs')
+            configs=(),
+            folds=(Fold("regional"),),
+            seeds=(0, 1, 2, 3, 4),
+            note="the 6 configs, 5 runs (seeds 0-4), the configs' 100 epochs (seed 000)",
+        ),
+    },
+    # seed 000 Table 3: OA, Kappa, mIoU, F-score (mean ± std over 5 runs).
+    published={
+        "s1": {
+            "overall_accuracy": (0.896, 0.003),
+            "kappa": (0.842, 0.003),
+            "miou": (0.444, 0.002),
+            "macro_f1": (0.522, 0.003),
+        },
+        "s2": {
+            "overall_accuracy": (0.916, 0.007),
+            "kappa": (0.875, 0.011),
+            "miou": (0.502, 0.013),
+            "macro_f1": (0.587, 0.015),
+        },
+        "early": {
+            "overall_accuracy": (0.922, 0.002),
+            "kappa": (0.883, 0.003),
+            "miou": (0.525, 0.007),
+            "macro_f1": (0.612, 0.007),
+        },
+        "pse": {
+            "overall_accuracy": (0.913, 0.008),
+            "kappa": (0.872, 0.01),
+            "miou": (0.519, 0.014),
+            "macro_f1": (0.611, 0.015),
+        },
+        "tae": {
+            "overall_accuracy": (0.913, 0.008),
+            "kappa": (0.881, 0.013),
+            "miou": (0.519, 0.014),
+            "macro_f1": (0.611, 0.015),
+        },
+        "late": {
+            "overall_accuracy": (0.934, 0.004),
+            "kappa": (0.901, 0.006),
+            "miou": (0.515, 0.009),
+            "macro_f1": (0.591, 0.008),
+        },
+    },
+    claims=(
+        Claim("s2", ">", "s1", "macro_f1", "Sentinel-2 outperforms Sentinel-1 (Sec. 5.1, ~7 F1)"),
+        Claim("s2", ">", "s1", "overall_accuracy", "Sentinel-2 outperforms Sentinel-1 in OA"),
+        *(
+            Claim(level, ">", "s1", "overall_accuracy", f"{level} fusion outperforms S1 (Sec. 5.1)")
+            for level in ("early", "pse", "tae", "late")
+        ),
+        Claim("late", ">", "s2", "overall_accuracy", "late fusion has the best OA (Table 3)"),
+        Claim("early", ">", "s2", "macro_f1", "early fusion has the best F-score (Table 3)"),
+    ),
+    protocol="seed 000 Sec. 4.3: Adam 1e-3, 100 epochs, batches of 512, focal loss, 64 "
+    "pixels, 27 S2 dates; regional split Chateaulin + Quimper / Morlaix / Brest; 5 runs",
+)
+
+EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
+    {e.name: e for e in (GARNOT2021_TABLE1, OFORI2021_TABLE3)}
+)
+"""Every experiment ``sitsfusion reproduce`` runs, by name."""
+
+
+def experiment(name: str) -> Experiment:
+    """The experiment ``name`` of :data:`EXPERIMENTS`.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones).
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"name: {name!r} is not an experiment; known: {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]

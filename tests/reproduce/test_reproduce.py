@@ -1,0 +1,170 @@
+"""``sitsfusion reproduce``: the registry, and one experiment end to end on tiny settings
+(a few tiny simulated — synthetic — PASTIS-R patches, tiny models, 1 epoch, one fold)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sitsfusion.config import load_config
+from sitsfusion.reproduce.registry import (
+    EXPERIMENTS,
+    METRIC_NAMES,
+    OPERATORS,
+    Preset,
+    experiment,
+    pastis_rotation,
+)
+from sitsfusion.reproduce.runner import grid, run_experiment, run_overrides
+from sitsfusion.runs import RunFolderError
+
+TINY = (  # tiny PSE + L-TAE, 1 epoch
+    "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
+    "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
+    "model.decoder=[8]",
+    "data.batch_size=32",
+    "data.n_pixels=8",
+    "train.epochs=1",
+)
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_registry_is_consistent(name: str, tmp_path: Path) -> None:
+    exp = EXPERIMENTS[name]
+    assert exp.name == name and set(exp.presets) == {"quick", "full"}
+    for label in exp.configs:
+        assert exp.config_path(label).is_file(), label
+        load_config(exp.config_path(label))  # every file loads as it is
+    assert set(exp.metrics) <= set(METRIC_NAMES)
+    for label, published in exp.published.items():
+        assert label in exp.configs and set(published) <= set(METRIC_NAMES), label
+        assert all(0.0 < mean <= 1.0 for mean, _ in published.values()), label
+    quick = set(exp.labels("quick"))
+    for claim in exp.claims:  # every claim names runs of the grid, of both presets
+        assert claim.op in OPERATORS and claim.metric in exp.metrics
+        assert {claim.left, claim.right} <= quick <= set(exp.labels("full")), claim
+    for preset in exp.presets:
+        assert set(exp.preset(preset).configs) <= set(exp.configs)
+        assert len(grid(exp, preset)) == len(exp.labels(preset)) * len(
+            exp.preset(preset).folds
+        ) * len(exp.preset(preset).seeds)
+    assert exp.preset("quick").simulate is not None  # quick runs on a simulated dataset
+    spec = grid(exp, "quick")[-1]  # every config reads the simulated layout
+    for label in exp.configs:
+        cfg = run_overrides(exp, "quick", dataclasses.replace(spec, label=label), tmp_path, True)
+        assert cfg.data.format == "pastis" and cfg.data.root == str(tmp_path)
+        assert set(cfg.data.modalities) <= {"S2", "S1A", "S1D"}, label
+        assert cfg.train.seed == spec.seed
+
+
+def test_ofori_reads_the_real_layout_and_one_orbit_on_simulated_data(tmp_path: Path) -> None:
+    exp = experiment("ofori2021-table3")
+    spec = next(s for s in grid(exp, "full") if s.label == "early")
+    real = run_overrides(exp, "full", spec, tmp_path, False)
+    assert real.data.format == "pixelset" and real.data.modalities == ["S2", "S1"]
+    assert real.data.test_roots == [f"{tmp_path}/s1_data/Brest"]
+    simulated = run_overrides(exp, "quick", spec, tmp_path, True, ["train.epochs=3"])
+    assert simulated.data.modalities == ["S2", "S1D"] and simulated.train.epochs == 3
+    assert simulated.model.fusion == "early" and simulated.data.resample_to == "S2"
+    with pytest.raises(ValueError, match="name: 'nope' is not an experiment"):
+        experiment("nope")
+    with pytest.raises(ValueError, match="k: a PASTIS fold rotation is 1 to 5"):
+        pastis_rotation(6)
+    assert pastis_rotation(2).overrides[2] == "data.test_folds=[1]"
+
+
+def test_a_subsequence_of_a_modality_not_read_is_ignored(pastis_r: Path) -> None:
+    # seed 000's shared base asks 27 S2 dates of every config, its S1-only one too
+    from sitsfusion.data.modules import SITSDataModule
+
+    exp = experiment("ofori2021-table3")
+    spec = next(s for s in grid(exp, "quick") if s.label == "s1")
+    cfg = run_overrides(exp, "quick", spec, pastis_r, True)
+    assert cfg.data.modalities == ["S1D"] and cfg.data.subsequence == {"S2": 27}
+    dm = SITSDataModule(cfg.data, target="parcel")
+    dm.setup()
+    assert set(dm.train[0].modalities) == {"S1D"} and set(dm.test[0].modalities) == {"S1D"}
+
+
+def test_list_and_one_line_refusals(sitsfusion_main, tmp_path: Path) -> None:
+    listed = sitsfusion_main("reproduce", "--list")
+    assert listed.code == 0 and all(name in listed.stdout for name in EXPERIMENTS)
+    for args, message in [
+        (("reproduce", "mars-2030", "--out", tmp_path / "o"), "'mars-2030' is not an experiment"),
+        (
+            (
+                "reproduce",
+                "garnot2021-table1",
+                "--data",
+                tmp_path / "none",
+                "--out",
+                tmp_path / "o",
+            ),
+            "--data: ",
+        ),
+        (
+            ("reproduce", "ofori2021-table3", "--data", tmp_path, "--out", tmp_path / "o"),
+            "s1_data/Chateaulin not found",
+        ),
+        (("reproduce", "garnot2021-table1", "--full", "--out", tmp_path / "o"), "needs the real"),
+    ]:
+        ran = sitsfusion_main(*args)
+        text = ran.stdout + ran.stderr
+        assert ran.code == 2 and message in text, text
+        errors = [line for line in text.splitlines() if line.lower().startswith("error")]
+        assert "Traceback" not in text and len(errors) == 1, text  # click's usage + one line
+    assert not (tmp_path / "o").exists()  # refused before anything is written
+
+
+@pytest.mark.slow
+def test_tiny_experiment_end_to_end_then_resumed(tmp_path: Path) -> None:
+    exp = EXPERIMENTS["garnot2021-table1"]
+    tiny = Preset(
+        configs=("s2", "late", "late_aux_td"),
+        folds=(pastis_rotation(1),),
+        seeds=(0,),
+        overrides=TINY,
+        simulate={"patches": 6, "size": 32, "seed": 2},
+        note="tiny test settings",
+    )
+    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
+    out = tmp_path / "out"
+    table = run_experiment(exp, out)
+    assert (out / "data" / ".sitsfusion.json").is_file()  # simulated once, synthetic
+    results = pd.read_csv(out / "results.csv")
+    assert list(results["config"]) == ["s2", "late", "late_aux_td"] and len(table) == 3
+    assert {"experiment", "fold", "seed", "miou", "overall_accuracy"} <= set(results)
+    assert results["miou"].between(0, 1).all()
+    md = (out / "report.md").read_text()
+    assert "SYNTHETIC" in md.splitlines()[2] and "| late_aux_td | 1 |" in md
+    assert "0.772" in md  # the paper's late + aux + tdrop mIoU beside ours
+    claims = md.split("## The paper's claims")[1]
+    assert "late_aux_td > s2 (mIoU)" in claims
+    judged = next(line for line in claims.splitlines() if "late_aux_td > s2" in line)
+    assert judged.rstrip(" |").endswith(("holds", "does not hold"))
+    assert "| not run |" in claims  # s1d, s1a, early ... were not in this grid
+    html = (out / "report.html").read_text()
+    assert html.index("SYNTHETIC") < html.index("<h1>")
+    assert 'src="data:image/png;base64,iVBORw0KGgo' in html  # the PNG, embedded
+    assert (out / "figure.png").read_bytes()[:4] == b"\x89PNG"
+
+    checkpoints = sorted(out.glob("runs/*/*/checkpoints/best.ckpt"))
+    assert len(checkpoints) == 3
+    before = {p: p.stat().st_mtime_ns for p in checkpoints}
+    again = run_experiment(exp, out)  # resumed: nothing trained again
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
+    assert "0 runs trained, 3 read back" in (out / "reproduce.log").read_text()
+    pd.testing.assert_frame_equal(again, table)
+    shutil.rmtree(out / "runs" / "late")  # a run missing: only it is trained
+    run_experiment(exp, out)
+    assert "1 runs trained, 2 read back" in (out / "reproduce.log").read_text()
+    kept = [p for p in checkpoints if "/late/" not in p.as_posix()]
+    assert len(kept) == 2 and all(p.stat().st_mtime_ns == before[p] for p in kept)
+    before = {p: p.stat().st_mtime_ns for p in checkpoints}
+    with pytest.raises(RunFolderError, match="other settings: choose another --out"):
+        run_experiment(exp, out, overrides=["train.lr=0.01"])  # not mixed with other runs
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
