@@ -73,7 +73,9 @@ def predict(
     GeoTIFF per patch), OUT/mosaic.tif (the patches blended into one map of the area, when
     they lie on one pixel grid; one mosaic_EPSG_<code>.tif per CRS when several) and
     OUT/parcels.gpkg (GeoPackage of parcels, when the data has them: the area's parcels with a
-    mosaic, else each patch's). --split all maps the whole area.
+    mosaic, else each patch's). A panoptic checkpoint also writes OUT/instances/<patch>.tif
+    (instance ids) and OUT/instances.gpkg (one polygon per predicted parcel instance).
+    --split all maps the whole area.
 
     OUT is locked while written; OUT/.sitsfusion.json says "complete": true once it is."""
     from sitsfusion.inference import predict_maps
@@ -112,6 +114,10 @@ def predict(
         paths[mosaic.stem] = mosaic  # "mosaic", or "mosaic_EPSG_<code>" per CRS
     if result.parcels is not None:
         paths["parcels"] = result.parcels
+    if result.instance_maps:
+        paths["instance maps"] = result.instance_maps[0].parent
+    if result.instances is not None:
+        paths["instances"] = result.instances
     print_paths(paths)
     for note in result.notes:
         console.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)

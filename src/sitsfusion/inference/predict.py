@@ -33,7 +33,15 @@ from sitsfusion.inference.maps import parcel_polygons, window_origin, write_cog,
 from sitsfusion.inference.precision import PRECISIONS, prepare_for_inference
 from sitsfusion.outputs import check_output_folder, mark_complete, output_folder
 
-__all__ = ["MAPS_FOLDER", "NODATA", "PARCELS_FILE", "PredictionResult", "predict_maps"]
+__all__ = [
+    "INSTANCES_FILE",
+    "INSTANCES_FOLDER",
+    "MAPS_FOLDER",
+    "NODATA",
+    "PARCELS_FILE",
+    "PredictionResult",
+    "predict_maps",
+]
 
 NODATA = 255
 """Class value of pixels without a prediction (outside the predicted windows)."""
@@ -41,6 +49,11 @@ MAPS_FOLDER = "maps"
 """The output layout: ``<out>/maps/<patch>.tif`` (one COG per patch) ..."""
 PARCELS_FILE = "parcels.gpkg"
 """... and ``<out>/parcels.gpkg`` (the parcels of every patch, when the samples have them)."""
+INSTANCES_FOLDER = "instances"
+"""Panoptic checkpoints: ``<out>/instances/<patch>.tif``, the predicted instance ids (uint32,
+0 = none) ..."""
+INSTANCES_FILE = "instances.gpkg"
+"""... and ``<out>/instances.gpkg``, one polygon per predicted instance."""
 
 
 @dataclass
@@ -55,6 +68,9 @@ class PredictionResult:
     layers: list[str] = field(default_factory=list)  # GeoPackage layers (one per CRS)
     n_samples: int = 0
     n_parcels: int = 0
+    instance_maps: list[Path] = field(default_factory=list)  # panoptic: <out>/instances/*.tif
+    instances: Path | None = None  # panoptic: <out>/instances.gpkg
+    n_instances: int = 0
 
 
 @dataclass
@@ -70,6 +86,9 @@ class _Canvas:
     conf: np.ndarray = field(init=False)
     parcels: np.ndarray = field(init=False)
     truth: np.ndarray = field(init=False)
+    panoptic: bool = False
+    inst: np.ndarray = field(init=False)  # panoptic: instance ids unique in the patch, 0 = none
+    next_id: int = 0  # panoptic: the ids given so far
     seen: int = 0
 
     def __post_init__(self) -> None:
@@ -77,6 +96,14 @@ class _Canvas:
         self.conf = np.zeros(self.shape, dtype=np.uint8)
         self.parcels = np.zeros(self.shape, dtype=np.int64)
         self.truth = np.full(self.shape, -1, dtype=np.int64)
+        self.inst = np.zeros(self.shape if self.panoptic else (0, 0), dtype=np.uint32)
+
+    def add_instances(self, rows: slice, cols: slice, ids: np.ndarray) -> None:
+        """Paste one window's instance ids ``[h, w]`` (1, 2, ... in the window, 0 = none),
+        renumbered after those of the patch's earlier windows."""
+        found = ids > 0
+        self.inst[rows, cols] = np.where(found, ids + self.next_id, 0)
+        self.next_id += int(ids.max()) if found.any() else 0
 
 
 def _georeference(meta: Mapping[str, Any]) -> tuple[str, tuple[float, ...]]:
@@ -91,20 +118,32 @@ def _georeference(meta: Mapping[str, Any]) -> tuple[str, tuple[float, ...]]:
 
 def _batches(
     task: Any, dataset: Dataset[Sample], batch_size: int, device: torch.device
-) -> Iterator[tuple[Any, torch.Tensor]]:
+) -> Iterator[tuple[Any, torch.Tensor, torch.Tensor | None]]:
+    """``(batch, probabilities [B, K, H, W], instance ids [B, H, W] or None)``: a semantic
+    model's class probabilities; a panoptic model's are those of each pixel's instance
+    (one-hot background outside every instance) with its instance ids (1, 2, ... per sample,
+    0 = none)."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate)
     with torch.inference_mode():
         for batch in loader:
             out = task(batch.to(device))
-            yield batch, out.logits.float().softmax(dim=1).cpu()  # [B, K, H, W]
+            if task.task_name == "panoptic":
+                yield batch, out.panoptic_semantic.float().cpu(), out.panoptic_instance.cpu()
+            else:
+                yield batch, out.logits.float().softmax(dim=1).cpu(), None
 
 
-def _parcel_rows(canvas: _Canvas, patch: str, class_names: list[str]) -> Any:
-    """The parcels of one patch: polygons, majority predicted / reference class, confidence."""
-    frame = parcel_polygons(canvas.parcels, canvas.crs, canvas.transform)
+def _parcel_rows(canvas: _Canvas, patch: str, class_names: list[str], zones: str = "parcel") -> Any:
+    """The parcels (``zones="parcel"``: the dataset's) or the predicted instances
+    (``"instance"``) of one patch: polygons, majority predicted / reference class, mean
+    confidence, pixels."""
+    zone_ids = canvas.parcels if zones == "parcel" else canvas.inst.astype(np.int64)
+    frame = parcel_polygons(zone_ids, canvas.crs, canvas.transform)
+    if zones != "parcel":
+        frame = frame.rename(columns={"parcel": zones})
     if frame.empty:
         return frame
-    ids = canvas.parcels.ravel()
+    ids = zone_ids.ravel()
     keep = (ids > 0) & (canvas.cls.ravel() != NODATA)
     uniq, index = np.unique(ids[keep], return_inverse=True)
     k = len(class_names)
@@ -115,7 +154,7 @@ def _parcel_rows(canvas: _Canvas, patch: str, class_names: list[str]) -> Any:
     truth = canvas.truth.ravel()[keep]
     known = truth >= 0
     ref = np.bincount(index[known] * k + truth[known], minlength=uniq.size * k).reshape(-1, k)
-    polygons = frame["parcel"].to_numpy(np.int64)
+    polygons = frame[zones].to_numpy(np.int64)
     at = np.minimum(np.searchsorted(uniq, polygons), max(uniq.size - 1, 0))
     found = uniq[at] == polygons if uniq.size else np.zeros(polygons.size, dtype=bool)
     frame = frame[found].copy()
@@ -198,10 +237,10 @@ def predict_maps(
     if dev is None:
         dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     task = load_task(checkpoint, map_location=dev)
-    if task.task_name != "semantic":
+    if task.task_name not in ("semantic", "panoptic"):
         raise ConfigError(
             f"{checkpoint}: a {task.task_name!r} checkpoint; maps are written by semantic "
-            "segmentation models"
+            "and panoptic segmentation models"
         )
     task.eval().to(dev)
     prepare_for_inference(task.model, precision)  # type: ignore[arg-type]
@@ -262,6 +301,7 @@ def _predict(
     result = PredictionResult()
     canvases: dict[str, _Canvas] = {}
     frames: list[tuple[tuple[str, Any], Any]] = []  # (mosaic group, parcels of one patch)
+    instances: list[Any] = []  # panoptic: the predicted instances of each patch
 
     def flush(patch: str) -> None:
         canvas = canvases.pop(patch)
@@ -279,6 +319,20 @@ def _predict(
         result.maps_dir = path.parent
         if canvas.parcels.any():
             frames.append((canvas.group, _parcel_rows(canvas, patch, class_names)))
+        if canvas.panoptic:
+            ipath = out / INSTANCES_FOLDER / f"{patch}.tif"
+            write_cog(
+                ipath,
+                canvas.inst[None],
+                canvas.crs,
+                canvas.transform,
+                nodata=0,
+                band_names=("instance",),
+                tags=tags,
+            )
+            result.instance_maps.append(ipath)
+            if canvas.inst.any():
+                instances.append(_parcel_rows(canvas, patch, class_names, "instance"))
 
     batches: Any = _batches(task, dataset, batch_size, dev)
     if progress:
@@ -287,7 +341,7 @@ def _predict(
         n_batches = -(-len(dataset) // batch_size)
         batches = track(batches, description="predicting", total=n_batches)
     ignore = task.cfg.model.ignore_index
-    for batch, probs in batches:
+    for batch, probs, predicted in batches:
         conf, cls = probs.max(dim=1)
         for i, meta in enumerate(batch.meta):
             crs, transform = _georeference(meta)
@@ -299,11 +353,15 @@ def _predict(
                 n_windows = (shape[0] // h) * (shape[1] // w)
                 origin = window_origin(transform, r0, c0)
                 group = (crs, meta.get("year"))
-                canvases[patch] = _Canvas(shape, crs, origin, n_windows, group)
+                canvases[patch] = _Canvas(
+                    shape, crs, origin, n_windows, group, panoptic=predicted is not None
+                )
             canvas = canvases[patch]
             rows, cols = slice(r0, r0 + h), slice(c0, c0 + w)
             canvas.cls[rows, cols] = cls[i].numpy().astype(np.uint8)
             canvas.conf[rows, cols] = np.rint(100.0 * conf[i].numpy()).astype(np.uint8)
+            if predicted is not None:
+                canvas.add_instances(rows, cols, predicted[i].numpy().astype(np.int64))
             instances = truth = None
             if batch.instances is not None:
                 instances = batch.instances[i].cpu().numpy().astype(np.int64)
@@ -329,20 +387,31 @@ def _predict(
     in_area = {m.key for m in mosaics if m.parcels is not None}
     per_patch = [f for key, f in frames if key not in in_area and not f.empty]
     if per_patch:
-        import pandas as pd
-
-        # One layer per CRS (patches of several UTM zones are never reprojected: areas and
-        # shapes stay exact): "parcels", or "parcels_<EPSG code>" when there are several.
-        by_crs: dict[str, list[Any]] = {}
-        for frame in per_patch:
-            by_crs.setdefault(frame.crs.to_string(), []).append(frame)
-        for crs, group in by_crs.items():
-            several = len({key[0] for key in area.groups}) > 1
-            name = f"parcels_{crs.replace(':', '_')}" if several else "parcels"
-            layers[name] = pd.concat(group, ignore_index=True)
+        layers |= _by_crs(per_patch, "parcels", several=len({key[0] for key in area.groups}) > 1)
     layers = {name: frame for name, frame in layers.items() if not frame.empty}
     if layers:
         result.parcels = write_parcels(out / PARCELS_FILE, layers)
         result.layers = list(layers)
         result.n_parcels = sum(len(f) for f in layers.values())
+    if instances:
+        result.instances = write_parcels(out / INSTANCES_FILE, _by_crs(instances, "instances"))
+        result.n_instances = sum(len(f) for f in instances)
     return result
+
+
+def _by_crs(frames: list[Any], name: str, several: bool | None = None) -> dict[str, Any]:
+    """``frames`` concatenated per CRS, as GeoPackage layers: ``name``, or ``name_<EPSG
+    code>`` per CRS when there are ``several`` (default: when ``frames`` are in several).
+    Patches of several UTM zones are never reprojected: areas and shapes stay exact."""
+    import pandas as pd
+
+    groups: dict[str, list[Any]] = {}
+    for frame in frames:
+        groups.setdefault(frame.crs.to_string(), []).append(frame)
+    several = len(groups) > 1 if several is None else several
+    return {
+        (f"{name}_{crs.replace(':', '_')}" if several else name): pd.concat(
+            group, ignore_index=True
+        )
+        for crs, group in groups.items()
+    }
