@@ -301,7 +301,7 @@ def _predict(
     result = PredictionResult()
     canvases: dict[str, _Canvas] = {}
     frames: list[tuple[tuple[str, Any], Any]] = []  # (mosaic group, parcels of one patch)
-    instances: list[Any] = []  # panoptic: the predicted instances of each patch
+    predicted_rows: list[Any] = []  # panoptic: the predicted instances of each patch
 
     def flush(patch: str) -> None:
         canvas = canvases.pop(patch)
@@ -332,7 +332,7 @@ def _predict(
             )
             result.instance_maps.append(ipath)
             if canvas.inst.any():
-                instances.append(_parcel_rows(canvas, patch, class_names, "instance"))
+                predicted_rows.append(_parcel_rows(canvas, patch, class_names, "instance"))
 
     batches: Any = _batches(task, dataset, batch_size, dev)
     if progress:
@@ -393,9 +393,10 @@ def _predict(
         result.parcels = write_parcels(out / PARCELS_FILE, layers)
         result.layers = list(layers)
         result.n_parcels = sum(len(f) for f in layers.values())
-    if instances:
-        result.instances = write_parcels(out / INSTANCES_FILE, _by_crs(instances, "instances"))
-        result.n_instances = sum(len(f) for f in instances)
+    if predicted_rows:
+        layer = _by_crs(predicted_rows, "instances")
+        result.instances = write_parcels(out / INSTANCES_FILE, layer)
+        result.n_instances = sum(len(f) for f in predicted_rows)
     return result
 
 
