@@ -7,39 +7,18 @@ Skipped, with the reason, where Playwright or a Chromium binary is missing.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from browser import launch, sync_api
 from sitsfusion.reproduce.registry import experiment
 from sitsfusion.reproduce.report import write_report
 from sitsfusion.reproduce.runner import grid
 
 pytestmark = pytest.mark.slow  # starts a browser
-
-# The flags this machine's Chromium needs headless as root on a closed network (no sandbox,
-# no GPU, no background connections).
-CHROMIUM_ARGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("no Chromium binary on PATH (Debian: apt-get install chromium)")
 
 
 def _results(name: str) -> pd.DataFrame:
@@ -56,13 +35,12 @@ def _results(name: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize("name", ["garnot2021-table1", "ofori2021-table3"])
 def test_report_renders_in_chromium(name: str, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    binary = _chromium()
+    api = sync_api()
     exp = experiment(name)
     _, page_path, _ = write_report(exp, _results(name), tmp_path, "sim", True, "quick")
     errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=binary, args=list(CHROMIUM_ARGS))
+    with api.sync_playwright() as pw:
+        browser = launch(pw)
         try:
             page = browser.new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
