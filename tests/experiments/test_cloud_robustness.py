@@ -15,16 +15,10 @@ from sitsfusion.config import ConfigError, load_config
 from sitsfusion.data.modules import SITSDataModule
 from sitsfusion.experiments.cloud_robustness import run_cloud_robustness
 from sitsfusion.training import fit
+from tiny import TINY_PSE_LTAE
 
 CONFIGS = ALL_CONFIGS / "garnot2021" / "parcel"
-SMALL = [
-    "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
-    "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
-    "model.decoder=[8]",
-    "data.batch_size=32",
-    "data.n_pixels=8",
-    "train.epochs=1",
-]
+SMALL = list(TINY_PSE_LTAE)  # one epoch
 
 
 @pytest.fixture(scope="module")

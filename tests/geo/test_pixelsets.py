@@ -19,6 +19,7 @@ from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.labels import label_parcels, rasterize_parcels, read_parcels
 from sitsfusion.geo.pixelsets import parcel_folds, prepare_pixelsets
 from sitsfusion.simulate import simulate_scene
+from tiny import TINY_PSE_LTAE
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # DataWarning: small parcels
 
@@ -224,14 +225,7 @@ def test_fit_trains_on_the_pixel_sets(dataset: Path, tmp_path: Path) -> None:
     from sitsfusion.config import load_config
     from sitsfusion.training import fit
 
-    small = [
-        "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
-        "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
-        "model.decoder=[8]",
-        "data.batch_size=32",
-        "data.n_pixels=8",
-        "train.epochs=1",
-    ]  # tests/cli/test_training_commands.py SMALL, one epoch
+    small = list(TINY_PSE_LTAE)  # one epoch
     pixelsets = [
         "data.format=pixelset",
         f"data.root={dataset}",

@@ -19,6 +19,7 @@ from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.prepare import patch_grid, patch_starts, plan_patches, prepare
 from sitsfusion.simulate import simulate_scene
+from tiny import TINY_PSE_LTAE
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # DataWarning: small parcels
 
@@ -212,14 +213,7 @@ def test_fit_trains_on_the_prepared_dataset(dataset: Path, tmp_path: Path) -> No
     from sitsfusion.config import load_config
     from sitsfusion.training import fit
 
-    small = [
-        "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
-        "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
-        "model.decoder=[8]",
-        "data.batch_size=32",
-        "data.n_pixels=8",
-        "train.epochs=1",
-    ]  # tests/cli/test_training_commands.py SMALL, one epoch
+    small = list(TINY_PSE_LTAE)  # one epoch
     folds = ["data.train_folds=[1, 2]", "data.val_folds=[3]", "data.test_folds=[4]"]
     config = CONFIGS / "garnot2021" / "parcel" / "s2.yaml"
     cfg = load_config(config, [*small, *folds, f"data.root={dataset}"])

@@ -24,17 +24,13 @@ from sitsfusion.geo.grid import Grid
 from sitsfusion.geo.pixelsets import UNLABELLED, prepare_pixelsets
 from sitsfusion.mapping.parcel_models import PIXELSETS, map_parcel_model
 from sitsfusion.simulate import simulate_scene
+from tiny import TINY_PSE_LTAE
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # DataWarning: small parcels
 
 PREPARE = {"tile": 32, "folds": 3, "block": 1, "block_unit": 32}  # tests/geo/test_pixelsets.py
 SMALL = [
-    "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
-    "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
-    "model.decoder=[8]",
-    "data.batch_size=32",
-    "data.n_pixels=8",
-    "train.epochs=1",
+    *TINY_PSE_LTAE,
     "train.accelerator=cpu",
     "data.train_folds=[1]",
     "data.val_folds=[2]",

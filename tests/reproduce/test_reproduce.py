@@ -21,15 +21,9 @@ from sitsfusion.reproduce.registry import (
 )
 from sitsfusion.reproduce.runner import grid, run_experiment, run_overrides
 from sitsfusion.runs import RunFolderError
+from tiny import TINY_PSE_LTAE
 
-TINY = (  # tiny PSE + L-TAE, 1 epoch
-    "model.spatial={name: pse, mlp1: [8, 16], mlp2: [16]}",
-    "model.temporal={name: ltae, n_head: 4, d_k: 4, d_model: 16, mlp: [16, 16]}",
-    "model.decoder=[8]",
-    "data.batch_size=32",
-    "data.n_pixels=8",
-    "train.epochs=1",
-)
+TINY = TINY_PSE_LTAE
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
