@@ -27,6 +27,7 @@ bench: install  ## speed measurements (not part of the test suite)
 	$(PY) benchmarks/bench_parcel.py
 	$(PY) benchmarks/bench_prepare.py
 	$(PY) benchmarks/bench_bf16.py
+	$(PY) benchmarks/bench_scaling.py
 	$(PY) benchmarks/bench_map.py --memory
 
 clean:
