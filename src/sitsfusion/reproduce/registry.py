@@ -214,15 +214,15 @@ CROP_TYPE_MAPPING = DatasetKind(
     ),
 )
 
-# Quick presets: own choice, sized for about 20 minutes per experiment on a 2-core CPU with a
-# small simulated dataset: 16 patches of 64 x 64 (about 235 parcels, ~140 to train on), one
-# fold, two seeds (so that a std exists), 10 epochs of batches of 32 parcels (the papers' 128
-# and 512 would give one or two steps per epoch on so few parcels), arrays kept in memory.
-# Measured on this machine under a concurrent benchmark, one epoch + validation took 2-8 s
-# for S2 only and 9-17 s for late fusion + aux + tdrop; the whole preset was not timed.
+# Quick presets: own choice, sized for at most about 20 minutes per experiment on this 2-core
+# CPU: 40 simulated patches of 64 x 64 (about 460 labelled parcels, the simulator's
+# calibration set, docs/simulator.md), one fold, two seeds (so that a std exists), 20 epochs of
+# batches of 32 parcels (the papers' 128 and 512 would give one or two steps per epoch on so
+# few parcels), arrays kept in memory. Measured on an idle machine: 16 patches and 10 epochs
+# took 3.5 min for garnot2021-table1's 18 runs (5-19 s a run); this size about 4 times more.
 # Full presets: the papers' protocols (the configs' batch sizes and epochs).
-_QUICK_PASTIS = {"patches": 16, "size": 64, "seed": 0}  # own choice
-_QUICK = ("train.epochs=10", "data.batch_size=32", "data.cache=true")  # own choice
+_QUICK_PASTIS = {"patches": 40, "size": 64, "seed": 0}  # own choice
+_QUICK = ("train.epochs=20", "data.batch_size=32", "data.cache=true")  # own choice
 
 GARNOT2021_TABLE1 = Experiment(
     name="garnot2021-table1",
@@ -275,7 +275,7 @@ GARNOT2021_TABLE1 = Experiment(
             overrides=_QUICK,
             simulate=_QUICK_PASTIS,
             note="9 of the 20 configs (those the claims name), fold rotation 1, 2 seeds, "
-            "10 epochs of batches of 32, 16 simulated patches of 64 x 64",
+            "20 epochs of batches of 32, 40 simulated patches of 64 x 64",
         ),
         "full": Preset(  # seed 001 Sec. 4.2: 100 epochs (the configs'), 5-fold CV
             configs=(),
@@ -358,7 +358,7 @@ OFORI2021_TABLE3 = Experiment(
             seeds=(0, 1),
             overrides=_QUICK,
             simulate=_QUICK_PASTIS,
-            note="the 6 configs, 2 seeds, 10 epochs of batches of 32, on 16 simulated PASTIS-R "
+            note="the 6 configs, 2 seeds, 20 epochs of batches of 32, on 40 simulated PASTIS-R "
             "patches of 64 x 64 (S1D as the S1 series, PASTIS fold rotation 1 as the split)",
         ),
         "full": Preset(  # seed 000 Sec. 5.1: averaged over five runs; 100 epochs (configs')
