@@ -97,15 +97,18 @@ def predict(
         precision=precision,
     )
     table = Table(title=f"{cfg.name}: maps of the {split} split")
-    for col in ("samples", "patch maps", "mosaics", "parcels", "seconds"):
+    row = {
+        "samples": result.n_samples,
+        "patch maps": len(result.maps),
+        "mosaics": len(result.mosaics),
+        "parcels": result.n_parcels,
+    }
+    if result.instance_maps:  # a panoptic checkpoint
+        row["instances"] = result.n_instances
+    row["seconds"] = f"{time.perf_counter() - t0:.1f}"
+    for col in row:
         table.add_column(col, justify="right")
-    table.add_row(
-        str(result.n_samples),
-        str(len(result.maps)),
-        str(len(result.mosaics)),
-        str(result.n_parcels),
-        f"{time.perf_counter() - t0:.1f}",
-    )
+    table.add_row(*(str(v) for v in row.values()))
     console.print(table)
     paths: dict[str, Path] = {}
     if result.maps_dir is not None:
