@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trees", type=int, default=300)
     parser.add_argument("--fold", type=int, help="one test fold (default: each fold in turn)")
     args = parser.parse_args(argv)
+    if not (args.root / "metadata.geojson").is_file():
+        parser.error(f"{args.root}: no metadata.geojson; give a PASTIS-R folder")
     scores = sensor_set_scores(args.root, args.fold, args.trees)
     test = f"test fold {args.fold}" if args.fold else "each fold the test fold once"
     print(f"random forest on parcel-mean series of {args.root} (synthetic), {test}")
