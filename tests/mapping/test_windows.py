@@ -59,3 +59,39 @@ def test_the_last_window_is_shifted_back_to_the_edge() -> None:
 def test_bad_plans_are_refused(args, message) -> None:
     with pytest.raises(ValueError, match=message):
         plan_blocks(*args)
+
+
+def _found(**dates: int) -> dict:
+    from sitsfusion.geo.imagery import SensorSource
+    from sitsfusion.geo.sensors import sensor_spec
+
+    return {
+        s: SensorSource("catalog.json", sensor_spec(s), "stac", tuple(range(n)))
+        for s, n in dates.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("dates", "block"),
+    [({"S2": 44}, 6), ({"S2": 70}, 5), ({"S2": 44, "S1A": 68, "S1D": 68}, 5), ({"S2": 9000}, 1)],
+)
+def test_default_block_keeps_the_block_imagery_in_its_budget(dates, block) -> None:
+    """A block's imagery in memory while it is read (numbers as read + float32 values) fits
+    BLOCK_BYTES, and one more window per side would not (at least one window)."""
+    from sitsfusion.mapping.scene import BLOCK_BYTES, default_block
+
+    found = _found(**dates)
+    got = default_block(found, 128, 16)
+    assert got == block
+
+    def nbytes(n: int) -> int:
+        side = n * 112 + 16
+        per_pixel = sum(
+            len(f.entries)
+            * (4 * len(f.spec.bands) + (2 if f.spec.is_optical else 4) * len(f.spec.read_bands))
+            for f in found.values()
+        )
+        return side * side * per_pixel
+
+    assert got == 1 or nbytes(got) <= BLOCK_BYTES
+    assert nbytes(got + 1) > BLOCK_BYTES

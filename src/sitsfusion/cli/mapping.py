@@ -91,7 +91,8 @@ from sitsfusion.cli.output import print_paths
     type=click.IntRange(min=1),
     default=None,
     help="Windows per side of a block: one task, one read, one unit of resuming (default: "
-    "as many as fit in 512 px).",
+    "as many as keep the block's imagery under 1 GiB: 6 for S2 with 44 dates, 5 for S2 + S1A + "
+    "S1D).",
 )
 @precision_option
 @batch_size_option

@@ -347,11 +347,17 @@ def select_dates(valid: np.ndarray, min_clear: float) -> np.ndarray:
     return keep if keep.size else np.array([int(np.argmax(clear))])
 
 
-def pastis_values(sensor: str, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def pastis_values(
+    sensor: str, values: np.ndarray, valid: np.ndarray, as_float: bool = False
+) -> np.ndarray:
     """``values`` ``[T, C, ...]`` of :func:`load_sensor` in PASTIS units: S2 int16
-    reflectance x 10^4, S1 float32 dB VV, VH, VV/VH (0 where not valid)."""
+    reflectance x 10^4, S1 float32 dB VV, VH, VV/VH (0 where not valid). ``as_float`` gives S2's
+    same numbers as float32 (a model's input: no int16 array made)."""
     if sensor == "S2":
-        return np.clip(np.rint(values * S2_SCALE), 0, np.iinfo(np.int16).max).astype(np.int16)
+        out = np.multiply(values, np.float32(S2_SCALE), dtype=np.float32)
+        np.rint(out, out=out)
+        np.clip(out, 0, np.iinfo(np.int16).max, out=out)
+        return out if as_float else out.astype(np.int16)
     vv, vh = values[:, 0], values[:, 1]
     ratio = np.where(valid, vv - vh, 0.0)  # VV/VH in dB
     return np.stack([vv, vh, ratio], axis=1).astype(np.float32)

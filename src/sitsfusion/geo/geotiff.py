@@ -6,7 +6,8 @@ The layout of the shared contract: ``<folder>/<SENSOR>_<YYYYMMDD>.tif``, SENSOR 
 offset convention unless the file gives scales / offsets; S1 linear backscatter).
 
 Each file is reprojected onto the grid by a ``rasterio.vrt.WarpedVRT`` (files of one folder may
-be in different CRSs), read lazily: one Dask task per file and spatial chunk.
+be in different CRSs), read lazily (one Dask task per file and spatial chunk:
+:func:`stack_geotiffs`) or now (a map block: :func:`read_geotiffs`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.raw import RawBlock
 from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SENSORS, SensorSpec, date_span
 from sitsfusion.optional import require
 
@@ -34,6 +36,7 @@ __all__ = [
     "find_geotiffs",
     "list_folder",
     "load_geotiffs",
+    "read_geotiffs",
     "stack_geotiffs",
 ]
 
@@ -214,24 +217,42 @@ def find_geotiffs(
     return files
 
 
+def read_geotiffs(
+    files: Sequence[GeoTiff], spec: SensorSpec, grid: Grid, resampling: str
+) -> RawBlock:
+    """``files`` (:func:`find_geotiffs`, for ``grid`` or a larger grid holding it) read now
+    onto ``grid``, without Dask (a block of a map): float32 bands in physical units, NaN
+    where no data (scales and offsets applied: 1 and 0 in the block)."""
+    whole = (0, 0, *grid.shape)
+    stack = np.stack([_read_block(t, grid, resampling, spec.mask_band, whole) for t in files])
+    ones = np.ones((len(files), len(spec.read_bands)), dtype="float32")
+    return RawBlock(
+        bands=tuple(stack[:, j] for j in range(stack.shape[1])),
+        scales=ones,
+        offsets=np.zeros_like(ones),
+        zero_is_nodata=False,
+        times=np.array([np.datetime64(t.date, "ns") for t in files]),
+        items=tuple(t.path.name for t in files),
+        source_crs=tuple(sorted({t.crs for t in files if t.crs})),
+        synthetic=False,
+    )
+
+
 def stack_geotiffs(
     files: Sequence[GeoTiff],
     spec: SensorSpec,
     grid: Grid,
-    chunks: dict[str, int] | None,
+    chunks: dict[str, int],
     resampling: str,
 ) -> xr.DataArray:
     """The raw cube of ``files`` (:func:`find_geotiffs`, for ``grid`` or a larger grid holding
-    it) on ``grid``: float32 ``(time, band, y, x)``, physical units, NaN where no data (SCL
-    kept as class numbers); ``item`` holds each file's name, ``attrs["source_crs"]`` the
-    files' CRSs. A Dask array of ``chunks`` pixels, or read now when ``chunks`` is None."""
+    it) on ``grid``, lazily: float32 ``(time, band, y, x)``, a Dask array of ``chunks``
+    pixels, physical units, NaN where no data (SCL kept as class numbers); ``item`` holds each
+    file's name, ``attrs["source_crs"]`` the files' CRSs (:func:`read_geotiffs` reads a block
+    now)."""
     xarray = require("xarray", "geo", "loading imagery")
-    if chunks is None:
-        whole = (0, 0, *grid.shape)
-        stack = np.stack([_read_block(t, grid, resampling, spec.mask_band, whole) for t in files])
-    else:
-        dask_array = require("dask.array", "geo", "reading GeoTIFFs lazily")
-        stack = dask_array.stack([_lazy(t, grid, resampling, spec, chunks) for t in files])
+    dask_array = require("dask.array", "geo", "reading GeoTIFFs lazily")
+    stack = dask_array.stack([_lazy(t, grid, resampling, spec, chunks) for t in files])
     coords = grid.coords()
     return xarray.DataArray(
         stack,

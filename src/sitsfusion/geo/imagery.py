@@ -29,7 +29,8 @@ import numpy as np
 
 from sitsfusion.errors import DataWarning
 from sitsfusion.geo.grid import Grid
-from sitsfusion.geo.sensors import S2_INVALID_SCL, SensorSpec, sensor_spec
+from sitsfusion.geo.raw import clear, merge_days
+from sitsfusion.geo.sensors import SensorSpec, sensor_spec
 from sitsfusion.optional import require
 
 if TYPE_CHECKING:
@@ -73,26 +74,24 @@ def _say_reprojected(
             f"{source}: imagery in {', '.join(foreign)} reprojected onto the grid's "
             f"{grid.crs} (resampling {resampling})",
             DataWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
 def _clear(raw: np.ndarray, optical: bool, to_db: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``(values, valid)`` of a raw block ``[T, C, h, w]`` (:func:`load_sensor`'s cube before
-    any merge): ``values`` float32 ``[T, B, h, w]`` (S2: the bands without SCL; S1: dB when
-    ``to_db``), NaN where not valid; ``valid`` bool ``[T, h, w]``."""
-    if optical:  # the mask band is the last one
-        bands, scl = raw[:, :-1], raw[:, -1]
-        valid = ~np.isnan(scl) & ~np.isin(scl, S2_INVALID_SCL)
-        values = bands.copy()
-    elif to_db:
-        values = np.full(raw.shape, np.nan, dtype=np.float32)
-        np.log10(raw, out=values, where=raw > 0)  # NaN (no data) and <= 0 stay NaN
-        values *= np.float32(10.0)
-        valid = np.ones(raw.shape[:1] + raw.shape[2:], dtype=bool)
-    else:
-        values, valid = raw.copy(), np.ones(raw.shape[:1] + raw.shape[2:], dtype=bool)
-    valid &= ~np.isnan(values).any(axis=1)
+    """``(values, valid)`` of a raw block ``[T, C, h, w]`` (:func:`load_sensor`'s lazy cube,
+    physical units, before any merge): ``values`` float32 ``[T, B, h, w]`` (S2: the bands
+    without SCL; S1: dB when ``to_db``), NaN where not valid (for the merge of same-day
+    items); ``valid`` bool ``[T, h, w]`` (:func:`~sitsfusion.geo.raw.clear`)."""
+    ones = np.ones(raw.shape[:2], dtype=np.float32)
+    values, valid = clear(
+        list(raw.transpose(1, 0, 2, 3)),
+        ones,
+        np.zeros_like(ones),
+        optical=optical,
+        to_db=to_db,
+        zero_is_nodata=False,
+    )
     np.copyto(values, np.float32(np.nan), where=~valid[:, None])
     return values, valid
 
@@ -244,10 +243,37 @@ def load_sensor(
         raise ValueError(f"composite must be None or 'monthly', got {composite!r}")
     if s1_units not in ("linear", "db"):
         raise ValueError(f"s1_units must be 'linear' or 'db', got {s1_units!r}")
-    size = dict(DEFAULT_CHUNKS if chunks is None else chunks) if lazy else None
     if found is None:
         found = find_sensor(source, grid, sensor, start=start, end=end, max_cloud=max_cloud)
     spec = found.spec
+    to_db = not spec.is_optical and s1_units == "linear"
+    if lazy:
+        values, valid, attrs = _load_lazy(found, grid, chunks, resampling, to_db, composite)
+    else:
+        values, valid, attrs = _read_now(found, grid, resampling, to_db, composite)
+    xarray = require("xarray", "geo", "loading imagery")
+    return xarray.Dataset(
+        {"values": values, "valid": valid},
+        attrs={
+            "sensor": spec.name,
+            "crs": grid.crs,
+            "resolution": grid.resolution,
+            "transform": tuple(grid.transform.to_gdal()),
+            "synthetic": bool(attrs.get("synthetic", False)),
+        },
+    )
+
+
+def _load_lazy(
+    found: SensorSource,
+    grid: Grid,
+    chunks: dict[str, int] | None,
+    resampling: str,
+    to_db: bool,
+    composite: Composite | None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(values, valid, attrs)`` of :func:`load_sensor`, a Dask graph."""
+    spec, size = found.spec, dict(DEFAULT_CHUNKS if chunks is None else chunks)
     if found.kind == "stac":
         from sitsfusion.geo.stac import load_stac
 
@@ -256,10 +282,9 @@ def load_sensor(
         from sitsfusion.geo.geotiff import stack_geotiffs
 
         raw = stack_geotiffs(found.entries, spec, grid, size, resampling)
-    _say_reprojected(source, raw.attrs.get("source_crs", ()), grid, resampling)
+    _say_reprojected(found.source, raw.attrs.get("source_crs", ()), grid, resampling)
     coords = grid.coords()
     raw = raw.assign_coords(y=coords["y"], x=coords["x"])
-    to_db = not spec.is_optical and s1_units == "linear"
     values = raw.isel(band=slice(0, len(spec.bands))).copy(
         data=_per_block(raw.data, _clear_values, len(spec.bands), spec.is_optical, to_db)
     )
@@ -267,19 +292,51 @@ def load_sensor(
     if composite == "monthly":
         values = _monthly(values)
     valid = values.notnull().all("band")
-    if isinstance(values.data, np.ndarray):  # read now: valid is computed, values ours
-        values = values.copy(data=_filled(values.data, copy=False), deep=False)
-    else:
-        values = values.copy(data=_per_block(values.data, _filled, values.sizes["band"]))
+    values = values.copy(data=_per_block(values.data, _filled, values.sizes["band"]))
+    return values, valid, raw.attrs
+
+
+def _read_now(
+    found: SensorSource,
+    grid: Grid,
+    resampling: str,
+    to_db: bool,
+    composite: Composite | None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(values, valid, attrs)`` of :func:`load_sensor`, read now into numpy arrays: each
+    file read once (:class:`~sitsfusion.geo.raw.RawBlock`), ``values`` / ``valid`` made in
+    one pass per band (:func:`~sitsfusion.geo.raw.clear`), same-day items merged in place of
+    the NaN round trip of the lazy path."""
     xarray = require("xarray", "geo", "loading imagery")
-    out = xarray.Dataset(
-        {"values": values, "valid": valid},
-        attrs={
-            "sensor": spec.name,
-            "crs": grid.crs,
-            "resolution": grid.resolution,
-            "transform": tuple(grid.transform.to_gdal()),
-            "synthetic": bool(raw.attrs.get("synthetic", False)),
-        },
+    spec = found.spec
+    if found.kind == "stac":
+        from sitsfusion.geo.stac import read_stac
+
+        raw = read_stac(list(found.entries), spec, grid, resampling)
+    else:
+        from sitsfusion.geo.geotiff import read_geotiffs
+
+        raw = read_geotiffs(found.entries, spec, grid, resampling)
+    _say_reprojected(found.source, raw.source_crs, grid, resampling)
+    values, valid = clear(
+        raw.bands,
+        raw.scales,
+        raw.offsets,
+        optical=spec.is_optical,
+        to_db=to_db,
+        zero_is_nodata=raw.zero_is_nodata,
     )
-    return out
+    times, items, attrs = raw.times, raw.items, {"synthetic": raw.synthetic}
+    del raw  # the digital numbers, freed before the merge and the caller's work
+    values, valid, times, items = merge_days(values, valid, times, items)
+    coords = grid.coords()
+    values = xarray.DataArray(
+        values,
+        dims=("time", "band", "y", "x"),
+        coords={"time": times, "band": list(spec.bands), "y": coords["y"], "x": coords["x"]},
+    ).assign_coords(item=("time", items))
+    if composite == "monthly":  # the lazy path's median, on NaN where not valid
+        values = _monthly(values.where(xarray.DataArray(valid, dims=("time", "y", "x"))))
+        valid = values.notnull().all("band")
+        return values.copy(data=_filled(values.data, copy=False), deep=False), valid, attrs
+    return values, values.isel(band=0, drop=True).copy(data=valid), attrs

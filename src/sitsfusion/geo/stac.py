@@ -3,8 +3,9 @@
 The items (of a static catalog on disk, or found on a STAC API by :mod:`.stac_api`) are picked
 by sensor (``platform``, and ``sat:orbit_state`` for Sentinel-1), date and cloud cover,
 checked (every band asset and its local file present, some overlap with the grid), and loaded
-lazily (Dask) with ``odc.stac.load`` onto :meth:`Grid.geobox`, one time step per item: items
-of one sensor on different grids or CRSs are reprojected by odc-stac.
+with ``odc.stac.load`` onto :meth:`Grid.geobox`, one time step per item, lazily (Dask:
+:func:`load_stac`) or now (a map block: :func:`read_stac`); items of one sensor on different
+grids or CRSs are reprojected by odc-stac.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from sitsfusion.errors import DatasetError
 from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.raw import RawBlock
 from sitsfusion.geo.sensors import L2A_OFFSET, L2A_SCALE, SensorSpec, date_span
 from sitsfusion.geo.stac_api import api_url
 from sitsfusion.optional import require
@@ -25,7 +27,7 @@ from sitsfusion.optional import require
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["asset_naming", "item_crs", "load_stac", "read_items", "select_items"]
+__all__ = ["asset_naming", "item_crs", "load_stac", "read_items", "read_stac", "select_items"]
 
 
 def read_items(source: str | Path) -> tuple[list[Any], str]:
@@ -273,28 +275,28 @@ def _physical(
     return out
 
 
-def load_stac(
+def _scales_offsets(items: Sequence[Any], spec: SensorSpec) -> tuple[np.ndarray, np.ndarray]:
+    """float32 ``[T, C]`` scales and offsets of each item's read bands (:func:`_scale_offset`
+    for Sentinel-2's bands; 1 and 0 for its mask band and for Sentinel-1)."""
+    scales = np.ones((len(items), len(spec.read_bands)), dtype="float32")
+    offsets = np.zeros_like(scales)
+    if spec.is_optical:
+        for i, it in enumerate(items):
+            for j, key in enumerate(spec.asset_keys):
+                scales[i, j], offsets[i, j] = _scale_offset(it, key)
+    return scales, offsets
+
+
+def _odc_load(
     items: Sequence[Any],
     spec: SensorSpec,
     grid: Grid,
     chunks: dict[str, int] | None,
     resampling: str,
-) -> xr.DataArray:
-    """The raw cube of ``items`` (one sensor, sorted): float32 ``(time, band, y, x)``, a Dask
-    array of ``chunks`` pixels, or read now into memory when ``chunks`` is None.
-
-    The assets are read under the naming every item has (:func:`asset_naming`); the ``band``
-    coordinate is :attr:`SensorSpec.read_bands` whatever the naming (``B02`` ... ``SCL``).
-
-    Sentinel-2 digital numbers become reflectance (per item: ``raster:bands`` scale / offset,
-    else the L2A convention); 0 (no data) becomes NaN, and SCL keeps its class numbers (as
-    float, NaN for no data). Sentinel-1 stays linear backscatter, no data NaN. The ``time``
-    coordinate is each item's date; ``item`` holds its id; ``attrs["source_crs"]`` lists
-    the items' CRSs (:func:`item_crs`), ``attrs["synthetic"]`` says whether every item is
-    the simulator's (``sitsfusion:synthetic``).
-    """
+) -> tuple[SensorSpec, xr.Dataset]:
+    """``odc.stac.load`` of ``items``' read assets onto the grid, one time step per item (a
+    Dask array of ``chunks`` pixels, or read now when None), with the naming they use."""
     odc_stac = require("odc.stac", "geo", "loading STAC imagery")
-    xarray = require("xarray", "geo", "loading imagery")
     where = (items[0].get_self_href() or items[0].id) if items else "no item"
     spec = asset_naming(items, spec, where)  # checked by select_items: never raises here
     res = {key: resampling for key in spec.asset_keys}
@@ -309,14 +311,57 @@ def load_stac(
         resampling=res,
         preserve_original_order=True,
     )
+    return spec, data
+
+
+def _is_synthetic(items: Sequence[Any]) -> bool:
+    return all(it.properties.get(SYNTHETIC_KEY) is True for it in items)
+
+
+def read_stac(items: Sequence[Any], spec: SensorSpec, grid: Grid, resampling: str) -> RawBlock:
+    """The digital numbers of ``items`` (one sensor, sorted) on ``grid``, read now into
+    memory without Dask (a block of a map): one array ``[T, h, w]`` per read band as odc-stac
+    gives it (no copy), and each item's scales / offsets (:func:`load_stac`'s conventions);
+    :func:`~sitsfusion.geo.raw.clear` makes ``values`` / ``valid`` of it."""
+    spec, data = _odc_load(items, spec, grid, None, resampling)
+    scales, offsets = _scales_offsets(items, spec)
+    return RawBlock(
+        bands=tuple(data[key].values for key in spec.read_assets),
+        scales=scales,
+        offsets=offsets,
+        zero_is_nodata=spec.is_optical,
+        times=np.array([np.datetime64(_item_date(it), "ns") for it in items]),
+        items=tuple(it.id for it in items),
+        source_crs=tuple(item_crs(items, spec.read_assets)),
+        synthetic=_is_synthetic(items),
+    )
+
+
+def load_stac(
+    items: Sequence[Any],
+    spec: SensorSpec,
+    grid: Grid,
+    chunks: dict[str, int],
+    resampling: str,
+) -> xr.DataArray:
+    """The raw cube of ``items`` (one sensor, sorted), lazily: float32 ``(time, band, y,
+    x)``, a Dask array of ``chunks`` pixels (:func:`read_stac` reads a block now).
+
+    The assets are read under the naming every item has (:func:`asset_naming`); the ``band``
+    coordinate is :attr:`SensorSpec.read_bands` whatever the naming (``B02`` ... ``SCL``).
+
+    Sentinel-2 digital numbers become reflectance (per item: ``raster:bands`` scale / offset,
+    else the L2A convention); 0 (no data) becomes NaN, and SCL keeps its class numbers (as
+    float, NaN for no data). Sentinel-1 stays linear backscatter, no data NaN. The ``time``
+    coordinate is each item's date; ``item`` holds its id; ``attrs["source_crs"]`` lists
+    the items' CRSs (:func:`item_crs`), ``attrs["synthetic"]`` says whether every item is
+    the simulator's (``sitsfusion:synthetic``).
+    """
+    xarray = require("xarray", "geo", "loading imagery")
+    spec, data = _odc_load(items, spec, grid, chunks, resampling)
     cube = xarray.concat([data[key] for key in spec.read_assets], dim="band")
     cube = cube.assign_coords(band=list(spec.read_bands)).transpose("time", "band", "y", "x")
-    scales = np.ones((len(items), len(spec.read_bands)), dtype="float32")
-    offsets = np.zeros_like(scales)
-    if spec.is_optical:
-        for i, it in enumerate(items):
-            for j, key in enumerate(spec.asset_keys):
-                scales[i, j], offsets[i, j] = _scale_offset(it, key)
+    scales, offsets = _scales_offsets(items, spec)
     cube = xarray.apply_ufunc(
         _physical,
         cube,
@@ -330,5 +375,5 @@ def load_stac(
     cube = cube.assign_coords(time=days, item=("time", [it.id for it in items]))
     cube = cube.drop_vars("spatial_ref", errors="ignore")
     cube.attrs["source_crs"] = item_crs(items, spec.read_assets)
-    cube.attrs["synthetic"] = all(it.properties.get(SYNTHETIC_KEY) is True for it in items)
+    cube.attrs["synthetic"] = _is_synthetic(items)
     return cube

@@ -257,11 +257,10 @@ class BlockPredictor:
         for sensor, (values, valid, days) in data.items():
             here = valid[:, ys, xs]
             keep = select_dates(here, self.spec.min_clear)
-            arr = pastis_values(sensor, values[:, :, ys, xs][keep], here[keep])  # the window only
+            window_values = values[:, :, ys, xs][keep]  # a copy of the window only
+            arr = pastis_values(sensor, window_values, here[keep], as_float=True)
             offsets = (days[keep].astype("datetime64[D]") - self.reference).astype(np.int64)
-            series[sensor] = TimeSeries(
-                torch.from_numpy(arr.astype(np.float32)), torch.from_numpy(offsets)
-            )
+            series[sensor] = TimeSeries(torch.from_numpy(arr), torch.from_numpy(offsets))
         sample = Sample(series, meta={"id": f"{window.r0}_{window.c0}"})
         return sample if self.transform is None else self.transform(sample)
 
