@@ -173,6 +173,8 @@ PINNED: dict[str, dict[str, Any]] = {
         "train.monitor": "val_pq",
         "train.scheduler": "multistep",
         "train.warmup_epochs": 5,
+        "train.val_every": 5,
+        "train.val_after": 65,
     },
     "ofori2021/pse": {
         "name": "ofori2021_pse",

@@ -1,6 +1,8 @@
 """Lightning callbacks and the checkpoint plug-in of ``sitsfusion fit``.
 
 - :class:`EpochLogLine`: one line per epoch when output is not a terminal (a log file).
+- :class:`ValidationSchedule`: validation every ``every`` epochs after epoch ``after`` (and
+  at the last epoch), as the reference's panoptic training.
 - :class:`RNGState`: the random generators' states in every checkpoint, restored on resume, so
   a resumed run draws the same batches, augmentations and dropout masks as an uninterrupted one.
 - :class:`StopOnNonFinite`: a diverging run stops with :class:`TrainingDiverged` at the first
@@ -34,6 +36,7 @@ __all__ = [
     "RNGState",
     "StopOnNonFinite",
     "TrainingDiverged",
+    "ValidationSchedule",
 ]
 
 
@@ -45,9 +48,10 @@ class EpochLogLine(Callback):
     """One line per training epoch, flushed, for output that is not a terminal.
 
     ``epoch 3/15  train_loss 1.2345  val_loss 1.1000  val_miou 0.4120 ...  2.1 s``: the epoch,
-    the mean training loss over its batches, every ``val_*`` metric Lightning holds (the
-    validation of that epoch) and the epoch's wall time. Written to ``stream`` (default: the
-    current ``sys.stdout``) by the global-zero process only.
+    the mean training loss over its batches, every ``val_*`` metric of the epoch's validation
+    (none on an epoch without one, :class:`ValidationSchedule`) and the epoch's wall time.
+    Written to ``stream`` (default: the current ``sys.stdout``) by the global-zero process
+    only.
     """
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -55,10 +59,15 @@ class EpochLogLine(Callback):
         self._start = 0.0
         self._loss_sum: Any = 0.0
         self._batches = 0
+        self._validated = False
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._start = time.perf_counter()
         self._loss_sum, self._batches = 0.0, 0
+        self._validated = False
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validated = not trainer.sanity_checking
 
     def on_train_batch_end(
         self,
@@ -78,7 +87,7 @@ class EpochLogLine(Callback):
         parts = [f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"]
         if self._batches:
             parts.append(f"train_loss {float(self._loss_sum) / self._batches:.4f}")
-        metrics = trainer.callback_metrics
+        metrics = trainer.callback_metrics if self._validated else {}
         parts += [f"{k} {float(metrics[k]):.4f}" for k in sorted(metrics) if k.startswith("val_")]
         parts.append(f"{time.perf_counter() - self._start:.1f} s")
         return "  ".join(parts)
@@ -92,6 +101,28 @@ class EpochLogLine(Callback):
 
 def _loss_of(outputs: Any) -> torch.Tensor | None:
     return outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+
+
+class ValidationSchedule(Callback):
+    """Validation only at the epochs ``e`` (1-based) after ``after`` that are multiples of
+    ``every``, and at the last epoch (so that a best checkpoint exists): the reference's
+    panoptic training validates every 5 epochs after epoch 65 (``utae-paps``
+    ``train_panoptic.py``). It sets Lightning's ``check_val_every_n_epoch`` before each
+    epoch; the best checkpoint is chosen among the validated epochs."""
+
+    def __init__(self, every: int = 1, after: int = 0) -> None:
+        if every < 1 or after < 0:
+            raise ValueError(f"every >= 1 and after >= 0 expected, got {every} and {after}")
+        self.every, self.after = every, after
+
+    def validates(self, epoch: int, last: int) -> bool:
+        """Whether the 1-based ``epoch`` of a run of ``last`` epochs is validated."""
+        return epoch == last or (epoch > self.after and epoch % self.every == 0)
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch, last = trainer.current_epoch + 1, int(trainer.max_epochs or 0)
+        # Lightning validates when (current_epoch + 1) % check_val_every_n_epoch == 0
+        trainer.check_val_every_n_epoch = epoch if self.validates(epoch, last) else epoch + 1
 
 
 class RNGState(Callback):

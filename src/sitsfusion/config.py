@@ -273,6 +273,12 @@ class TrainConfig:
     warmup_epochs: int = 0
     """Panoptic task: first epochs training the centerness heatmap only (reference §4:
     5 warm-up epochs)."""
+    val_every: int = 1
+    """Epochs between two validations (the reference's panoptic training: 5); the last
+    epoch is always validated."""
+    val_after: int = 0
+    """No validation up to this epoch (the reference's panoptic training: 65); the best
+    checkpoint is chosen among the validated epochs."""
     seed: int = 0
     """Seed of the weights, the sampling and the augmentations."""
     accelerator: str = "auto"

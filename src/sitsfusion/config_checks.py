@@ -172,6 +172,8 @@ VALID: dict[str, Range | Choice | NonEmpty] = {
     "train.step_gamma": Range(0, 1, low_open=True),
     "train.early_stopping_patience": AT_LEAST_1,
     "train.warmup_epochs": AT_LEAST_0,
+    "train.val_every": AT_LEAST_1,
+    "train.val_after": AT_LEAST_0,
     "train.seed": SEED,
     "train.accelerator": Choice(ACCELERATORS),
     "train.precision": Choice(PRECISIONS),
@@ -322,6 +324,13 @@ def _check_train(cfg: ExperimentConfig) -> None:
         raise ConfigError(
             f"train.milestones: expected increasing epochs, got {train.milestones}",
             "train.milestones",
+        )
+    if train.scheduler == "plateau" and (train.val_every != 1 or train.val_after != 0):
+        raise ConfigError(
+            "train.scheduler: plateau reduces on the validation loss of every epoch; with "
+            f"train.val_every {train.val_every} / train.val_after {train.val_after} expected "
+            "val_every 1 and val_after 0, or another schedule",
+            "train.scheduler",
         )
 
 

@@ -40,6 +40,7 @@ from sitsfusion.callbacks import (
     RNGState,
     StopOnNonFinite,
     TrainingDiverged,
+    ValidationSchedule,
 )
 from sitsfusion.config import ConfigError, ExperimentConfig
 from sitsfusion.config_checks import check_dates, check_runtime
@@ -352,15 +353,23 @@ def _train(
         monitor=cfg.train.monitor,
         mode=mode,
         save_top_k=1,
+        save_on_train_epoch_end=False,  # at each validation (not every epoch: val_every)
     )
     latest = ModelCheckpoint(  # no monitor: the latest epoch, replacing the one before
-        dirpath=out / "checkpoints", filename=Path(LAST_CHECKPOINT).stem, save_top_k=1
+        dirpath=out / "checkpoints",
+        filename=Path(LAST_CHECKPOINT).stem,
+        save_top_k=1,
+        save_on_train_epoch_end=True,  # every epoch, validated or not: what a resume needs
     )
-    callbacks: list[Any] = [StopOnNonFinite(), RNGState(), *extra, checkpoint, latest]
+    schedule = ValidationSchedule(cfg.train.val_every, cfg.train.val_after)
+    callbacks: list[Any] = [StopOnNonFinite(), RNGState(), schedule, *extra, checkpoint, latest]
     if cfg.train.early_stopping_patience is not None:  # seed 003: patience 20
         callbacks.append(
             EarlyStopping(
-                monitor=cfg.train.monitor, mode=mode, patience=cfg.train.early_stopping_patience
+                monitor=cfg.train.monitor,
+                mode=mode,
+                patience=cfg.train.early_stopping_patience,  # in validations
+                check_on_train_epoch_end=False,
             )
         )
     epoch = None if last is None else _epoch_of(last)  # the last finished epoch, 0-based

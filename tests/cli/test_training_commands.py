@@ -107,6 +107,7 @@ def test_epoch_line_is_flushed_as_the_epoch_ends() -> None:
     callback.on_train_epoch_start(trainer, None)  # type: ignore[arg-type]
     for i, loss in enumerate((1.0, 3.0)):
         callback.on_train_batch_end(trainer, None, {"loss": torch.tensor(loss)}, None, i)  # type: ignore[arg-type]
+    callback.on_validation_epoch_end(trainer, None)  # type: ignore[arg-type]  # the epoch's
     callback.on_train_epoch_end(trainer, None)  # type: ignore[arg-type]
     assert stream.flushed.startswith("epoch 1/2  train_loss 2.0000  val_miou 0.2500  ")
     assert stream.flushed.endswith(" s\n") and stream.flushed == stream.text

@@ -162,3 +162,32 @@ def test_tiny_experiment_end_to_end_then_resumed(tmp_path: Path) -> None:
     with pytest.raises(RunFolderError, match="other settings: choose another --out"):
         run_experiment(exp, out, overrides=["train.lr=0.01"])  # not mixed with other runs
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
+
+
+@pytest.mark.slow
+def test_tiny_semantic_experiment_end_to_end(tmp_path: Path) -> None:
+    """garnot2021-table2 (U-TAE semantic segmentation) on tiny settings: its runs train and
+    are tested, the paper's numbers are beside ours."""
+    exp = EXPERIMENTS["garnot2021-table2"]
+    tiny = Preset(
+        configs=("s2", "late_td"),
+        folds=(pastis_rotation(1),),
+        seeds=(0,),
+        overrides=(
+            "model.encoder={name: utae, encoder_widths: [8, 8, 8, 16], decoder_widths: "
+            "[8, 8, 8, 16], n_head: 4, d_model: 16, d_k: 4}",
+            "model.head=[8]",
+            "data.batch_size=2",
+            "train.epochs=1",
+        ),
+        simulate={"patches": 6, "size": 32, "seed": 2},
+        note="tiny test settings",
+    )
+    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
+    out = tmp_path / "out"
+    results = run_experiment(exp, out)
+    assert list(results["config"]) == ["s2", "late_td"]
+    assert results["miou"].between(0, 1).all() and results["epochs"].tolist() == [1, 1]
+    md = (out / "report.md").read_text()
+    assert "0.658" in md and "0.631" in md  # the paper's late_td and S2 mIoU beside ours
+    assert "late_td > s2 (mIoU)" in md.split("## The paper's claims")[1]

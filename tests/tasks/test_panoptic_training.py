@@ -57,7 +57,8 @@ def test_unavailable_fusion_levels_are_refused() -> None:
 def test_plateau_scheduler_is_refused(sim: Path) -> None:
     from sitsfusion.training import build_task
 
-    cfg = load_config(CONFIGS / "s2.yaml", [*SMALL, f"data.root={sim}", "train.scheduler=plateau"])
+    plateau = ["train.scheduler=plateau", "train.val_every=1", "train.val_after=0"]
+    cfg = load_config(CONFIGS / "s2.yaml", [*SMALL, f"data.root={sim}", *plateau])
     with pytest.raises(ConfigError, match="val_loss"):
         build_task(cfg, datamodule(cfg))
 

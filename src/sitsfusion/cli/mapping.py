@@ -91,8 +91,8 @@ from sitsfusion.cli.output import print_paths
     type=click.IntRange(min=1),
     default=None,
     help="Windows per side of a block: one task, one read, one unit of resuming (default: "
-    "as many as keep the block's imagery under 1 GiB: 6 for S2 with 44 dates, 5 for S2 + S1A + "
-    "S1D).",
+    "as many as keep the block's imagery under 1.6 GiB, at most so many that the scene keeps "
+    "16 blocks: 6 for S2 with 44 dates, 5 for S2 + S1A + S1D, 5 on a 2000 px scene).",
 )
 @precision_option
 @batch_size_option
