@@ -24,6 +24,7 @@ from sitsfusion.runs import RunFolderError
 from tiny import TINY_PSE_LTAE
 
 TINY = TINY_PSE_LTAE
+SIMULATED_MODALITIES = {"pastis": {"S2", "S1A", "S1D"}, "multisenge": {"S2", "S1"}}
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
@@ -50,8 +51,9 @@ def test_registry_is_consistent(name: str, tmp_path: Path) -> None:
     spec = grid(exp, "quick")[-1]  # every config reads the simulated layout
     for label in exp.configs:
         cfg = run_overrides(exp, "quick", dataclasses.replace(spec, label=label), tmp_path, True)
-        assert cfg.data.format == "pastis" and cfg.data.root == str(tmp_path)
-        assert set(cfg.data.modalities) <= {"S2", "S1A", "S1D"}, label
+        reader = exp.dataset.simulated_reader
+        assert cfg.data.format == reader and cfg.data.root == str(tmp_path)
+        assert set(cfg.data.modalities) <= SIMULATED_MODALITIES[reader], label
         assert cfg.train.seed == spec.seed
 
 
@@ -191,3 +193,54 @@ def test_tiny_semantic_experiment_end_to_end(tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "0.658" in md and "0.631" in md  # the paper's late_td and S2 mIoU beside ours
     assert "late_td > s2 (mIoU)" in md.split("## The paper's claims")[1]
+
+
+def test_wenger_quick_preset_shrinks_each_unet_and_simulates_the_split_tiles(
+    tmp_path: Path,
+) -> None:
+    from sitsfusion.simulate.multisenge import SPLIT_TILES
+
+    exp = experiment("wenger2022-table4")
+    assert tuple(exp.preset("quick").simulate["tiles"]) == SPLIT_TILES
+    runs = {s.label: s for s in grid(exp, "quick")}
+    single = run_overrides(exp, "quick", runs["convlstm_s2_10classes"], tmp_path, True)
+    both = run_overrides(exp, "quick", runs["convlstm_inception_s1s2_6classes"], tmp_path, True)
+    assert single.model.unet_widths == [16, 32, 64, 128, 128]
+    assert both.model.encoder["unet_widths"] == [16, 32, 64, 128, 128]
+    assert both.model.encoder["use_inception"] is True and both.model.num_classes == 7
+    full = run_overrides(exp, "full", runs["convlstm_s2_10classes"], tmp_path, False)
+    assert full.model.unet_widths == [64, 128, 256, 512, 512]  # the paper's
+
+
+@pytest.mark.slow
+def test_tiny_multisenge_experiment_end_to_end(tmp_path: Path) -> None:
+    """wenger2022-table4 on tiny settings: simulated MultiSenGE on the split tiles, one
+    single-sensor and one two-sensor config, kappa and weighted F1 beside the paper's."""
+    exp = EXPERIMENTS["wenger2022-table4"]
+    tiny_unet = "[8, 8, 8, 8, 8]"
+    tiny = Preset(
+        configs=("convlstm_s2_10classes", "convlstm_s1s2_10classes"),
+        folds=exp.preset("quick").folds,
+        seeds=(0,),
+        overrides=("train.epochs=1", "data.batch_size=2"),
+        simulate={**exp.preset("quick").simulate, "patches": 8, "size": 32},
+        note="tiny test settings",
+        label_overrides={
+            "convlstm_s2_10classes": (
+                "model.encoder={name: convlstm, hidden: 4}",
+                f"model.unet_widths={tiny_unet}",
+            ),
+            "convlstm_s1s2_10classes": (
+                "model.encoder={name: convlstm_inception, hidden: 4, use_inception: false, "
+                f"unet_widths: {tiny_unet}}}",
+            ),
+        },
+    )
+    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
+    out = tmp_path / "out"
+    results = run_experiment(exp, out)
+    assert list(results["config"]) == ["convlstm_s2_10classes", "convlstm_s1s2_10classes"]
+    assert results["kappa"].between(-1, 1).all() and results["weighted_f1"].between(0, 1).all()
+    md = (out / "report.md").read_text()
+    assert "SYNTHETIC" in md and "MultiSenGE" in md
+    assert "0.7482" in md or "0.748" in md  # the paper's S1S2 kappa beside ours

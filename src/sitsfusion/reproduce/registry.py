@@ -39,6 +39,7 @@ METRIC_NAMES: Mapping[str, str] = MappingProxyType(
         "overall_accuracy": "OA",
         "miou": "mIoU",
         "macro_f1": "macro F1",
+        "weighted_f1": "weighted F1",
         "kappa": "kappa",
     }
 )
@@ -117,6 +118,9 @@ class Preset:
     overrides: tuple[str, ...] = ()
     simulate: Mapping[str, Any] | None = None
     note: str = ""
+    label_overrides: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Overrides of some configs only (after ``overrides``), by label: e.g. a model shrunk
+    the same way in configs that name its parts with different keys."""
 
 
 @dataclass(frozen=True)
@@ -519,8 +523,170 @@ OFORI2021_TABLE3 = Experiment(
     "pixels, 27 S2 dates; regional split Chateaulin + Quimper / Morlaix / Brest; 5 runs",
 )
 
+MULTISENGE = DatasetKind(
+    name="MultiSenGE",
+    simulate_format="multisenge",
+    reader="multisenge",
+    simulated_reader="multisenge",
+    layout="a MultiSenGE folder (s2, s1, ground_reference, labels)",
+    real_paths=("{root}/labels",),
+)
+
+# Quick preset of wenger2022-table4: the VGG-16 U-Net a quarter as wide (own choice: 16, 32,
+# 64, 128, 128 channels instead of seed 003 Fig. 5's 64 ... 512; the ConvLSTMs as the paper's
+# 32 filters), 64 x 64 patches on the paper's four split tiles. The single-sensor configs name
+# the U-Net under model, the two-sensor ones inside their encoder.
+_QUICK_UNET = "[16, 32, 64, 128, 128]"
+_SPLIT_TILES = ("31UFQ", "32ULU", "31UFP", "31UEQ")
+"""Train 31UFQ, 32ULU / val 31UFP / test 31UEQ: tiles of seed 003's split (Sec. 2.2), as
+``sitsfusion.simulate.multisenge.SPLIT_TILES`` (tested equal; not imported here, to keep the
+registry light)."""
+_WENGER_LABELS = tuple(
+    f"{name}_{k}classes"
+    for k in (6, 10)
+    for name in ("convlstm_s1", "convlstm_s2", "convlstm_s1s2", "convlstm_inception_s1s2")
+)
+
+
+def _quick_unet(label: str) -> tuple[str, ...]:
+    if "s1s2" not in label:
+        return (f"model.unet_widths={_QUICK_UNET}",)
+    inception = "true" if "inception" in label else "false"
+    return (
+        "model.encoder={name: convlstm_inception, hidden: 32, use_inception: "
+        f"{inception}, unet_widths: {_QUICK_UNET}}}",
+    )
+
+
+WENGER2022_TABLE4 = Experiment(
+    name="wenger2022-table4",
+    paper="Wenger, Puissant, Weber, Idoumghar, Forestier (2022), seed 003",
+    source="Table 4 (experiments), Tables 5-8 (results)",
+    title="ConvLSTM land cover on MultiSenGE: Sentinel-1, Sentinel-2, both, and both with a "
+    "spatio-spectral Inception branch, 6 and 10 classes",
+    dataset=MULTISENGE,
+    configs={label: f"wenger2022/{label}.yaml" for label in _WENGER_LABELS},
+    metrics=("kappa", "weighted_f1", "overall_accuracy", "macro_f1"),
+    presets={
+        "quick": Preset(
+            configs=(),
+            folds=(Fold("tiles"),),
+            seeds=(0, 1),
+            overrides=("train.epochs=15", "data.cache=true"),
+            simulate={
+                "patches": 40,
+                "size": 64,
+                "seed": 0,
+                "tiles": ("31UFQ", "32ULU", "31UFP", "31UEQ"),
+            },
+            note="the 8 configs, the paper's tile split, 2 seeds, 15 epochs, the VGG-16 U-Net a "
+            "quarter as wide, 40 simulated patches of 64 x 64 on 4 tiles",
+            label_overrides={label: _quick_unet(label) for label in _WENGER_LABELS},
+        ),
+        "full": Preset(  # seed 003 Sec. 3.4: the configs' 100 epochs, early stopping 20
+            configs=(),
+            folds=(Fold("tiles"),),
+            seeds=(0,),
+            note="the 8 configs on the paper's tile split, the configs' training (seed 003)",
+        ),
+    },
+    # seed 003 Tables 5 and 7 (weighted averages: W-Avg F1, W-Avg recall = overall accuracy)
+    # and Tables 6 and 8 (Cohen's kappa); mean F1 printed for ConvLSTM+Inception-S1S2 at 10
+    # classes only (Sec. 4.2). One run each, no std.
+    published={
+        "convlstm_s1_6classes": {
+            "weighted_f1": (0.9001, None),
+            "overall_accuracy": (0.8661, None),
+            "kappa": (0.3929, None),
+        },
+        "convlstm_s2_6classes": {
+            "weighted_f1": (0.8958, None),
+            "overall_accuracy": (0.8574, None),
+            "kappa": (0.4223, None),
+        },
+        "convlstm_s1s2_6classes": {
+            "weighted_f1": (0.8875, None),
+            "overall_accuracy": (0.8369, None),
+            "kappa": (0.3852, None),
+        },
+        "convlstm_inception_s1s2_6classes": {
+            "weighted_f1": (0.9018, None),
+            "overall_accuracy": (0.8596, None),
+            "kappa": (0.4186, None),
+        },
+        "convlstm_s1_10classes": {
+            "weighted_f1": (0.8055, None),
+            "overall_accuracy": (0.7836, None),
+            "kappa": (0.6422, None),
+        },
+        "convlstm_s2_10classes": {
+            "weighted_f1": (0.8696, None),
+            "overall_accuracy": (0.8517, None),
+            "kappa": (0.7445, None),
+        },
+        "convlstm_s1s2_10classes": {
+            "weighted_f1": (0.8600, None),
+            "overall_accuracy": (0.8482, None),
+            "kappa": (0.7482, None),
+        },
+        "convlstm_inception_s1s2_10classes": {
+            "weighted_f1": (0.8851, None),
+            "overall_accuracy": (0.8831, None),
+            "kappa": (0.7945, None),
+            "macro_f1": (0.6373, None),
+        },
+    },
+    claims=(
+        Claim(
+            "convlstm_inception_s1s2_10classes",
+            ">",
+            "convlstm_s1s2_10classes",
+            "kappa",
+            "10 classes: ConvLSTM+Inception-S1S2 has the best agreement (Table 8)",
+        ),
+        Claim(
+            "convlstm_inception_s1s2_10classes",
+            ">",
+            "convlstm_s2_10classes",
+            "weighted_f1",
+            "10 classes: ConvLSTM+Inception-S1S2 has the best weighted F1 (Sec. 4.2)",
+        ),
+        Claim(
+            "convlstm_s2_10classes",
+            ">",
+            "convlstm_s1_10classes",
+            "kappa",
+            "10 classes: S2 above S1 (Table 8: 0.7445 against 0.6422)",
+        ),
+        Claim(
+            "convlstm_s1s2_10classes",
+            ">",
+            "convlstm_s1_10classes",
+            "kappa",
+            "10 classes: S1 + S2 above S1 alone (Table 8)",
+        ),
+        Claim(
+            "convlstm_s2_6classes",
+            ">",
+            "convlstm_s1_6classes",
+            "kappa",
+            "6 classes: S2 has the best kappa (Table 6: 0.4223 against 0.3929 for S1)",
+        ),
+        Claim(
+            "convlstm_inception_s1s2_6classes",
+            ">",
+            "convlstm_s1s2_6classes",
+            "weighted_f1",
+            "6 classes: the Inception branch improves S1 + S2 (Table 5: 0.9018 against 0.8875)",
+        ),
+    ),
+    protocol="seed 003 Sec. 3.4: Adam 1e-3, ReduceLROnPlateau x0.1 after 5 epochs, early "
+    "stopping patience 20, batches of 16, weighted cross-entropy, rotations and flips; one "
+    "S2 date per month for July, August, September, November; tile split (Sec. 2.2)",
+)
+
 EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
-    {e.name: e for e in (GARNOT2021_TABLE1, GARNOT2021_TABLE2, OFORI2021_TABLE3)}
+    {e.name: e for e in (GARNOT2021_TABLE1, GARNOT2021_TABLE2, OFORI2021_TABLE3, WENGER2022_TABLE4)}
 )
 """Every experiment ``sitsfusion reproduce`` runs, by name."""
 

@@ -87,8 +87,9 @@ def run_overrides(
     overrides: Sequence[str] = (),
 ) -> Any:
     """The resolved config (:class:`~sitsfusion.config.ExperimentConfig`) of one run: the
-    config file, the dataset's overrides (``{root}`` substituted), the fold's, the preset's,
-    ``train.seed``, then the caller's ``overrides``."""
+    config file, the dataset's overrides (``{root}`` substituted), the fold's, the preset's
+    (then those of the preset for this config's label), ``train.seed``, then the caller's
+    ``overrides``."""
     from sitsfusion.config import load_config
 
     kind = exp.dataset
@@ -97,6 +98,7 @@ def run_overrides(
         *(o.replace("{root}", str(root)) for o in data),
         *spec.fold.overrides,
         *exp.preset(preset).overrides,
+        *exp.preset(preset).label_overrides.get(spec.label, ()),
         f"train.seed={spec.seed}",
     ]
     path = exp.config_path(spec.label)
