@@ -313,4 +313,4 @@ def test_experiment_files_name_themselves_and_bases_are_extended() -> None:
             assert tree["name"].endswith(path.stem), path
         else:
             assert path.resolve() in extended, f"{path}: neither names a run nor is extended"
-    assert len(names) == len(set(names)) == 80  # the experiments, one file each
+    assert len(names) == len(set(names)) == 82  # the experiments, one file each

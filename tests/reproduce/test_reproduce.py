@@ -244,3 +244,80 @@ def test_tiny_multisenge_experiment_end_to_end(tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "SYNTHETIC" in md and "MultiSenGE" in md
     assert "0.7482" in md or "0.748" in md  # the paper's S1S2 kappa beside ours
+
+
+def _panoptic_runs(out: Path) -> pd.DataFrame:
+    """Two made-up runs of garnot2021-table3's s2 and one of late_td, with their class-wise
+    scores files (not a result): class 'b' never seen by late_td."""
+    import json
+
+    nan = float("nan")
+    per_run = {
+        "runs/s2/fold_1_seed_0": ("s2", [0.5, 0.2], [0.8, 0.6], [0.625, 1 / 3]),
+        "runs/s2/fold_1_seed_1": ("s2", [0.3, nan], [0.6, nan], [0.5, nan]),
+        "runs/late_td/fold_1_seed_0": ("late_td", [0.6, nan], [0.9, nan], [2 / 3, nan]),
+    }
+    rows = []
+    for run, (label, pq, sq, rq) in per_run.items():
+        test = out / run / "test"
+        test.mkdir(parents=True)
+        scores = {"class_names": ["a", "b"], "PQ_per_class": pq, "SQ_per_class": sq}
+        scores["RQ_per_class"] = rq
+        (test / "test_panoptic.json").write_text(json.dumps(scores))
+        means = {k: float(pd.Series(v).mean()) for k, v in (("PQ", pq), ("SQ", sq), ("RQ", rq))}
+        rows.append({"config": label, "fold": "1", "seed": 0, "run": run, **means})
+    return pd.DataFrame(rows)
+
+
+def test_a_panoptic_report_shows_each_class(tmp_path: Path) -> None:
+    from sitsfusion.reproduce.report import panoptic_per_class, write_report
+
+    exp = experiment("garnot2021-table3")
+    results = _panoptic_runs(tmp_path)
+    per_class = panoptic_per_class(results, tmp_path).set_index(["config", "class"])
+    assert per_class.loc[("s2", "a"), "PQ"] == pytest.approx(0.4)  # mean of the two runs
+    assert per_class.loc[("s2", "b"), "SQ"] == pytest.approx(0.6)  # the run that saw it
+    assert per_class.loc[("s2", "a"), "runs"] == 2
+    assert pd.isna(per_class.loc[("late_td", "b"), "PQ"])
+    md_path, html_path, _ = write_report(exp, results, tmp_path, "sim", True, "quick")
+    md = md_path.read_text()
+    section = md.split("## Per class")[1]
+    assert "| a | 40.0 (70.0 / 56.2) | 60.0 (90.0 / 66.7) |" in section
+    assert "| b | 20.0 (60.0 / 33.3) | — |" in section
+    assert "0.404" in md  # the paper's S2 PQ beside ours
+    assert (tmp_path / "per_class.csv").is_file() and (tmp_path / "per_class.png").is_file()
+    assert html_path.read_text().count("data:image/png;base64,") == 2
+    assert panoptic_per_class(results.assign(run="elsewhere"), tmp_path) is None
+
+
+@pytest.mark.slow
+def test_tiny_panoptic_experiment_end_to_end(tmp_path: Path) -> None:
+    """garnot2021-table3 (U-TAE + PaPs) on tiny settings: PQ / SQ / RQ per run, the paper's
+    beside, and the class-wise section of the report."""
+    exp = EXPERIMENTS["garnot2021-table3"]
+    tiny = Preset(
+        configs=("s2", "late_td"),
+        folds=(pastis_rotation(1),),
+        seeds=(0,),
+        overrides=(
+            "model.encoder={name: utae, encoder_widths: [8, 8, 8, 16], decoder_widths: "
+            "[8, 8, 8, 16], n_head: 4, d_model: 16, d_k: 4}",
+            "data.batch_size=2",
+            "train.epochs=2",
+            "train.warmup_epochs=1",
+            "train.milestones=[1]",
+            "train.val_every=1",
+            "train.val_after=0",
+        ),
+        simulate={"patches": 6, "size": 32, "seed": 2},
+        note="tiny test settings",
+    )
+    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
+    out = tmp_path / "out"
+    results = run_experiment(exp, out)
+    assert list(results["config"]) == ["s2", "late_td"]
+    for metric in ("PQ", "SQ", "RQ", "miou"):
+        assert results[metric].between(0, 1).all(), metric
+    md = (out / "report.md").read_text()
+    assert "0.404" in md and "0.416" in md  # the paper's S2 and late_td PQ
+    assert "## Per class" in md and (out / "per_class.csv").is_file()

@@ -6,7 +6,9 @@ per experiment: mean ± std over the runs of each config (:func:`mean_std`, samp
 the paper's published number beside; each of the paper's claims marked *holds* or *does not
 hold* on these runs (*not run* when the preset left out one side); the figure redrawn from
 the runs (our mean ± std as bars, the paper's numbers as markers), saved as PNG and embedded
-in the HTML as base64.
+in the HTML as base64. Panoptic runs add their class-wise SQ / RQ / PQ (:func:`panoptic_per_class`,
+``per_class.csv``): a table, and the class-wise PQ bars of each config as seed 001 Fig. 10
+(``per_class.png``).
 """
 
 from __future__ import annotations
@@ -24,9 +26,24 @@ from sitsfusion.experiments.reporting import markdown_table, mean_std, plus_minu
 from sitsfusion.io import write_text_atomic
 from sitsfusion.reproduce.registry import METRIC_NAMES, OPERATORS, Experiment
 
-__all__ = ["FIGURE", "claim_status", "plot_experiment", "summary_rows", "write_report"]
+__all__ = [
+    "CLASS_FIGURE",
+    "FIGURE",
+    "PANOPTIC",
+    "PER_CLASS",
+    "claim_status",
+    "panoptic_per_class",
+    "plot_experiment",
+    "plot_per_class",
+    "summary_rows",
+    "write_report",
+]
 
 FIGURE = "figure.png"
+PER_CLASS = "per_class.csv"
+CLASS_FIGURE = "per_class.png"
+PANOPTIC = ("PQ", "SQ", "RQ")
+"""The panoptic scores of seed 001 Table 3 (keys of ``test_metrics.json``)."""
 HOLDS, FAILS, NOT_RUN = "holds", "does not hold", "not run"
 
 
@@ -129,6 +146,77 @@ def plot_experiment(
     return save_figure(fig, Path(path))
 
 
+def panoptic_per_class(results: pd.DataFrame, out: str | Path) -> pd.DataFrame | None:
+    """The class-wise SQ / RQ / PQ of the panoptic runs in ``results`` (each run's
+    ``<run>/test/test_panoptic.json`` under ``out``): columns config, class, runs and the mean
+    over the runs of ``PQ``, ``SQ``, ``RQ`` (NaN where no run saw the class); None when no run
+    has the file (not a panoptic experiment)."""
+    from sitsfusion.io import read_json
+
+    rows = []
+    for run in results.itertuples():
+        path = Path(out) / str(run.run) / "test" / "test_panoptic.json"
+        if not path.is_file():
+            continue
+        scores = read_json(path)
+        for i, name in enumerate(scores["class_names"]):
+            values = {k: scores[f"{k}_per_class"][i] for k in PANOPTIC}
+            rows.append({"config": run.config, "class": name, **values})
+    if not rows:
+        return None
+    table = pd.DataFrame(rows)
+    table[list(PANOPTIC)] = table[list(PANOPTIC)].astype(float)
+    grouped = table.groupby(["config", "class"], sort=False)
+    summary = grouped[list(PANOPTIC)].mean()
+    summary.insert(0, "runs", grouped.size())
+    return summary.reset_index()
+
+
+def _class_rows(per_class: pd.DataFrame, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per class, one column per config: "PQ (SQ / RQ)" in percent."""
+    rows = []
+    for name in dict.fromkeys(per_class["class"]):
+        row: dict[str, Any] = {"class": name}
+        for label in labels:
+            hit = per_class[(per_class["config"] == label) & (per_class["class"] == name)]
+            if hit.empty or math.isnan(hit["PQ"].iloc[0]):
+                row[label] = "—"
+                continue
+            pq, sq, rq = (100 * float(hit[k].iloc[0]) for k in PANOPTIC)
+            row[label] = f"{pq:.1f} ({sq:.1f} / {rq:.1f})"
+        rows.append(row)
+    return rows
+
+
+def plot_per_class(
+    per_class: pd.DataFrame, labels: Sequence[str], path: str | Path, title: str
+) -> Path:
+    """Class-wise PQ bars, one colour per config (seed 001 Fig. 10: S2 against late fusion);
+    classes no run saw are left out."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from sitsfusion.plots import save_figure
+
+    table = per_class.pivot(index="class", columns="config", values="PQ")
+    table = table.reindex(list(dict.fromkeys(per_class["class"])))
+    table = table[[label for label in labels if label in table.columns]].dropna(how="all")
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(table) + 2), 4.0))
+    width = 0.8 / max(1, table.shape[1])
+    x = np.arange(len(table))
+    for j, label in enumerate(table.columns):
+        ax.bar(x + j * width, 100 * table[label].to_numpy(), width, label=label)
+    ax.set_xticks(x + 0.4 - width / 2, list(table.index), rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("test PQ (%)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return save_figure(fig, Path(path))
+
+
 def _html_table(rows: Sequence[dict[str, Any]]) -> str:
     columns = list(rows[0])
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
@@ -207,6 +295,34 @@ def write_report(
         f"![{exp.source} redrawn from our runs]({FIGURE})",
         "",
     ]
+    labels = [label for label in exp.configs if label in set(results["config"])]
+    per_class = panoptic_per_class(results, out)
+    classes_html = ""
+    if per_class is not None:
+        write_text_atomic(out / PER_CLASS, per_class.to_csv(index=False))
+        title = f"{exp.paper}: class-wise PQ (as Fig. 10)"
+        drawn = plot_per_class(
+            per_class,
+            labels,
+            out / CLASS_FIGURE,
+            title + (" — synthetic data" if synthetic else ""),
+        )
+        rows = _class_rows(per_class, labels)
+        what = "Per class: PQ (SQ / RQ) in percent, mean over the runs; — where no run saw it."
+        md += [
+            "## Per class",
+            "",
+            what,
+            "",
+            markdown_table(rows),
+            f"![class-wise PQ]({CLASS_FIGURE})",
+            "",
+        ]
+        drawn64 = base64.b64encode(drawn.read_bytes()).decode("ascii")
+        classes_html = (
+            f"<h2>Per class</h2>\n<p>{html.escape(what)}</p>\n{_html_table(rows)}\n"
+            f'<img alt="class-wise PQ" src="data:image/png;base64,{drawn64}">\n'
+        )
     md_path = write_text_atomic(out / "report.md", "\n".join(md))
     encoded = base64.b64encode(figure.read_bytes()).decode("ascii")
     kind = "synthetic" if synthetic else "real"
@@ -225,7 +341,7 @@ def write_report(
 <h2>Figure</h2>
 <img alt="{html.escape(exp.source)} redrawn from our runs"
  src="data:image/png;base64,{encoded}">
-</body></html>
+{classes_html}</body></html>
 """
     html_path = write_text_atomic(out / "report.html", page)
     return md_path, html_path, figure
