@@ -321,3 +321,21 @@ def test_tiny_panoptic_experiment_end_to_end(tmp_path: Path) -> None:
     md = (out / "report.md").read_text()
     assert "0.404" in md and "0.416" in md  # the paper's S2 and late_td PQ
     assert "## Per class" in md and (out / "per_class.csv").is_file()
+
+
+def test_sparse_s2_runs_sample_the_papers_numbers_of_observations(tmp_path: Path) -> None:
+    """ofori2021-table4: n % of the 27 S2 observations per parcel (5, 11, 16, 22, 27), the
+    config of each fusion level; quick runs 20 / 60 / 100 %, full all five."""
+    exp = experiment("ofori2021-table4")
+    assert len(exp.labels("full")) == 21 and len(exp.labels("quick")) == 13
+    runs = {s.label: s for s in grid(exp, "full")}
+    expected = {"s2_20": 5, "s2_40": 11, "tae_60": 16, "late_80": 22, "early_100": 27}
+    for label, n in expected.items():
+        for preset in ("quick", "full") if label.endswith(("_20", "_100")) else ("full",):
+            cfg = run_overrides(exp, preset, runs[label], tmp_path, preset == "quick")
+            assert cfg.data.subsequence == {"S2": n}, (label, preset)
+    early = run_overrides(exp, "quick", runs["early_20"], tmp_path, True)
+    assert early.model.fusion == "early" and early.data.resample_to == "S2"
+    s1 = run_overrides(exp, "quick", runs["s1"], tmp_path, True)
+    assert s1.data.modalities == ["S1D"]  # seed 000's S1 series on the simulated stand-in
+    assert exp.published["tae_20"]["macro_f1"] == (0.558, 0.010)

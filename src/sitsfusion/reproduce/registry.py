@@ -614,6 +614,100 @@ MULTISENGE = DatasetKind(
     real_paths=("{root}/labels",),
 )
 
+# seed 000 Sec. 5.3: n % of the 27 Sentinel-2 observations (the minimum length) sampled per
+# parcel, all of Sentinel-1 (early fusion: S1 at the nearest S2 dates); Table 4's columns.
+_SPARSE = {20: 5, 40: 11, 60: 16, 80: 22, 100: 27}
+_SPARSE_LABELS = {
+    f"{level}_{pct}": level for level in ("s2", "early", "tae", "late") for pct in _SPARSE
+}
+_SPARSE_OVERRIDES = {
+    label: (f"data.subsequence={{S2: {_SPARSE[int(label.rsplit('_', 1)[1])]}}}",)
+    for label in _SPARSE_LABELS
+}
+# seed 000 Table 4: F-score (mean ± std over 5 runs) by percent of the S2 observations.
+_SPARSE_F1 = {
+    "s2": ((0.443, 0.012), (0.537, 0.015), (0.576, 0.012), (0.587, 0.012), (0.587, 0.017)),
+    "early": ((0.478, 0.013), (0.564, 0.005), (0.595, 0.004), (0.603, 0.014), (0.612, 0.008)),
+    "tae": ((0.558, 0.010), (0.575, 0.017), (0.590, 0.007), (0.605, 0.007), (0.611, 0.017)),
+    "late": ((0.540, 0.007), (0.564, 0.014), (0.584, 0.012), (0.583, 0.010), (0.591, 0.009)),
+}
+
+OFORI2021_TABLE4 = Experiment(
+    name="ofori2021-table4",
+    paper="Ofori-Ampofo, Pelletier, Lang (2021), seed 000",
+    source="Table 4 (sparse Sentinel-2 time series, 5 runs)",
+    title="PSE-TAE with 20 to 100 % of the Sentinel-2 observations: S2 alone, S1 alone, "
+    "early, TAE and late fusion",
+    dataset=CROP_TYPE_MAPPING,
+    configs={"s1": "ofori2021/s1.yaml"}
+    | {label: f"ofori2021/{level}.yaml" for label, level in _SPARSE_LABELS.items()},
+    metrics=("macro_f1", "overall_accuracy", "kappa"),
+    presets={
+        "quick": Preset(
+            configs=(
+                "s1",
+                *(f"{lv}_{pct}" for lv in ("s2", "early", "tae", "late") for pct in (20, 60, 100)),
+            ),
+            folds=(Fold("regional"),),
+            seeds=(0, 1),
+            overrides=_QUICK,
+            simulate=_QUICK_PASTIS,
+            note="S1 and the 4 others at 20, 60 and 100 % of the S2 observations (13 configs), 2 "
+            "seeds, 20 epochs of batches of 32, on 40 simulated PASTIS-R patches of 64 x 64 (S1D "
+            "as the S1 series, PASTIS fold rotation 1 as the split)",
+            label_overrides=_SPARSE_OVERRIDES,
+        ),
+        "full": Preset(  # seed 000 Sec. 5.3: averaged over five runs
+            configs=(),
+            folds=(Fold("regional"),),
+            seeds=(0, 1, 2, 3, 4),
+            note="S1 and the 4 others at 20, 40, 60, 80, 100 % of the S2 observations (21 "
+            "configs), 5 runs (seeds 0-4), the configs' 100 epochs (seed 000)",
+            label_overrides=_SPARSE_OVERRIDES,
+        ),
+    },
+    published={"s1": {"macro_f1": (0.522, 0.003)}}
+    | {
+        f"{level}_{pct}": {"macro_f1": value}
+        for level, values in _SPARSE_F1.items()
+        for pct, value in zip(_SPARSE, values, strict=True)
+    },
+    claims=(
+        Claim(
+            "s2_100", ">", "s2_20", "macro_f1", "more S2 observations, higher F-score (Sec. 5.3)"
+        ),
+        *(
+            Claim(
+                f"{level}_20",
+                ">",
+                "s2_20",
+                "macro_f1",
+                f"{level} fusion above S2 at 20 % (Table 4)",
+            )
+            for level in ("early", "tae", "late")
+        ),
+        Claim(
+            "tae_20",
+            ">",
+            "early_20",
+            "macro_f1",
+            "TAE fusion, with all of S1, beats early fusion when S2 is sparse (Sec. 5.3)",
+        ),
+        Claim(
+            "tae_20",
+            ">",
+            "s1",
+            "macro_f1",
+            "five S2 observations already add about 0.036 F-score to S1 alone (Sec. 5.3)",
+        ),
+        Claim(
+            "early_100", ">", "s2_100", "macro_f1", "early fusion above S2 with all of it (Table 4)"
+        ),
+    ),
+    protocol="seed 000 Sec. 4.3 / 5.3: as Table 3, with n % of the 27 S2 observations sampled "
+    "per parcel (5, 11, 16, 22, 27), all S1 observations; 5 runs",
+)
+
 # Quick preset of wenger2022-table4: the VGG-16 U-Net a quarter as wide (own choice: 16, 32,
 # 64, 128, 128 channels instead of seed 003 Fig. 5's 64 ... 512; the ConvLSTMs as the paper's
 # 32 filters), 64 x 64 patches on the paper's four split tiles. The single-sensor configs name
@@ -775,6 +869,7 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             GARNOT2021_TABLE2,
             GARNOT2021_TABLE3,
             OFORI2021_TABLE3,
+            OFORI2021_TABLE4,
             WENGER2022_TABLE4,
         )
     }
