@@ -108,6 +108,10 @@ class DataConfig:
     subsequence: dict[str, int] = field(default_factory=dict)
     """A random sub-sequence of this many observations per modality, e.g. ``{S2: 27}``;
     ``{}`` = off (seed 000, Sec. 4.2: 27 S2 observations per parcel)."""
+    until: str | None = None
+    """Every split: only the observations on or before this ISO date (YYYY-MM-DD) of every
+    modality, counted from the data's reference date; null = the whole series (seed 000,
+    Sec. 5.4 / Fig. 7: early-season mapping by quarterly increments from October 2018)."""
     class_scheme: int = 14
     """MultiSenGE: 14, 10 or 6 classes (seed 003, Table 3)."""
     train_tiles: list[str] | None = None

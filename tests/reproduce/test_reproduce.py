@@ -339,3 +339,48 @@ def test_sparse_s2_runs_sample_the_papers_numbers_of_observations(tmp_path: Path
     s1 = run_overrides(exp, "quick", runs["s1"], tmp_path, True)
     assert s1.data.modalities == ["S1D"]  # seed 000's S1 series on the simulated stand-in
     assert exp.published["tae_20"]["macro_f1"] == (0.558, 0.010)
+
+
+def test_early_season_runs_cut_the_series_at_each_quarter(tmp_path: Path) -> None:
+    """ofori2021-fig7: S1, S2 and early fusion on the series cut at the end of each quarter
+    from October 2018 (data.until); a figure without printed numbers reports ours alone."""
+    from sitsfusion.reproduce.report import write_report
+
+    exp = experiment("ofori2021-fig7")
+    assert len(exp.labels("full")) == 15 and not exp.published
+    runs = {s.label: s for s in grid(exp, "full")}
+    for label, until in (("s1_q1", "2018-12-31"), ("early_q2", "2019-03-31")):
+        cfg = run_overrides(exp, "quick", runs[label], tmp_path, True)
+        assert cfg.data.until == until
+    assert run_overrides(exp, "full", runs["s2_q4"], tmp_path, False).data.until == "2019-09-30"
+    rows = [
+        {"config": s.label, "fold": "regional", "seed": s.seed, "run": s.folder.as_posix()}
+        | {"macro_f1": 0.3 + 0.01 * i, "overall_accuracy": 0.6}
+        for i, s in enumerate(grid(exp, "quick"))
+    ]
+    md_path, _, _ = write_report(exp, pd.DataFrame(rows), tmp_path, "sim", True, "quick")
+    md = md_path.read_text()
+    assert "early_q5 > s2_q5 (macro F1)" in md and "holds" in md
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "labels"),
+    [("ofori2021-fig7", ("s1_q1", "early_q1")), ("ofori2021-table4", ("tae_20",))],
+)
+def test_tiny_seed_000_variants_end_to_end(name: str, labels: tuple[str, ...], tmp_path: Path):
+    """The first quarter alone (data.until) and 20 % of the S2 observations train and test on
+    simulated parcels (the CropTypeMapping stand-in)."""
+    exp = EXPERIMENTS[name]
+    quick = exp.preset("quick")
+    tiny = dataclasses.replace(
+        quick,
+        configs=labels,
+        seeds=(0,),
+        overrides=TINY,
+        simulate={"patches": 6, "size": 32, "seed": 2},
+    )
+    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
+    results = run_experiment(exp, tmp_path / "out")
+    assert list(results["config"]) == list(labels)
+    assert results["macro_f1"].between(0, 1).all()

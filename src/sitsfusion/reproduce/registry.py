@@ -708,6 +708,68 @@ OFORI2021_TABLE4 = Experiment(
     "per parcel (5, 11, 16, 22, 27), all S1 observations; 5 runs",
 )
 
+# seed 000 Sec. 5.4 / Fig. 7: the series cut at the end of each quarter from October 2018
+# (data.until), S1 alone, S2 alone and early fusion (the best fusion there).
+_QUARTERS = {"q1": "2018-12-31", "q2": "2019-03-31", "q3": "2019-06-30", "q4": "2019-09-30",
+             "q5": "2019-12-31"}  # fmt: skip
+_QUARTER_LABELS = {f"{level}_{q}": level for level in ("s1", "s2", "early") for q in _QUARTERS}
+_QUARTER_OVERRIDES = {
+    label: (f"data.until={_QUARTERS[label.rsplit('_', 1)[1]]}",) for label in _QUARTER_LABELS
+}
+
+OFORI2021_FIG7 = Experiment(
+    name="ofori2021-fig7",
+    paper="Ofori-Ampofo, Pelletier, Lang (2021), seed 000",
+    source="Fig. 7 (early season, quarterly increments, 5 runs)",
+    title="PSE-TAE on the season so far, by quarters from October 2018: Sentinel-1, "
+    "Sentinel-2 and early fusion",
+    dataset=CROP_TYPE_MAPPING,
+    configs={label: f"ofori2021/{level}.yaml" for label, level in _QUARTER_LABELS.items()},
+    metrics=("macro_f1", "overall_accuracy"),
+    presets={
+        "quick": Preset(
+            configs=tuple(
+                f"{level}_{q}" for level in ("s1", "s2", "early") for q in ("q1", "q2", "q3", "q5")
+            ),
+            folds=(Fold("regional"),),
+            seeds=(0, 1),
+            overrides=_QUICK,
+            simulate=_QUICK_PASTIS,
+            note="S1, S2 and early fusion cut at the ends of 2018 Q4, 2019 Q1, Q2 and Q4 (12 "
+            "configs), 2 seeds, 20 epochs of batches of 32, on 40 simulated PASTIS-R patches of "
+            "64 x 64 (S1D as the S1 series, PASTIS fold rotation 1 as the split)",
+            label_overrides=_QUARTER_OVERRIDES,
+        ),
+        "full": Preset(  # seed 000 Sec. 5.4: averaged over five runs
+            configs=(),
+            folds=(Fold("regional"),),
+            seeds=(0, 1, 2, 3, 4),
+            note="S1, S2 and early fusion at the 5 quarters (15 configs), 5 runs (seeds 0-4), "
+            "the configs' 100 epochs (seed 000)",
+            label_overrides=_QUARTER_OVERRIDES,
+        ),
+    },
+    published={},  # a figure: the paper prints no number for it
+    claims=(
+        *(
+            Claim(f"s2_{q}", ">", f"s1_{q}", "macro_f1", f"S1 yields the lower F-score ({when})")
+            for q, when in (("q3", "to June 2019"), ("q5", "the whole series"))
+        ),
+        *(
+            Claim(f"early_{q}", ">", f"s2_{q}", "macro_f1", f"early fusion dominates {when}")
+            for q, when in (
+                ("q2", "from March 2019 (Sec. 5.4)"),
+                ("q3", "to June 2019"),
+                ("q5", "on the whole series"),
+            )
+        ),
+        Claim("s2_q5", ">", "s2_q1", "macro_f1", "the F-score grows as the season goes on"),
+        Claim("early_q5", ">", "early_q1", "macro_f1", "the F-score grows as the season goes on"),
+    ),
+    protocol="seed 000 Sec. 4.3 / 5.4: as Table 3, each series cut at the end of a quarter "
+    "from October 2018 (Dec 2018, Mar, Jun, Sep, Dec 2019); 5 runs",
+)
+
 # Quick preset of wenger2022-table4: the VGG-16 U-Net a quarter as wide (own choice: 16, 32,
 # 64, 128, 128 channels instead of seed 003 Fig. 5's 64 ... 512; the ConvLSTMs as the paper's
 # 32 filters), 64 x 64 patches on the paper's four split tiles. The single-sensor configs name
@@ -870,6 +932,7 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             GARNOT2021_TABLE3,
             OFORI2021_TABLE3,
             OFORI2021_TABLE4,
+            OFORI2021_FIG7,
             WENGER2022_TABLE4,
         )
     }

@@ -191,3 +191,37 @@ def test_missing_modality_and_empty_split(pastis_r: Path, tmp_path: Path) -> Non
     few = data("data.format=long_table", f"data.root={table(tmp_path, n=2)}")
     with pytest.raises(ConfigError, match=r"split of .* is empty"):
         datamodule(few).setup()
+
+
+def test_until_keeps_the_season_so_far_in_every_split(pastis_r: Path) -> None:
+    """data.until (seed 000 Fig. 7): only the observations on or before the date, counted
+    from the data's reference date (PASTIS: 2018-09-01), in the training and evaluated sets
+    and in what a map applies; a bad date or data without a reference date is one line."""
+    whole = datamodule(data(f"data.root={pastis_r}", "data.modalities=[S2, S1A]"))
+    cut = datamodule(
+        data(f"data.root={pastis_r}", "data.modalities=[S2, S1A]", "data.until=2018-12-31")
+    )
+    whole.setup()
+    cut.setup()
+    day = (np.datetime64("2018-12-31") - np.datetime64(str(cut.reference_date)[:10])).astype(int)
+    assert day == 121  # PASTIS counts days from 2018-09-01
+    for split in ("train", "val", "test"):
+        for i in range(len(getattr(cut, split))):
+            for m in ("S2", "S1A"):
+                dates = getattr(cut, split)[i][m].dates
+                assert int(dates.max()) <= day, (split, m)
+                full = getattr(whole, split)[i][m].dates
+                torch.testing.assert_close(dates, full[full <= day])
+    sample = cut.predict_dataset("test")[0]
+    assert int(sample["S2"].dates.max()) <= day
+    with pytest.raises(ConfigError, match=r"data.until: '2018-13-01' is not an ISO date"):
+        datamodule(data(f"data.root={pastis_r}", "data.until=2018-13-01")).setup()
+
+
+def test_until_needs_a_reference_date() -> None:
+    from sitsfusion.data.modules.base import _until_day
+
+    assert _until_day(None, None, "x") is None
+    assert _until_day("2019-03-31", "2018-10-01", "x") == 181  # seed 000's first two quarters
+    with pytest.raises(ConfigError, match=r"data\.until: here has no reference date"):
+        _until_day("2019-03-31", None, "here")

@@ -93,6 +93,26 @@ class ReaderSubset(Dataset[Sample]):
         return sample if self.transform is None else self.transform(sample)
 
 
+def _until_day(until: str | None, reference: Any, where: str) -> int | None:
+    """``data.until`` as days since the training data's ``reference`` date (None: off).
+
+    Raises:
+        ConfigError: not an ISO date, or data without a reference date to count from.
+    """
+    if until is None:
+        return None
+    try:
+        day = np.datetime64(str(until), "D")
+    except ValueError:
+        raise ConfigError(f"data.until: {until!r} is not an ISO date (YYYY-MM-DD)") from None
+    if reference is None:
+        raise ConfigError(
+            f"data.until: {where} has no reference date to count days from; set "
+            "data.reference_date"
+        )
+    return int((day - np.datetime64(str(reference)[:10], "D")).astype(int))
+
+
 def _keep_modalities(sample: Sample, modalities: tuple[str, ...]) -> Sample:
     """The sample with only ``modalities`` (a two-sensor folder serves S1-only runs too)."""
     return sample.replace(series={m: sample[m] for m in modalities})
@@ -152,6 +172,7 @@ class SITSDataModule(L.LightningDataModule, abc.ABC):
         self.normalize: T.Normalize | None = None
         self._splits_read: dict[str, Split] = {}
         self._keep: Transform | None = None
+        self._until_day: int | None = None  # data.until in days of the data (set up)
 
     @property
     def num_classes(self) -> int:
@@ -185,6 +206,8 @@ class SITSDataModule(L.LightningDataModule, abc.ABC):
         clouds (evaluation, when ``clouds``), then resampling onto the reference dates."""
         steps: list[Transform] = []
         cfg = self.cfg
+        if self._until_day is not None:  # seed 000 Fig. 7: the season so far, every split
+            steps.append(functools.partial(T.truncate, until=self._until_day))
         if cfg.months is not None:  # seed 004, Sec. VI: monthly medians before anything else
             from sitsfusion.data.binning import MonthlyMedian
 
@@ -252,6 +275,7 @@ class SITSDataModule(L.LightningDataModule, abc.ABC):
                 raise ConfigError(f"data: the {name} split of {where} is empty")
         train = splits["train"]
         reader = train.reader
+        self._until_day = _until_day(cfg.until, getattr(reader, "reference_date", None), where)
         missing = [m for m in cfg.modalities if m not in reader.modalities]
         if missing:
             raise ConfigError(
