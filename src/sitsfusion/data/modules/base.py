@@ -107,8 +107,7 @@ def _until_day(until: str | None, reference: Any, where: str) -> int | None:
         raise ConfigError(f"data.until: {until!r} is not an ISO date (YYYY-MM-DD)") from None
     if reference is None:
         raise ConfigError(
-            f"data.until: {where} has no reference date to count days from; set "
-            "data.reference_date"
+            f"data.until: {where} has no reference date to count days from; set data.reference_date"
         )
     return int((day - np.datetime64(str(reference)[:10], "D")).astype(int))
 
