@@ -384,3 +384,60 @@ def test_tiny_seed_000_variants_end_to_end(name: str, labels: tuple[str, ...], t
     results = run_experiment(exp, tmp_path / "out")
     assert list(results["config"]) == list(labels)
     assert results["macro_f1"].between(0, 1).all()
+
+
+def test_a_cloud_cover_report_redraws_the_curves(tmp_path: Path) -> None:
+    """garnot2021-fig8's report: the score against the share of S2 kept, per config, and
+    claims on the scores with S2 removed (made-up runs, not a result)."""
+    from sitsfusion.reproduce.report import robustness_table, write_report
+
+    exp = experiment("garnot2021-fig8")
+    rows = []
+    for spec in grid(exp, "quick"):
+        fused = spec.label not in ("s2", "s1d")
+        full = 0.7 if spec.label != "s1d" else 0.55
+        row = {"config": spec.label, "fold": "1", "seed": spec.seed, "miou": full}
+        for pct in (90, 70, 50, 30, 10):
+            lost = 0.0 if spec.label == "s1d" else (0.5 if not fused else 0.1) * (1 - pct / 100)
+            row[f"miou_kept_{pct}"] = full - lost
+        row["miou_drop"] = full - row["miou_kept_10"]
+        rows.append(row)
+    results = pd.DataFrame(rows)
+    table = robustness_table(exp, results)
+    assert set(table["kept"]) == {1.0, 0.9, 0.7, 0.5, 0.3, 0.1}
+    assert len(table) == 6 * len(results) and "mIoU" in table
+    md_path, html_path, _ = write_report(exp, results, tmp_path, "sim", True, "quick")
+    md = md_path.read_text()
+    assert "## Varying cloud cover" in md and (tmp_path / "robustness.png").is_file()
+    line = next(x for x in md.splitlines() if x.startswith("| s1d > s2 (mIoU, 30 % of S2)"))
+    assert "| holds |" in line  # 0.55 against 0.7 - 0.35
+    assert html_path.read_text().count("data:image/png;base64,") == 2
+
+
+@pytest.mark.slow
+def test_tiny_cloud_cover_experiment_end_to_end_then_read_back(tmp_path: Path) -> None:
+    """garnot2021-fig8 on tiny settings: each run is tested again with half and a tenth of
+    its S2 observations (a radar model keeps its score); run again, all is read back."""
+    exp = EXPERIMENTS["garnot2021-fig8"]
+    tiny = Preset(
+        configs=("s2", "s1d"),
+        folds=(pastis_rotation(1),),
+        seeds=(0,),
+        overrides=TINY,
+        simulate={"patches": 6, "size": 32, "seed": 2},
+        note="tiny test settings",
+    )
+    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny}, robustness=(0.5, 0.1))
+    out = tmp_path / "out"
+    first = run_experiment(exp, out).set_index("config")
+    for label in ("s2", "s1d"):
+        drop = first.loc[label, "miou"] - first.loc[label, "miou_kept_10"]
+        assert first.loc[label, "miou_drop"] == pytest.approx(drop)
+    assert first.loc["s1d", "miou_kept_50"] == first.loc["s1d", "miou"]  # no S2 to remove
+    assert (out / "robustness" / "s2" / "fold_1_seed_0" / "robustness.csv").is_file()
+    assert not (out / "robustness" / "s1d").exists()
+    again = run_experiment(exp, out).set_index("config")
+    pd.testing.assert_frame_equal(
+        first.drop(columns=["started", "finished"]), again.drop(columns=["started", "finished"])
+    )
+    assert "finished before, read back" in (out / "reproduce.log").read_text()

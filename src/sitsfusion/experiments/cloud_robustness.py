@@ -23,11 +23,12 @@ from sitsfusion.io import write_text_atomic
 from sitsfusion.outputs import holds_any, mark_complete, output_folder
 from sitsfusion.runs import ReportStamp, file_sha256, finished_report
 
-__all__ = ["DEFAULT_KEPT", "plot_robustness", "run_cloud_robustness"]
+__all__ = ["DEFAULT_KEPT", "SCORES", "plot_robustness", "run_cloud_robustness"]
 
 #: Ratios of remaining optical observations (seed 001 Fig. 8 spans 100 % down to 10 %).
 DEFAULT_KEPT: tuple[float, ...] = (1.0, 0.9, 0.7, 0.5, 0.3, 0.1)
-_METRICS = {"OA": "overall_accuracy", "mIoU": "miou", "macro_F1": "macro_f1", "PQ": "PQ"}
+SCORES = {"OA": "overall_accuracy", "mIoU": "miou", "macro_F1": "macro_f1", "PQ": "PQ"}
+"""The columns of ``robustness.csv`` and the test scores (``test_metrics.json`` keys) they hold."""
 
 
 def run_cloud_robustness(
@@ -91,7 +92,7 @@ def run_cloud_robustness(
                         "kept": float(ratio),
                         "seed": int(seed),
                     }
-                    for name, key in _METRICS.items():
+                    for name, key in SCORES.items():
                         if key in scores:
                             row[name] = float(scores[key])
                     rows.append(row)

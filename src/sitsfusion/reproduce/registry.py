@@ -45,9 +45,12 @@ METRIC_NAMES: Mapping[str, str] = MappingProxyType(
         "SQ": "SQ",
         "RQ": "RQ",
     }
+    | {f"miou_kept_{pct}": f"mIoU, {pct} % of S2" for pct in (90, 70, 50, 30, 10)}
+    | {"miou_drop": "mIoU lost (all S2 to 10 %)"}
 )
 """The test scores an experiment may monitor (keys of ``test_metrics.json``) and their
-printed names."""
+printed names; ``miou_kept_<pct>`` and ``miou_drop`` are the scores of an experiment with
+:attr:`Experiment.robustness` (seed 001 Fig. 8)."""
 
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
     {">": operator.gt, "<": operator.lt, ">=": operator.ge, "<=": operator.le}
@@ -157,6 +160,11 @@ class Experiment:
     """Label -> metric -> (mean, std or None) as the paper prints them, as fractions."""
     claims: tuple[Claim, ...]
     protocol: str = ""
+    robustness: tuple[float, ...] = ()
+    """Seed 001 Fig. 8: shares of the S2 observations kept when each trained run is tested
+    again with the others removed (``data.eval_drop``, radar unchanged); the run's scores then
+    hold ``<metric>_kept_<pct>`` for each share and ``<metric>_drop`` (all S2 to the fewest
+    kept), ``<metric>`` the first of :attr:`metrics`. () = off."""
 
     def config_path(self, label: str) -> Path:
         """The config file of ``label``."""
@@ -523,6 +531,79 @@ GARNOT2021_TABLE3 = Experiment(
     protocol="seed 001 Sec. 4.2 (panoptic): Adam, lr 0.01 for 50 epochs then 0.001 for 50, "
     "batches of 4 patches of 128 x 128, PaPs loss, 5-fold cross-validation on PASTIS-R; "
     "temporal dropout needed to train late fusion (Sec. 4.5)",
+)
+
+# seed 001 Fig. 8 (a): the parcel models of Table 1 the text discusses, tested again with
+# 10 to 90 % of the optical observations removed.
+_FIG8 = ("s2", "s1d", "early", "mid", "late_aux_td", "decision_aux_td")
+
+GARNOT2021_FIG8 = Experiment(
+    name="garnot2021-fig8",
+    paper="Garnot, Landrieu, Chehata (2021), seed 001",
+    source="Fig. 8 (a) (varying cloud cover, parcel classification)",
+    title="PSE + L-TAE parcel classification tested with fewer and fewer optical "
+    "observations: S2, S1D, early, mid, late and decision fusion",
+    dataset=PASTIS_R,
+    configs={label: f"garnot2021/parcel/{label}.yaml" for label in _FIG8},
+    metrics=("miou", "miou_kept_50", "miou_kept_10", "miou_kept_30", "miou_drop"),
+    presets={
+        "quick": Preset(
+            configs=(),
+            folds=(pastis_rotation(1),),
+            seeds=(0, 1),
+            overrides=_QUICK,
+            simulate=_QUICK_PASTIS,
+            note="the 6 configs, fold rotation 1, 2 seeds, 20 epochs of batches of 32, each run "
+            "tested with 100, 90, 70, 50, 30, 10 % of its S2 observations, on 40 simulated "
+            "patches of 64 x 64",
+        ),
+        "full": Preset(  # seed 001 Sec. 4.2: the configs' 100 epochs, 5-fold CV
+            configs=(),
+            folds=tuple(pastis_rotation(k) for k in range(1, 6)),
+            seeds=(0,),
+            note="the 6 configs, the 5 fold rotations, the configs' training (seed 001), each "
+            "run tested with 100 to 10 % of its S2 observations",
+        ),
+    },
+    # Fig. 8 prints no number; its 100 % point is Table 1's mIoU.
+    published={label: {"miou": GARNOT2021_TABLE1.published[label]["miou"]} for label in _FIG8},
+    claims=(
+        Claim(
+            "s1d",
+            ">",
+            "s2",
+            "miou_kept_30",
+            "S2 alone falls below the radar model with 70 % of its observations gone (Sec. 4.4)",
+        ),
+        *(
+            Claim(level, ">", "s2", "miou_kept_50", "fusion holds up with 50 % of S2 missing")
+            for level in ("late_aux_td", "decision_aux_td")
+        ),
+        Claim(
+            "early",
+            ">",
+            "decision_aux_td",
+            "miou_drop",
+            "early fusion is the least robust, decision fusion the most (Sec. 4.4)",
+        ),
+        Claim(
+            "early",
+            ">",
+            "late_aux_td",
+            "miou_drop",
+            "early fusion loses more than late fusion (Sec. 4.4)",
+        ),
+        Claim(
+            "decision_aux_td",
+            ">",
+            "s1d",
+            "miou_kept_10",
+            "with 90 % of S2 removed, decision fusion still beats the radar model (Sec. 4.4)",
+        ),
+    ),
+    protocol="seed 001 Sec. 4.2 / 4.4: as Table 1; random optical acquisitions removed from "
+    "the test set (radar unchanged), 10 to 90 % of them",
+    robustness=(0.9, 0.7, 0.5, 0.3, 0.1),
 )
 
 OFORI2021_TABLE3 = Experiment(
@@ -930,6 +1011,7 @@ EXPERIMENTS: Mapping[str, Experiment] = MappingProxyType(
             GARNOT2021_TABLE1,
             GARNOT2021_TABLE2,
             GARNOT2021_TABLE3,
+            GARNOT2021_FIG8,
             OFORI2021_TABLE3,
             OFORI2021_TABLE4,
             OFORI2021_FIG7,

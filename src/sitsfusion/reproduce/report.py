@@ -8,7 +8,8 @@ hold* on these runs (*not run* when the preset left out one side); the figure re
 the runs (our mean ± std as bars, the paper's numbers as markers), saved as PNG and embedded
 in the HTML as base64. Panoptic runs add their class-wise SQ / RQ / PQ (:func:`panoptic_per_class`,
 ``per_class.csv``): a table, and the class-wise PQ bars of each config as seed 001 Fig. 10
-(``per_class.png``).
+(``per_class.png``); an experiment with ``robustness`` adds seed 001 Fig. 8 redrawn from its
+runs (``robustness.png``: the score against the share of S2 observations kept).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +33,18 @@ __all__ = [
     "FIGURE",
     "PANOPTIC",
     "PER_CLASS",
+    "ROBUSTNESS_FIGURE",
     "claim_status",
     "panoptic_per_class",
     "plot_experiment",
     "plot_per_class",
+    "robustness_table",
     "summary_rows",
     "write_report",
 ]
 
 FIGURE = "figure.png"
+ROBUSTNESS_FIGURE = "robustness.png"
 PER_CLASS = "per_class.csv"
 CLASS_FIGURE = "per_class.png"
 PANOPTIC = ("PQ", "SQ", "RQ")
@@ -154,7 +159,7 @@ def panoptic_per_class(results: pd.DataFrame, out: str | Path) -> pd.DataFrame |
     from sitsfusion.io import read_json
 
     rows = []
-    for run in results.itertuples():
+    for run in results.itertuples() if "run" in results else ():
         path = Path(out) / str(run.run) / "test" / "test_panoptic.json"
         if not path.is_file():
             continue
@@ -256,6 +261,89 @@ img { max-width: 100%; }
 """
 
 
+@dataclass(frozen=True)
+class _Section:
+    """A part of the report after the figure: a title, a sentence, a table, a figure."""
+
+    title: str
+    what: str
+    figure: Path
+    rows: Sequence[dict[str, Any]] = ()
+
+    def markdown(self) -> list[str]:
+        table = [markdown_table(self.rows)] if self.rows else []
+        return [
+            f"## {self.title}",
+            "",
+            self.what,
+            "",
+            *table,
+            f"![{self.title}]({self.figure.name})",
+            "",
+        ]
+
+    def html(self) -> str:
+        encoded = base64.b64encode(self.figure.read_bytes()).decode("ascii")
+        table = _html_table(self.rows) + "\n" if self.rows else ""
+        return (
+            f"<h2>{html.escape(self.title)}</h2>\n<p>{html.escape(self.what)}</p>\n{table}"
+            f'<img alt="{html.escape(self.title)}" src="data:image/png;base64,{encoded}">\n'
+        )
+
+
+def _per_class_section(
+    exp: Experiment, results: pd.DataFrame, out: Path, synthetic: bool
+) -> list[_Section]:
+    """Panoptic runs: the class-wise table and PQ bars (``per_class.csv`` / ``.png``)."""
+    per_class = panoptic_per_class(results, out)
+    if per_class is None:
+        return []
+    write_text_atomic(out / PER_CLASS, per_class.to_csv(index=False))
+    labels = [label for label in exp.configs if label in set(results["config"])]
+    title = f"{exp.paper}: class-wise PQ (as Fig. 10)" + (" — synthetic data" if synthetic else "")
+    drawn = plot_per_class(per_class, labels, out / CLASS_FIGURE, title)
+    what = "Per class: PQ (SQ / RQ) in percent, mean over the runs; — where no run saw it."
+    return [_Section("Per class", what, drawn, _class_rows(per_class, labels))]
+
+
+def robustness_table(exp: Experiment, results: pd.DataFrame) -> pd.DataFrame:
+    """The runs' scores by share of S2 kept (:attr:`Experiment.robustness`): columns model
+    (the config label), kept (1 = the plain test), seed and the score under its
+    :data:`~sitsfusion.experiments.cloud_robustness.SCORES` name (e.g. ``mIoU``)."""
+    from sitsfusion.experiments.cloud_robustness import SCORES
+
+    metric = exp.metrics[0]
+    name = next(n for n, key in SCORES.items() if key == metric)
+    rows = []
+    for run in results.to_dict("records"):
+        for kept in (1.0, *exp.robustness):
+            column = metric if kept >= 1.0 else f"{metric}_kept_{round(100 * kept)}"
+            if column in run and not pd.isna(run[column]):
+                rows.append({"model": run["config"], "kept": kept, "seed": run["seed"],
+                             name: float(run[column])})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _robustness_section(
+    exp: Experiment, results: pd.DataFrame, out: Path, synthetic: bool
+) -> list[_Section]:
+    """Seed 001 Fig. 8 redrawn: the score against the share of S2 kept, per config."""
+    if not exp.robustness:
+        return []
+    from sitsfusion.experiments.cloud_robustness import plot_robustness
+
+    table = robustness_table(exp, results)
+    if table.empty:
+        return []
+    drawn = plot_robustness(table, out / ROBUSTNESS_FIGURE, "S2", synthetic)
+    what = (
+        f"{METRIC_NAMES[exp.metrics[0]]} of each config (mean over its runs) as random S2 "
+        "observations are removed from the test set, radar unchanged; a model without S2 "
+        "keeps its score."
+    )
+    return [_Section("Varying cloud cover", what, drawn)]
+
+
 def write_report(
     exp: Experiment,
     results: pd.DataFrame,
@@ -295,34 +383,12 @@ def write_report(
         f"![{exp.source} redrawn from our runs]({FIGURE})",
         "",
     ]
-    labels = [label for label in exp.configs if label in set(results["config"])]
-    per_class = panoptic_per_class(results, out)
-    classes_html = ""
-    if per_class is not None:
-        write_text_atomic(out / PER_CLASS, per_class.to_csv(index=False))
-        title = f"{exp.paper}: class-wise PQ (as Fig. 10)"
-        drawn = plot_per_class(
-            per_class,
-            labels,
-            out / CLASS_FIGURE,
-            title + (" — synthetic data" if synthetic else ""),
-        )
-        rows = _class_rows(per_class, labels)
-        what = "Per class: PQ (SQ / RQ) in percent, mean over the runs; — where no run saw it."
-        md += [
-            "## Per class",
-            "",
-            what,
-            "",
-            markdown_table(rows),
-            f"![class-wise PQ]({CLASS_FIGURE})",
-            "",
-        ]
-        drawn64 = base64.b64encode(drawn.read_bytes()).decode("ascii")
-        classes_html = (
-            f"<h2>Per class</h2>\n<p>{html.escape(what)}</p>\n{_html_table(rows)}\n"
-            f'<img alt="class-wise PQ" src="data:image/png;base64,{drawn64}">\n'
-        )
+    sections = [
+        *_robustness_section(exp, results, out, synthetic),
+        *_per_class_section(exp, results, out, synthetic),
+    ]
+    for section in sections:
+        md += section.markdown()
     md_path = write_text_atomic(out / "report.md", "\n".join(md))
     encoded = base64.b64encode(figure.read_bytes()).decode("ascii")
     kind = "synthetic" if synthetic else "real"
@@ -341,7 +407,7 @@ def write_report(
 <h2>Figure</h2>
 <img alt="{html.escape(exp.source)} redrawn from our runs"
  src="data:image/png;base64,{encoded}">
-{classes_html}</body></html>
+{"".join(section.html() for section in sections)}</body></html>
 """
     html_path = write_text_atomic(out / "report.html", page)
     return md_path, html_path, figure

@@ -3,7 +3,9 @@
 ``OUT`` receives ``data/`` (the **synthetic** dataset simulated once, when no ``--data ROOT``
 is given), ``runs/<label>/fold_<fold>_seed_<seed>/`` (one run folder of
 :func:`sitsfusion.training.fit` each), ``results.csv`` (one row per run), ``reproduce.log``
-(one line per run) and the report (:mod:`sitsfusion.reproduce.report`). A run whose folder
+(one line per run) and the report (:mod:`sitsfusion.reproduce.report`); an experiment with
+:attr:`~sitsfusion.reproduce.registry.Experiment.robustness` also ``robustness/<label>/
+fold_<fold>_seed_<seed>/`` (each run tested again with fewer S2 observations). A run whose folder
 holds a finished run and its test report is read back, not trained again; an interrupted run
 continues from its last finished epoch (``fit(..., resume=True)``).
 """
@@ -25,10 +27,23 @@ from sitsfusion.outputs import created_by_sitsfusion, holds_any, mark_complete, 
 from sitsfusion.reproduce.registry import METRIC_NAMES, Experiment, Fold
 from sitsfusion.runs import RunFolderError, now
 
-__all__ = ["DATA_DIR", "RESULTS", "RunSpec", "grid", "run_experiment", "run_overrides"]
+__all__ = [
+    "DATA_DIR",
+    "RESULTS",
+    "ROBUSTNESS_DIR",
+    "RUNS_DIR",
+    "RunSpec",
+    "grid",
+    "run_experiment",
+    "run_overrides",
+]
 
 DATA_DIR = "data"
 """The simulated dataset's folder in ``OUT`` (synthetic)."""
+RUNS_DIR = "runs"
+"""The run folders' folder in ``OUT``."""
+ROBUSTNESS_DIR = "robustness"
+"""The folder in ``OUT`` of the runs' tests with fewer S2 observations (seed 001 Fig. 8)."""
 RESULTS = "results.csv"
 LOG = "reproduce.log"
 KIND = "reproduce"
@@ -46,7 +61,7 @@ class RunSpec:
     @property
     def folder(self) -> Path:
         """The run folder, relative to ``OUT``."""
-        return Path("runs") / self.label / f"fold_{self.fold.name}_seed_{self.seed}"
+        return Path(RUNS_DIR) / self.label / f"fold_{self.fold.name}_seed_{self.seed}"
 
 
 def grid(exp: Experiment, preset: str) -> list[RunSpec]:
@@ -172,6 +187,30 @@ def _row(exp: Experiment, spec: RunSpec, scores: dict[str, Any], record: dict) -
     return row
 
 
+def _robustness(
+    exp: Experiment, cfg: Any, checkpoint: str | Path, where: Path, row: dict[str, Any]
+) -> dict[str, float]:
+    """``<metric>_kept_<pct>`` for each share of :attr:`Experiment.robustness` and
+    ``<metric>_drop`` of one trained run (``row`` holds its plain test scores): the run tested
+    again with the other S2 observations removed, reports in ``where`` (read back when there).
+    A model without S2 keeps its score: removing optical dates changes nothing it reads."""
+    from sitsfusion.experiments.cloud_robustness import SCORES, run_cloud_robustness
+
+    metric = exp.metrics[0]
+    if metric not in row:
+        return {}
+    kept = sorted((k for k in exp.robustness if k < 1.0), reverse=True)
+    if "S2" in cfg.data.modalities:
+        column = next(name for name, key in SCORES.items() if key == metric)
+        table = run_cloud_robustness([(cfg, checkpoint)], where, kept=kept)
+        values = dict(zip(table["kept"], table[column], strict=True))
+    else:
+        values = dict.fromkeys(kept, row[metric])
+    scores = {f"{metric}_kept_{round(100 * k)}": float(values[k]) for k in kept}
+    scores[f"{metric}_drop"] = row[metric] - scores[f"{metric}_kept_{round(100 * kept[-1])}"]
+    return scores
+
+
 def run_experiment(
     exp: Experiment,
     out: str | Path,
@@ -258,6 +297,9 @@ def run_experiment(
                     scores = evaluate(cfg, result.checkpoint)
                 record = read_json(out / spec.folder / "run.json")
                 row = _row(exp, spec, scores, record)
+                if exp.robustness and result.checkpoint is not None:
+                    where = out / ROBUSTNESS_DIR / spec.folder.relative_to(RUNS_DIR)
+                    row |= _robustness(exp, cfg, result.checkpoint, where, row)
                 rows.append(row)
                 if result.resumed == "finished":
                     log(f"{spec.folder.as_posix()}: finished before, read back")
