@@ -72,3 +72,33 @@ def test_same_day_items_merged_by_the_mean_of_the_valid() -> None:
     np.testing.assert_allclose(v[0, 0, 0], [0.3, 0.6], rtol=1e-6)
     np.testing.assert_array_equal(ok, [[[True, True]], [[False, False]]])
     assert (v[1] == 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(arrays(np.uint16, SHAPE, elements=st.integers(0, 3)), min_size=3, max_size=3),
+    arrays(np.uint16, SHAPE, elements=st.integers(0, 11)),
+    st.sampled_from([(0, 1, 2), (0, 0, 1), (5, 5, 5)]),  # days: distinct, a pair, one day
+    st.integers(0, 3),
+    st.integers(0, 4),
+    st.integers(1, 4),
+)
+def test_a_window_is_the_same_pixels_of_the_block(bands, scl, days, r0, c0, side) -> None:
+    """window_series (a map block's window made from the digital numbers) equals clear +
+    merge_days of the whole block, cut to the window, to the bit."""
+    from sitsfusion.geo.raw import RawBlock, window_series
+
+    scales = np.full((3, 4), 1e-4, dtype=np.float32)
+    offsets = np.full((3, 4), -0.1, dtype=np.float32)
+    times = np.array([np.datetime64("2019-01-01") + d for d in days], dtype="datetime64[ns]")
+    raw = RawBlock((*bands, scl), scales, offsets, True, times, ("a", "b", "c"), (), True)
+    values, valid = clear(
+        raw.bands, scales, offsets, optical=True, to_db=False, zero_is_nodata=True
+    )
+    values, valid, t, items = merge_days(values, valid, times, raw.items)
+    ys, xs = slice(r0, r0 + side), slice(c0, c0 + side)
+    got = window_series(raw, ys, xs, optical=True, to_db=False)
+    np.testing.assert_array_equal(got[0], values[:, :, ys, xs])
+    np.testing.assert_array_equal(got[1], valid[:, ys, xs])
+    np.testing.assert_array_equal(got[2], t)
+    assert got[3] == items

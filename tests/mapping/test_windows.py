@@ -73,11 +73,11 @@ def _found(**dates: int) -> dict:
 
 @pytest.mark.parametrize(
     ("dates", "block"),
-    [({"S2": 44}, 6), ({"S2": 70}, 5), ({"S2": 44, "S1A": 68, "S1D": 68}, 5), ({"S2": 9000}, 1)],
+    [({"S2": 44}, 11), ({"S2": 70}, 9), ({"S2": 44, "S1A": 68, "S1D": 68}, 8), ({"S2": 9000}, 1)],
 )
 def test_default_block_keeps_the_block_imagery_in_its_budget(dates, block) -> None:
-    """A block's imagery in memory while it is read (numbers as read + float32 values) fits
-    BLOCK_BYTES, and one more window per side would not (at least one window)."""
+    """A block's imagery in memory (the numbers as read: its windows make their values when
+    predicted) fits BLOCK_BYTES, and one more window per side would not (at least one)."""
     from sitsfusion.mapping.scene import BLOCK_BYTES, default_block
 
     found = _found(**dates)
@@ -87,8 +87,7 @@ def test_default_block_keeps_the_block_imagery_in_its_budget(dates, block) -> No
     def nbytes(n: int) -> int:
         side = n * 112 + 16
         per_pixel = sum(
-            len(f.entries)
-            * (4 * len(f.spec.bands) + (2 if f.spec.is_optical else 4) * len(f.spec.read_bands))
+            len(f.entries) * (2 if f.spec.is_optical else 4) * len(f.spec.read_bands)
             for f in found.values()
         )
         return side * side * per_pixel
@@ -99,10 +98,10 @@ def test_default_block_keeps_the_block_imagery_in_its_budget(dates, block) -> No
 
 @pytest.mark.parametrize(
     ("shape", "block"),
-    [((20000, 20000), 6), ((2000, 2000), 5), ((2000, 600), 2), ((1000, 1000), 2), ((256, 256), 1)],
+    [((20000, 20000), 11), ((2000, 2000), 5), ((2000, 600), 2), ((1000, 1000), 2), ((256, 256), 1)],
 )
 def test_default_block_leaves_a_scene_its_minimum_of_blocks(shape, block) -> None:
-    """The memory-bound block (6 for S2 with 44 dates), made smaller on a scene that has the
+    """The memory-bound block (11 for S2 with 44 dates), made smaller on a scene that has the
     windows for MIN_BLOCKS blocks (16): 18 x 18 windows of 128 px in 2000 px give 16 blocks of
     up to 5 x 5; a scene of 2 x 2 windows gets single windows."""
     from sitsfusion.mapping.scene import MIN_BLOCKS, default_block
@@ -112,5 +111,5 @@ def test_default_block_leaves_a_scene_its_minimum_of_blocks(shape, block) -> Non
     rows, cols = (len(window_starts(n, 128, 112)) for n in shape)
     count = len(plan_blocks(shape, 128, 16, got))
     assert count >= MIN_BLOCKS or got == 1
-    assert got == 6 or len(plan_blocks(shape, 128, 16, got + 1)) < MIN_BLOCKS
+    assert got == 11 or len(plan_blocks(shape, 128, 16, got + 1)) < MIN_BLOCKS
     assert count == -(-rows // got) * -(-cols // got)

@@ -187,6 +187,24 @@ class Imagery:
                 s: load_sensor(self.source, part, s, found=f, lazy=False) for s, f in found.items()
             }
 
+    def read_raw(
+        self, grid: Grid, found: dict[str, Any], extent: tuple[int, int, int, int]
+    ) -> dict[str, Any]:
+        """``{sensor: RawBlock}``: the digital numbers of the rows ``r0:r1`` and columns
+        ``c0:c1`` of ``grid`` (``extent``), each file read once, without Dask
+        (:func:`~sitsfusion.geo.imagery.read_raw`); the windows of a map block make their
+        values from it (:func:`~sitsfusion.geo.raw.window_series`). Wrap it in
+        :meth:`reading` for its errors."""
+        import warnings
+
+        from sitsfusion.errors import DataWarning
+        from sitsfusion.geo.imagery import read_raw
+
+        part = grid.part(*extent)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)  # said once, for the whole grid
+            return {s: read_raw(f, part) for s, f in found.items()}
+
     def synthetic(self, cubes: dict[str, Any]) -> bool:
         """The simulator's: every item says so (STAC), or the scene's folder does."""
         if cubes and all(cube.attrs.get("synthetic") for cube in cubes.values()):

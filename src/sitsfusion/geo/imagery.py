@@ -29,14 +29,14 @@ import numpy as np
 
 from sitsfusion.errors import DataWarning
 from sitsfusion.geo.grid import Grid
-from sitsfusion.geo.raw import clear, merge_days
+from sitsfusion.geo.raw import RawBlock, clear, merge_days
 from sitsfusion.geo.sensors import SensorSpec, sensor_spec
 from sitsfusion.optional import require
 
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["DEFAULT_CHUNKS", "SensorSource", "find_sensor", "load_sensor"]
+__all__ = ["DEFAULT_CHUNKS", "SensorSource", "find_sensor", "in_db", "load_sensor", "read_raw"]
 
 DEFAULT_CHUNKS = {"x": 1024, "y": 1024}  # pixels per Dask chunk (10 km at 10 m)
 Composite = Literal["monthly"]
@@ -246,7 +246,7 @@ def load_sensor(
     if found is None:
         found = find_sensor(source, grid, sensor, start=start, end=end, max_cloud=max_cloud)
     spec = found.spec
-    to_db = not spec.is_optical and s1_units == "linear"
+    to_db = in_db(spec, s1_units)
     if lazy:
         values, valid, attrs = _load_lazy(found, grid, chunks, resampling, to_db, composite)
     else:
@@ -296,6 +296,29 @@ def _load_lazy(
     return values, valid, raw.attrs
 
 
+def in_db(spec: SensorSpec, s1_units: S1Units = "linear") -> bool:
+    """Whether the sensor's numbers become dB (10 log10): Sentinel-1 files of linear power."""
+    return not spec.is_optical and s1_units == "linear"
+
+
+def read_raw(found: SensorSource, grid: Grid, resampling: str = "nearest") -> RawBlock:
+    """The digital numbers of ``found``'s items / files on ``grid``, read now into memory
+    (each file once, only over the grid; no Dask): a :class:`~sitsfusion.geo.raw.RawBlock`,
+    whose windows :func:`~sitsfusion.geo.raw.window_series` turns into values / valid (a
+    block of ``sitsfusion map``), or :func:`load_sensor` (``lazy=False``) into the cube.
+    Reprojection from other CRSs is said once (a :class:`DataWarning`)."""
+    if found.kind == "stac":
+        from sitsfusion.geo.stac import read_stac
+
+        raw = read_stac(list(found.entries), found.spec, grid, resampling)
+    else:
+        from sitsfusion.geo.geotiff import read_geotiffs
+
+        raw = read_geotiffs(found.entries, found.spec, grid, resampling)
+    _say_reprojected(found.source, raw.source_crs, grid, resampling)
+    return raw
+
+
 def _read_now(
     found: SensorSource,
     grid: Grid,
@@ -309,15 +332,7 @@ def _read_now(
     the NaN round trip of the lazy path."""
     xarray = require("xarray", "geo", "loading imagery")
     spec = found.spec
-    if found.kind == "stac":
-        from sitsfusion.geo.stac import read_stac
-
-        raw = read_stac(list(found.entries), spec, grid, resampling)
-    else:
-        from sitsfusion.geo.geotiff import read_geotiffs
-
-        raw = read_geotiffs(found.entries, spec, grid, resampling)
-    _say_reprojected(found.source, raw.source_crs, grid, resampling)
+    raw = read_raw(found, grid, resampling)
     values, valid = clear(
         raw.bands,
         raw.scales,

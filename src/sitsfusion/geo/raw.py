@@ -5,7 +5,9 @@ map`` inside a worker) reads each file once over the block (``geo.stac.read_stac
 ``geo.geotiff.read_geotiffs``) into a :class:`RawBlock` of digital numbers, then
 :func:`clear` turns it into the contract's ``values`` and ``valid`` in one pass per band: no
 NaN round trip, no concatenation of the bands, the output arrays allocated once. The lazy
-(Dask) path uses the same :func:`clear` per chunk, so the two agree to the bit.
+(Dask) path uses the same :func:`clear` per chunk, so the two agree to the bit. A block of
+``sitsfusion map`` keeps its digital numbers and makes each window's values when the window
+is predicted (:func:`window_series`): the same numbers, without a float32 copy of the block.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from sitsfusion.geo.sensors import S2_INVALID_SCL
 
-__all__ = ["RawBlock", "clear", "merge_days"]
+__all__ = ["RawBlock", "clear", "merge_days", "window_series"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,21 @@ def merge_days(
         np.divide(total, np.maximum(count, 1.0), out=out_values[u])
         np.greater(count, 0, out=out_valid[u])
     return out_values, out_valid, unique.astype("datetime64[ns]"), [items[i] for i in first]
+
+
+def window_series(
+    raw: RawBlock, ys: slice, xs: slice, *, optical: bool, to_db: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """``(values, valid, times, items)`` of the rows ``ys`` and columns ``xs`` of ``raw``:
+    :func:`clear` then :func:`merge_days` on that window alone. Both work pixel by pixel, so a
+    window's numbers are those of the same pixels of the whole block made at once."""
+    bands = [band[:, ys, xs] for band in raw.bands]
+    values, valid = clear(
+        bands,
+        raw.scales,
+        raw.offsets,
+        optical=optical,
+        to_db=to_db,
+        zero_is_nodata=raw.zero_is_nodata,
+    )
+    return merge_days(values, valid, raw.times, raw.items)

@@ -2,7 +2,8 @@
 
 A worker builds one predictor (the model loaded once, the imagery opened lazily once) and
 runs it on block after block: the block's extent is read from the imagery in one read of
-every acquisition, each window is turned into the sample the model saw in training, the
+every acquisition (its digital numbers, kept as read), each window is turned into the sample
+the model saw in training (its values and clear views made from those numbers), the
 windows go through the model in batches, and the block's **weighted sums** of class
 probabilities are written to its result file (``<results>/<row>_<col>.npz``, atomically).
 The sums, not the probabilities, so that neighbouring blocks can be added where their windows
@@ -33,6 +34,8 @@ from sitsfusion.config import ConfigError
 from sitsfusion.data.sample import Sample, TimeSeries, collate
 from sitsfusion.geo.area import MIN_CLEAR, Imagery, pastis_values, select_dates
 from sitsfusion.geo.grid import Grid
+from sitsfusion.geo.imagery import in_db
+from sitsfusion.geo.raw import RawBlock, window_series
 from sitsfusion.inference.mosaic import patch_weights
 from sitsfusion.io import atomic_path
 from sitsfusion.mapping.windows import Block, Window
@@ -226,39 +229,34 @@ class BlockPredictor:
             self.open_imagery()
         return self._found
 
-    def block_cubes(self, block: Block) -> dict[str, Any]:
-        """``{sensor: cube}`` of ``block``'s extent alone, read now into memory (no Dask
-        inside a worker): each file read once, only over the block
-        (:meth:`~sitsfusion.geo.area.Imagery.read_part`)."""
+    def block_raw(self, block: Block) -> dict[str, RawBlock]:
+        """``{sensor: RawBlock}``: the digital numbers of ``block``'s extent alone, read now
+        into memory (no Dask inside a worker), each file read once, only over the block
+        (:meth:`~sitsfusion.geo.area.Imagery.read_raw`); its windows make their values from
+        them (:meth:`window_sample`)."""
         if self._cubes is None:
             self.open_imagery()
-        return self._imagery.read_part(self.spec.grid, self._found, block.extent)
-
-    # ---- one block ---------------------------------------------------------------------------
-
-    def _read(self, block: Block) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         with self._imagery.reading(Path(self.spec.results)):
-            cubes = self.block_cubes(block)
-        return {
-            s: (c["values"].to_numpy(), c["valid"].to_numpy(), c["time"].to_numpy())
-            for s, c in cubes.items()
-        }
+            return self._imagery.read_raw(self.spec.grid, self._found, block.extent)
 
     def window_sample(
-        self,
-        data: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
-        window: Window,
-        origin: tuple[int, int],
+        self, data: dict[str, RawBlock], window: Window, origin: tuple[int, int]
     ) -> Sample:
-        """The sample of ``window`` from the block's imagery ``data`` (read at ``origin``)."""
+        """The sample of ``window`` from the block's digital numbers ``data`` (read at
+        ``origin``): per sensor, the window's values and clear views
+        (:func:`~sitsfusion.geo.raw.window_series`), its dates with at least ``min_clear`` of
+        the pixels clear, in PASTIS units, days from the training data's reference date; then
+        the training data's evaluation transforms."""
         ys = slice(window.r0 - origin[0], window.r0 - origin[0] + window.size)
         xs = slice(window.c0 - origin[1], window.c0 - origin[1] + window.size)
         series = {}
-        for sensor, (values, valid, days) in data.items():
-            here = valid[:, ys, xs]
-            keep = select_dates(here, self.spec.min_clear)
-            window_values = values[:, :, ys, xs][keep]  # a copy of the window only
-            arr = pastis_values(sensor, window_values, here[keep], as_float=True)
+        for sensor, raw in data.items():
+            spec = self._found[sensor].spec
+            values, valid, days, _ = window_series(
+                raw, ys, xs, optical=spec.is_optical, to_db=in_db(spec)
+            )
+            keep = select_dates(valid, self.spec.min_clear)
+            arr = pastis_values(sensor, values[keep], valid[keep], as_float=True)
             offsets = (days[keep].astype("datetime64[D]") - self.reference).astype(np.int64)
             series[sensor] = TimeSeries(torch.from_numpy(arr), torch.from_numpy(offsets))
         sample = Sample(series, meta={"id": f"{window.r0}_{window.c0}"})
@@ -276,7 +274,7 @@ class BlockPredictor:
     def predict(self, block: Block) -> BlockResult:
         """The weighted sums of ``block``'s windows (:class:`BlockResult`)."""
         tic = time.perf_counter()
-        data = self._read(block)
+        data = self.block_raw(block)
         read = time.perf_counter() - tic
         r0, c0, r1, c1 = block.extent
         sums = np.zeros((self.num_classes, r1 - r0, c1 - c0), dtype=np.float32)

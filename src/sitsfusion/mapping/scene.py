@@ -58,14 +58,15 @@ __all__ = [
 
 RESULTS = ".blocks"
 BLOCK_BYTES = int(1.6 * 2**30)
-"""Own choice: a block holds as many windows per side as keep its imagery in memory while it
-is read (the numbers as read, uint16 for Sentinel-2 and float32 for Sentinel-1, plus the
-float32 values) under 1.6 GiB (:func:`default_block`), so that a worker stays under 4 GB with
-the model. A block reads every file once and decodes every tile of a file it touches: larger
-blocks pay the per-file cost (open, odc-stac) and the tiles shared with their neighbours less
-often per window. Measured on the synthetic 2000 px scene (128-px windows, 16 px overlap),
-seconds of reading per window in blocks of 4 / 5 / 6 windows per side: S2 (44 dates) 0.24 /
-- / 0.18, S2 + S1A + S1D 0.49 / 0.38 / 0.30."""
+"""Own choice: a block holds as many windows per side as keep its imagery in memory (the
+numbers as read, uint16 for Sentinel-2 and float32 for Sentinel-1; each window makes its
+float32 values from them when it is predicted) under 1.6 GiB (:func:`default_block`), so that
+a worker stays under 4 GB with the model. A block reads every file once and decodes every
+compressed tile of a file it touches, whole: larger blocks pay the per-file cost (open,
+odc-stac) and the tiles shared with their neighbours less often per window. Measured on the
+synthetic 2000 px scene (128-px windows, 16 px overlap, 512-px COG tiles), seconds of reading
+per window in blocks of 4 / 5 / 6 windows per side, when the blocks still made float32
+values: S2 (44 dates) 0.24 / - / 0.18, S2 + S1A + S1D 0.49 / 0.38 / 0.30."""
 MIN_BLOCKS = 16
 """Own choice: the default block leaves a scene at least 16 blocks when it has the windows
 for them, so that workers stay busy to the end (a worker that finishes early idles while
@@ -118,15 +119,14 @@ class MapResult:
 def default_block(
     found: dict[str, Any], window: int, overlap: int, shape: tuple[int, int] | None = None
 ) -> int:
-    """Windows per side of a block (at least 1): the most whose imagery in memory while it is
-    read fits :data:`BLOCK_BYTES` (for each sensor ``found``, ``{sensor: SensorSource}``: its
-    dates x (4 bytes per band of values + 2 (S2) or 4 (S1) per band read)), then, on a scene
-    of ``shape`` pixels, no more than leave it :data:`MIN_BLOCKS` blocks when it has the
-    windows for them. For 128-px windows overlapping by 16: 6 (688 px) over S2 with 44 dates,
-    5 (576 px) over S2 with 70 dates or S2 + S1A + S1D; 5 on a 2000 px scene (16 blocks)."""
+    """Windows per side of a block (at least 1): the most whose imagery in memory fits
+    :data:`BLOCK_BYTES` (for each sensor ``found``, ``{sensor: SensorSource}``: its dates x
+    the bands read x 2 bytes (S2, uint16) or 4 (S1, float32)), then, on a scene of ``shape``
+    pixels, no more than leave it :data:`MIN_BLOCKS` blocks when it has the windows for them.
+    For 128-px windows overlapping by 16: 11 (1248 px) over S2 with 44 dates, 8 (912 px) over
+    S2 + S1A + S1D with 68 dates per orbit; 5 on a 2000 px scene (16 blocks)."""
     per_pixel = sum(
-        len(f.entries)
-        * (4 * len(f.spec.bands) + (2 if f.spec.is_optical else 4) * len(f.spec.read_bands))
+        len(f.entries) * (2 if f.spec.is_optical else 4) * len(f.spec.read_bands)
         for f in found.values()
     )
     side = math.isqrt(BLOCK_BYTES // max(per_pixel, 1))
