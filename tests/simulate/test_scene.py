@@ -248,6 +248,7 @@ def test_cli_defaults_for_the_scene(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     result = CliRunner().invoke(cli, ["simulate", "--format", "scene", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     expected = {"out": tmp_path, "seed": 0, "size": 200, "region": "west", "year": 2019}
+    expected["progress"] = True  # a bar over each sensor's chunks of dates
     assert seen == [expected] and "synthetic" in result.output
     result = CliRunner().invoke(cli, ["simulate", "--format", "scene", "--out", "d", "--geotiff"])
     assert result.exit_code == 0 and seen[1] == {**expected, "out": Path("d"), "geotiff": True}
@@ -320,10 +321,10 @@ def _pixels(root: Path) -> dict[str, np.ndarray]:
 
 
 def test_scene_pixels_do_not_depend_on_the_chunk_of_dates(tmp_path: Path) -> None:
-    """One date at a time and all dates at once write the same pixels (synthetic scene, an
-    odd size so that the 20 m bands' edge padding is exercised)."""
+    """One date at a time (with the progress bar) and all dates at once write the same pixels
+    (synthetic scene, an odd size so that the 20 m bands' edge padding is exercised)."""
     kw: dict[str, Any] = {"size": 37, "s2_dates": 5, "s1_dates": 4, "seed": 2, "geotiff": True}
-    simulate_scene(tmp_path / "one", chunk_dates=1, **kw)
+    simulate_scene(tmp_path / "one", chunk_dates=1, progress=True, **kw)
     simulate_scene(tmp_path / "all", chunk_dates=100, **kw)
     one, every = _pixels(tmp_path / "one"), _pixels(tmp_path / "all")
     assert len(one) == 5 * 12 + 2 * 4 * 3  # per date: S2 11 COGs + 1 GeoTIFF, S1 2 + 1

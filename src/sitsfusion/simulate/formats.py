@@ -210,6 +210,7 @@ FORMATS: Mapping[str, SimulatorFormat] = MappingProxyType(
             clouds=True,
             patches=False,
             geotiff=True,
+            progress=True,
         ),
     }
 )

@@ -200,8 +200,22 @@ def _chunks(n_dates: int, per_chunk: int) -> list[slice]:
     return [slice(c, min(c + per_chunk, n_dates)) for c in range(0, n_dates, per_chunk)]
 
 
+def _shown(chunks: list[slice], progress: bool, description: str) -> Any:
+    """``chunks``, with a rich progress bar when ``progress`` (as the other formats' writers)."""
+    if not progress:
+        return chunks
+    from rich.progress import track
+
+    return track(chunks, description=description)
+
+
 def _write_s2(
-    root: Path, sc: _Scene, n_dates: int | None, cloud_cover: float, chunk: int | None
+    root: Path,
+    sc: _Scene,
+    n_dates: int | None,
+    cloud_cover: float,
+    chunk: int | None,
+    progress: bool = False,
 ) -> list[Acquisition]:
     """The Sentinel-2 L2A COGs (bands and SCL) of ``n_dates`` dates (None: all) under
     ``root/sentinel-2-l2a/S2_<YYYYMMDD>/``; their acquisitions.
@@ -217,7 +231,8 @@ def _write_s2(
     tex = s2_texture(keyed_rng(*sc.key, 4), size)  # static: drawn once for the scene
     per_chunk = chunk or dates_per_chunk(len(_S2_BANDS) * size * size * 4, idx.size)
     out = []
-    for sel in _chunks(idx.size, per_chunk):
+    chunks = _chunks(idx.size, per_chunk)
+    for sel in _shown(chunks, progress, f"simulating {idx.size} Sentinel-2 dates"):
         surface = s2_surface(sc.lay.unit_map, units.days(sel), tex)  # [t, 10, H, W] float32
         for k, day in enumerate(idx[sel].tolist()):
             img = surface[k : k + 1]
@@ -259,7 +274,9 @@ def _write_s2_date(
     return Acquisition(item_id, when, platform, assets, cloud_cover=round(cloud, 2))
 
 
-def _write_s1(root: Path, sc: _Scene, n_dates: int | None, chunk: int | None) -> list[Acquisition]:
+def _write_s1(
+    root: Path, sc: _Scene, n_dates: int | None, chunk: int | None, progress: bool = False
+) -> list[Acquisition]:
     """The Sentinel-1 RTC COGs (vv, vh) of ``n_dates`` dates per orbit (None: all) under
     ``root/sentinel-1-rtc/S1_<YYYYMMDD>_<ASC|DESC>/``; their acquisitions.
 
@@ -282,7 +299,9 @@ def _write_s1(root: Path, sc: _Scene, n_dates: int | None, chunk: int | None) ->
         sig = s1_units(sc.st, sc.wx, idx, theta, desc, jitter, water)  # [2, U, T]: small
         gain = s1_texture(keyed_rng(*sc.key, stream), size)  # static: drawn once per orbit
         per_chunk = chunk or dates_per_chunk(2 * size * size * 4, idx.size)
-        for sel in _chunks(idx.size, per_chunk):
+        chunks = _chunks(idx.size, per_chunk)
+        what = f"simulating {idx.size} Sentinel-1 {orbit.lower()} dates"
+        for sel in _shown(chunks, progress, what):
             pix = s1_pixels(sc.lay.unit_map, sig[:, :, sel], gain)  # [t, 2, H, W] float32
             for k, day in enumerate(idx[sel].tolist()):
                 rng = keyed_rng(*sc.key, stream, day, 1)  # this date's speckle
@@ -363,6 +382,7 @@ def simulate_scene(
     geotiff: bool = False,
     overwrite: bool = False,
     chunk_dates: int | None = None,
+    progress: bool = False,
 ) -> Path:
     """Write a **synthetic** own-area scene to ``out`` (layout in the module docstring) and
     return its path.
@@ -391,6 +411,7 @@ def simulate_scene(
         chunk_dates: dates simulated at once per sensor (default: as many as fit in
             :data:`CHUNK_BYTES`, see :func:`dates_per_chunk`); it bounds the memory and
             changes no pixel.
+        progress: show a progress bar over each sensor's chunks of dates.
 
     Raises:
         ValueError: a bad argument (named), before anything is written.
@@ -427,8 +448,9 @@ def simulate_scene(
             folder.mkdir()
         sc = _Scene(reg, lay, st, wx, year, key, crs_obj, transform, folder)
         chunk = None if chunk_dates is None else int(chunk_dates)
-        s2 = _write_s2(tmp, sc, s2_dates, float(cloud_cover), chunk) if s2_dates != 0 else []
-        s1 = _write_s1(tmp, sc, s1_dates, chunk) if s1_dates != 0 else []
+        cover = float(cloud_cover)
+        s2 = _write_s2(tmp, sc, s2_dates, cover, chunk, progress) if s2_dates != 0 else []
+        s1 = _write_s1(tmp, sc, s1_dates, chunk, progress) if s1_dates != 0 else []
         _write_parcels(tmp, sc)
         build_catalog(
             tmp,
