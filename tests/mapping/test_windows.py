@@ -98,18 +98,19 @@ def test_default_block_keeps_the_block_imagery_in_its_budget(dates, block) -> No
 
 @pytest.mark.parametrize(
     ("shape", "block"),
-    [((20000, 20000), 11), ((2000, 2000), 5), ((2000, 600), 2), ((1000, 1000), 2), ((256, 256), 1)],
+    [((20000, 20000), 11), ((2000, 2000), 5), ((2000, 600), 4), ((1000, 1000), 4), ((256, 256), 4)],
 )
 def test_default_block_leaves_a_scene_its_minimum_of_blocks(shape, block) -> None:
     """The memory-bound block (11 for S2 with 44 dates), made smaller on a scene that has the
     windows for MIN_BLOCKS blocks (16): 18 x 18 windows of 128 px in 2000 px give 16 blocks of
-    up to 5 x 5; a scene of 2 x 2 windows gets single windows."""
-    from sitsfusion.mapping.scene import MIN_BLOCKS, default_block
+    up to 5 x 5; never below MIN_BLOCK_PX (4 windows): 9 x 9 windows give 9 blocks of 3 x 3, a
+    scene of 2 x 2 windows one block."""
+    from sitsfusion.mapping.scene import MIN_BLOCK_PX, MIN_BLOCKS, default_block
 
     got = default_block(_found(S2=44), 128, 16, shape)
     assert got == block
     rows, cols = (len(window_starts(n, 128, 112)) for n in shape)
     count = len(plan_blocks(shape, 128, 16, got))
-    assert count >= MIN_BLOCKS or got == 1
+    assert count >= MIN_BLOCKS or (got - 1) * 112 + 16 < MIN_BLOCK_PX
     assert got == 11 or len(plan_blocks(shape, 128, 16, got + 1)) < MIN_BLOCKS
     assert count == -(-rows // got) * -(-cols // got)

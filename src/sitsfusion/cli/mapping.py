@@ -90,9 +90,11 @@ from sitsfusion.cli.output import print_paths
     "--block",
     type=click.IntRange(min=1),
     default=None,
-    help="Windows per side of a block: one task, one read, one unit of resuming (default: "
-    "as many as keep the block's imagery under 1.6 GiB, at most so many that the scene keeps "
-    "16 blocks: 6 for S2 with 44 dates, 5 for S2 + S1A + S1D, 5 on a 2000 px scene).",
+    help="At most this many windows per side of a block: one task, one read, one unit of "
+    "resuming; each axis is cut into runs as equal as can be (default: as many as keep the "
+    "block's imagery under 1.6 GiB — 11 for S2 with 44 dates, 8 for S2 + S1A + S1D — at most "
+    "so many that the scene keeps 16 blocks, never below 448 px: 5 on a 2000 px scene, 4 on "
+    "a 1000 px scene).",
 )
 @precision_option
 @batch_size_option

@@ -7,7 +7,8 @@ model was trained on) that overlap by ``overlap`` pixels: along each axis they s
 covering it, weighted by :func:`~sitsfusion.inference.mosaic.patch_weights` (a linear taper,
 highest at a window's centre): no seam at window borders.
 
-Windows are grouped into **blocks** of ``block x block`` windows of the lattice: a block is
+Windows are grouped into **blocks** of at most ``block x block`` windows of the lattice (each
+axis cut into runs as equal as can be: 18 windows by 5 give 5, 5, 4, 4): a block is
 the unit of work (one task of the cluster, one read of the imagery, one file of results,
 resumed as a whole). A block reads the union of its windows (its :attr:`Block.extent`), which
 overlaps the next blocks' by ``overlap`` pixels; each window belongs to exactly one block, so
@@ -35,7 +36,7 @@ class Window:
 
 @dataclass(frozen=True)
 class Block:
-    """``block x block`` windows of the lattice (fewer at the scene's right / bottom edge).
+    """At most ``block x block`` windows of the lattice (:func:`plan_blocks`).
 
     Attributes:
         row, col: the block's place in the grid of blocks.
@@ -68,7 +69,8 @@ def plan_blocks(shape: tuple[int, int], size: int, overlap: int, block: int) -> 
         shape: the scene (at least ``size`` pixels each way).
         size: window side in pixels.
         overlap: pixels shared by neighbouring windows (``0 <= overlap < size``).
-        block: windows per side of a block (>= 1).
+        block: at most this many windows per side of a block (>= 1); each axis is cut
+            into ``ceil(windows / block)`` runs of near-equal length.
 
     Raises:
         ValueError: a scene smaller than a window, an overlap outside ``[0, size)``, a block
@@ -81,10 +83,21 @@ def plan_blocks(shape: tuple[int, int], size: int, overlap: int, block: int) -> 
     rows = window_starts(shape[0], size, size - overlap)
     cols = window_starts(shape[1], size, size - overlap)
     blocks = []
-    for i in range(0, len(rows), block):
-        for j in range(0, len(cols), block):
-            windows = tuple(
-                Window(r, c, size) for r in rows[i : i + block] for c in cols[j : j + block]
-            )
-            blocks.append(Block(i // block, j // block, windows))
+    for i, row_run in enumerate(_runs(len(rows), block)):
+        for j, col_run in enumerate(_runs(len(cols), block)):
+            windows = tuple(Window(rows[a], cols[b], size) for a in row_run for b in col_run)
+            blocks.append(Block(i, j, windows))
     return blocks
+
+
+def _runs(n: int, block: int) -> list[range]:
+    """``n`` windows of an axis in ``ceil(n / block)`` consecutive runs of near-equal length
+    (the longer ones first): no block left with a sliver of the scene's last windows."""
+    count = -(-n // block)
+    base, longer = divmod(n, count)
+    runs, start = [], 0
+    for k in range(count):
+        length = base + (k < longer)
+        runs.append(range(start, start + length))
+        start += length
+    return runs
