@@ -12,7 +12,8 @@ The "training data" the windows are normalised with is a
 
 Each configuration runs ``map_scene`` in a child process; measured: the wall time of the
 whole map (cluster start, model loading, reading, windows, blending, COG writing), the time
-inside the model's forward (summed over the workers, reported by each block), the peak RSS
+inside the model's forward, reading the blocks and making the windows' samples (each summed
+over the workers, reported by each block), the peak RSS
 of each worker process (``ru_maxrss``, reported by the worker) and of the client. The
 overhead is what the workers spend outside the model: ``workers x wall / forward - 1``.
 ``--memory`` also maps a quarter of the scene (AOI) and the whole scene with one worker, to
@@ -60,7 +61,8 @@ r = map_scene(cfg, a["ckpt"], a["imagery"], a["out"], aoi=a["aoi"], workers=a["w
               precision=a["precision"], overwrite=True, progress=False)
 import resource
 print(json.dumps({"wall": time.perf_counter() - t0, "forward": r.forward_seconds,
-                  "read": r.read_seconds, "assemble": r.assemble_seconds,
+                  "read": r.read_seconds, "samples": r.sample_seconds,
+                  "assemble": r.assemble_seconds,
                   "windows": r.windows, "blocks": r.blocks,
                   "worker_rss": sorted(r.peak_rss.values()),
                   "client_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -176,6 +178,7 @@ def main() -> None:
             "km2_per_h": round(got["km2"] / (wall / 3600), 1),
             "forward_s": round(got["forward"], 1),
             "read_s": round(got["read"], 1),
+            "samples_s": round(got["samples"], 1),
             "assemble_s": round(got["assemble"], 1),
             "overhead": round(workers * wall / got["forward"] - 1, 3),
             "worker_rss_mib": [round(r / 2**20) for r in got["worker_rss"]],

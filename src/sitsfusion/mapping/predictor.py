@@ -125,7 +125,8 @@ class MapSpec:
 class BlockResult:
     """A block's predictions: ``sums`` float32 ``[K, h, w]`` (the windows' probabilities times
     their weights, summed) and ``weights`` float32 ``[h, w]`` over the block's extent, whose
-    first pixel is ``(r0, c0)``; ``forward_seconds`` spent in the model."""
+    first pixel is ``(r0, c0)``; seconds spent in the model (``forward_seconds``), reading the
+    block (``read_seconds``) and making its windows' samples (``sample_seconds``)."""
 
     r0: int
     c0: int
@@ -133,16 +134,15 @@ class BlockResult:
     weights: np.ndarray
     forward_seconds: float = 0.0
     read_seconds: float = 0.0
+    sample_seconds: float = 0.0
 
 
 def read_result(path: Path) -> BlockResult:
     """A block result file written by :meth:`BlockPredictor.run`."""
     with np.load(path) as data:
         r0, c0 = (int(v) for v in data["origin"])
-        seconds = data["seconds"]
-        return BlockResult(
-            r0, c0, data["sums"], data["weights"], float(seconds[0]), float(seconds[1])
-        )
+        seconds = [float(v) for v in data["seconds"]]  # 2 values in files of earlier versions
+        return BlockResult(r0, c0, data["sums"], data["weights"], *seconds)
 
 
 @dataclass
@@ -279,10 +279,12 @@ class BlockPredictor:
         r0, c0, r1, c1 = block.extent
         sums = np.zeros((self.num_classes, r1 - r0, c1 - c0), dtype=np.float32)
         weights = np.zeros((r1 - r0, c1 - c0), dtype=np.float32)
-        forward = 0.0
+        forward = prepare = 0.0
         weight = patch_weights(self.spec.window, self.spec.window)  # every window's side
         for windows in _batches(block.windows, self.spec.batch_size):
+            tic = time.perf_counter()
             samples = [self.window_sample(data, w, (r0, c0)) for w in windows]
+            prepare += time.perf_counter() - tic
             tic = time.perf_counter()
             probs = self._probabilities(samples).numpy()
             forward += time.perf_counter() - tic
@@ -291,11 +293,12 @@ class BlockPredictor:
                 cols = slice(window.c0 - c0, window.c0 - c0 + window.size)
                 sums[:, rows, cols] += p * weight
                 weights[rows, cols] += weight
-        return BlockResult(r0, c0, sums, weights, forward, read)
+        return BlockResult(r0, c0, sums, weights, forward, read, prepare)
 
     def run(self, block: Block) -> dict[str, Any]:
         """Predict ``block`` and write its result file, unless it is there (a resumed run);
-        returns ``{"block", "resumed", "forward_seconds", "read_seconds", "seconds"}``."""
+        returns ``{"block", "resumed", "forward_seconds", "read_seconds", "sample_seconds",
+        "seconds", "peak_rss", "pid"}``."""
         path = Path(self.spec.results) / f"{block.name}.npz"
         if path.is_file():
             return {"block": block.name, "resumed": True}
@@ -307,13 +310,16 @@ class BlockPredictor:
                 origin=np.array([result.r0, result.c0]),
                 sums=result.sums,
                 weights=result.weights,
-                seconds=np.array([result.forward_seconds, result.read_seconds]),
+                seconds=np.array(
+                    [result.forward_seconds, result.read_seconds, result.sample_seconds]
+                ),
             )
         return {
             "block": block.name,
             "resumed": False,
             "forward_seconds": result.forward_seconds,
             "read_seconds": result.read_seconds,
+            "sample_seconds": result.sample_seconds,
             "seconds": time.perf_counter() - tic,
             "peak_rss": _peak_rss(),
             "pid": os.getpid(),

@@ -103,6 +103,7 @@ class MapResult:
     seconds: float = 0.0
     forward_seconds: float = 0.0
     read_seconds: float = 0.0
+    sample_seconds: float = 0.0
     assemble_seconds: float = 0.0
     peak_rss: dict[int, int] = field(default_factory=dict)  # per worker process: bytes
 
@@ -355,6 +356,7 @@ def map_scene(
             done[0] += 1
             result.forward_seconds += report.get("forward_seconds", 0.0)
             result.read_seconds += report.get("read_seconds", 0.0)
+            result.sample_seconds += report.get("sample_seconds", 0.0)
             if "pid" in report:
                 pid = report["pid"]
                 result.peak_rss[pid] = max(result.peak_rss.get(pid, 0), report["peak_rss"])
