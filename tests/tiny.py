@@ -9,3 +9,11 @@ TINY_PSE_LTAE = (
     "train.epochs=1",
 )
 """PSE + L-TAE (seed 001's parcel model) a few hundred parameters wide, one epoch."""
+
+TINY_UTAE = (
+    "model.encoder={name: utae, encoder_widths: [8, 8, 8, 16], decoder_widths: [8, 8, 8, 16], "
+    "n_head: 4, d_model: 16, d_k: 4}",
+    "data.batch_size=2",
+)
+"""U-TAE (seed 001's segmentation encoder) with 8 / 16 channels and a 4-head L-TAE, batches
+of 2 patches."""

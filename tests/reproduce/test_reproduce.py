@@ -21,7 +21,7 @@ from sitsfusion.reproduce.registry import (
 )
 from sitsfusion.reproduce.runner import grid, run_experiment, run_overrides
 from sitsfusion.runs import RunFolderError
-from tiny import TINY_PSE_LTAE
+from tiny import TINY_PSE_LTAE, TINY_UTAE
 
 TINY = TINY_PSE_LTAE
 SIMULATED_MODALITIES = {"pastis": {"S2", "S1A", "S1D"}, "multisenge": {"S2", "S1"}}
@@ -175,13 +175,7 @@ def test_tiny_semantic_experiment_end_to_end(tmp_path: Path) -> None:
         configs=("s2", "late_td"),
         folds=(pastis_rotation(1),),
         seeds=(0,),
-        overrides=(
-            "model.encoder={name: utae, encoder_widths: [8, 8, 8, 16], decoder_widths: "
-            "[8, 8, 8, 16], n_head: 4, d_model: 16, d_k: 4}",
-            "model.head=[8]",
-            "data.batch_size=2",
-            "train.epochs=1",
-        ),
+        overrides=(*TINY_UTAE, "model.head=[8]", "train.epochs=1"),
         simulate={"patches": 6, "size": 32, "seed": 2},
         note="tiny test settings",
     )
@@ -300,9 +294,7 @@ def test_tiny_panoptic_experiment_end_to_end(tmp_path: Path) -> None:
         folds=(pastis_rotation(1),),
         seeds=(0,),
         overrides=(
-            "model.encoder={name: utae, encoder_widths: [8, 8, 8, 16], decoder_widths: "
-            "[8, 8, 8, 16], n_head: 4, d_model: 16, d_k: 4}",
-            "data.batch_size=2",
+            *TINY_UTAE,
             "train.epochs=2",
             "train.warmup_epochs=1",
             "train.milestones=[1]",

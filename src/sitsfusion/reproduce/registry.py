@@ -454,6 +454,31 @@ GARNOT2021_TABLE2 = Experiment(
     "5-fold cross-validation on PASTIS-R; temporal dropout needed for late and decision fusion",
 )
 
+
+def _pastis_presets(
+    overrides: tuple[str, ...], quick_note: str, full_note: str
+) -> dict[str, Preset]:
+    """The presets of a seed 001 grid: every config on fold rotation 1 of the simulated
+    PASTIS-R with 2 seeds and ``overrides`` (quick), or on the 5 fold rotations of the real
+    data with the configs' own training (full; seed 001 Sec. 4.2: 5-fold cross-validation)."""
+    return {
+        "quick": Preset(
+            configs=(),
+            folds=(pastis_rotation(1),),
+            seeds=(0, 1),
+            overrides=overrides,
+            simulate=_QUICK_PASTIS,
+            note=f"{quick_note}, fold rotation 1, 2 seeds, on 40 simulated patches of 64 x 64",
+        ),
+        "full": Preset(
+            configs=(),
+            folds=tuple(pastis_rotation(k) for k in range(1, 6)),
+            seeds=(0,),
+            note=f"{full_note}, the 5 fold rotations, the configs' training (seed 001)",
+        ),
+    }
+
+
 # Quick preset of the panoptic experiment: U-TAE a quarter as wide as for table 2, the PaPs
 # head as the paper's; the reference schedule shrunk with the epochs (own choice): 20 epochs,
 # heatmap-only warm-up 2 (reference: 5 of 100), lr 0.01 then 0.001 after epoch 14 (Sec. 4.2:
@@ -482,24 +507,12 @@ GARNOT2021_TABLE3 = Experiment(
         for label in ("s2", "s1d", "s1a", "early_td", "late_td")
     },
     metrics=("PQ", "SQ", "RQ", "miou"),
-    presets={
-        "quick": Preset(
-            configs=(),
-            folds=(pastis_rotation(1),),
-            seeds=(0, 1),
-            overrides=_QUICK_PAPS,
-            simulate=_QUICK_PASTIS,
-            note="the 5 configs, fold rotation 1, 2 seeds, 20 epochs of batches of 4 (warm-up "
-            "2, lr step after 14, validation every 2 after 10), U-TAE a quarter as wide, 40 "
-            "simulated patches of 64 x 64",
-        ),
-        "full": Preset(  # seed 001 Sec. 4.2: the configs' 100 epochs, 5-fold CV
-            configs=(),
-            folds=tuple(pastis_rotation(k) for k in range(1, 6)),
-            seeds=(0,),
-            note="the 5 configs, the 5 fold rotations, the configs' training (seed 001)",
-        ),
-    },
+    presets=_pastis_presets(
+        _QUICK_PAPS,
+        "the 5 configs, 20 epochs of batches of 4 (warm-up 2, lr step after 14, validation "
+        "every 2 after 10), U-TAE a quarter as wide",
+        "the 5 configs",
+    ),
     # seed 001 Table 3: class-averaged SQ, RQ, PQ (percent in the paper; fractions here); no std.
     published={
         "s2": {"SQ": (0.813, None), "RQ": (0.492, None), "PQ": (0.404, None)},
@@ -546,25 +559,12 @@ GARNOT2021_FIG8 = Experiment(
     dataset=PASTIS_R,
     configs={label: f"garnot2021/parcel/{label}.yaml" for label in _FIG8},
     metrics=("miou", "miou_kept_50", "miou_kept_10", "miou_kept_30", "miou_drop"),
-    presets={
-        "quick": Preset(
-            configs=(),
-            folds=(pastis_rotation(1),),
-            seeds=(0, 1),
-            overrides=_QUICK,
-            simulate=_QUICK_PASTIS,
-            note="the 6 configs, fold rotation 1, 2 seeds, 20 epochs of batches of 32, each run "
-            "tested with 100, 90, 70, 50, 30, 10 % of its S2 observations, on 40 simulated "
-            "patches of 64 x 64",
-        ),
-        "full": Preset(  # seed 001 Sec. 4.2: the configs' 100 epochs, 5-fold CV
-            configs=(),
-            folds=tuple(pastis_rotation(k) for k in range(1, 6)),
-            seeds=(0,),
-            note="the 6 configs, the 5 fold rotations, the configs' training (seed 001), each "
-            "run tested with 100 to 10 % of its S2 observations",
-        ),
-    },
+    presets=_pastis_presets(
+        _QUICK,
+        "the 6 configs, 20 epochs of batches of 32, each run tested with 100, 90, 70, 50, 30, "
+        "10 % of its S2 observations",
+        "the 6 configs, each run tested with 100 to 10 % of its S2 observations",
+    ),
     # Fig. 8 prints no number; its 100 % point is Table 1's mIoU.
     published={label: {"miou": GARNOT2021_TABLE1.published[label]["miou"]} for label in _FIG8},
     claims=(
@@ -695,6 +695,37 @@ MULTISENGE = DatasetKind(
     real_paths=("{root}/labels",),
 )
 
+
+def _seed000_presets(
+    quick: tuple[str, ...],
+    quick_note: str,
+    full_note: str,
+    overrides: Mapping[str, tuple[str, ...]],
+) -> dict[str, Preset]:
+    """The presets of a seed 000 grid of labels: ``quick`` of them on the simulated stand-in
+    (``ofori2021-table3``'s settings, 2 seeds), all of them on the real split with 5 runs (seed
+    000 Sec. 5: averaged over five runs); ``overrides`` by label in both."""
+    return {
+        "quick": Preset(
+            configs=quick,
+            folds=(Fold("regional"),),
+            seeds=(0, 1),
+            overrides=_QUICK,
+            simulate=_QUICK_PASTIS,
+            note=f"{quick_note}, 2 seeds, 20 epochs of batches of 32, on 40 simulated PASTIS-R "
+            "patches of 64 x 64 (S1D as the S1 series, PASTIS fold rotation 1 as the split)",
+            label_overrides=overrides,
+        ),
+        "full": Preset(
+            configs=(),
+            folds=(Fold("regional"),),
+            seeds=(0, 1, 2, 3, 4),
+            note=f"{full_note}, 5 runs (seeds 0-4), the configs' 100 epochs (seed 000)",
+            label_overrides=overrides,
+        ),
+    }
+
+
 # seed 000 Sec. 5.3: n % of the 27 Sentinel-2 observations (the minimum length) sampled per
 # parcel, all of Sentinel-1 (early fusion: S1 at the nearest S2 dates); Table 4's columns.
 _SPARSE = {20: 5, 40: 11, 60: 16, 80: 22, 100: 27}
@@ -723,30 +754,12 @@ OFORI2021_TABLE4 = Experiment(
     configs={"s1": "ofori2021/s1.yaml"}
     | {label: f"ofori2021/{level}.yaml" for label, level in _SPARSE_LABELS.items()},
     metrics=("macro_f1", "overall_accuracy", "kappa"),
-    presets={
-        "quick": Preset(
-            configs=(
-                "s1",
-                *(f"{lv}_{pct}" for lv in ("s2", "early", "tae", "late") for pct in (20, 60, 100)),
-            ),
-            folds=(Fold("regional"),),
-            seeds=(0, 1),
-            overrides=_QUICK,
-            simulate=_QUICK_PASTIS,
-            note="S1 and the 4 others at 20, 60 and 100 % of the S2 observations (13 configs), 2 "
-            "seeds, 20 epochs of batches of 32, on 40 simulated PASTIS-R patches of 64 x 64 (S1D "
-            "as the S1 series, PASTIS fold rotation 1 as the split)",
-            label_overrides=_SPARSE_OVERRIDES,
-        ),
-        "full": Preset(  # seed 000 Sec. 5.3: averaged over five runs
-            configs=(),
-            folds=(Fold("regional"),),
-            seeds=(0, 1, 2, 3, 4),
-            note="S1 and the 4 others at 20, 40, 60, 80, 100 % of the S2 observations (21 "
-            "configs), 5 runs (seeds 0-4), the configs' 100 epochs (seed 000)",
-            label_overrides=_SPARSE_OVERRIDES,
-        ),
-    },
+    presets=_seed000_presets(
+        ("s1", *(f"{lv}_{pct}" for lv in ("s2", "early", "tae", "late") for pct in (20, 60, 100))),
+        "S1 and the 4 others at 20, 60 and 100 % of the S2 observations (13 configs)",
+        "S1 and the 4 others at 20, 40, 60, 80, 100 % of the S2 observations (21 configs)",
+        _SPARSE_OVERRIDES,
+    ),
     published={"s1": {"macro_f1": (0.522, 0.003)}}
     | {
         f"{level}_{pct}": {"macro_f1": value}
@@ -807,29 +820,12 @@ OFORI2021_FIG7 = Experiment(
     dataset=CROP_TYPE_MAPPING,
     configs={label: f"ofori2021/{level}.yaml" for label, level in _QUARTER_LABELS.items()},
     metrics=("macro_f1", "overall_accuracy"),
-    presets={
-        "quick": Preset(
-            configs=tuple(
-                f"{level}_{q}" for level in ("s1", "s2", "early") for q in ("q1", "q2", "q3", "q5")
-            ),
-            folds=(Fold("regional"),),
-            seeds=(0, 1),
-            overrides=_QUICK,
-            simulate=_QUICK_PASTIS,
-            note="S1, S2 and early fusion cut at the ends of 2018 Q4, 2019 Q1, Q2 and Q4 (12 "
-            "configs), 2 seeds, 20 epochs of batches of 32, on 40 simulated PASTIS-R patches of "
-            "64 x 64 (S1D as the S1 series, PASTIS fold rotation 1 as the split)",
-            label_overrides=_QUARTER_OVERRIDES,
-        ),
-        "full": Preset(  # seed 000 Sec. 5.4: averaged over five runs
-            configs=(),
-            folds=(Fold("regional"),),
-            seeds=(0, 1, 2, 3, 4),
-            note="S1, S2 and early fusion at the 5 quarters (15 configs), 5 runs (seeds 0-4), "
-            "the configs' 100 epochs (seed 000)",
-            label_overrides=_QUARTER_OVERRIDES,
-        ),
-    },
+    presets=_seed000_presets(
+        tuple(f"{lv}_{q}" for lv in ("s1", "s2", "early") for q in ("q1", "q2", "q3", "q5")),
+        "S1, S2 and early fusion cut at the ends of 2018 Q4, 2019 Q1, Q2 and Q4 (12 configs)",
+        "S1, S2 and early fusion at the 5 quarters (15 configs)",
+        _QUARTER_OVERRIDES,
+    ),
     published={},  # a figure: the paper prints no number for it
     claims=(
         *(
