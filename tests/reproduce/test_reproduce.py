@@ -15,6 +15,7 @@ from sitsfusion.reproduce.registry import (
     EXPERIMENTS,
     METRIC_NAMES,
     OPERATORS,
+    Experiment,
     Preset,
     experiment,
     pastis_rotation,
@@ -166,20 +167,26 @@ def test_tiny_experiment_end_to_end_then_resumed(tmp_path: Path) -> None:
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
 
 
-@pytest.mark.slow
-def test_tiny_semantic_experiment_end_to_end(tmp_path: Path) -> None:
-    """garnot2021-table2 (U-TAE semantic segmentation) on tiny settings: its runs train and
-    are tested, the paper's numbers are beside ours."""
-    exp = EXPERIMENTS["garnot2021-table2"]
+def _tiny_pastis(name: str, overrides: tuple[str, ...]) -> Experiment:
+    """``name`` with a quick preset of tiny settings: its s2 and late_td configs, fold
+    rotation 1, one seed, 6 simulated patches of 32 x 32."""
     tiny = Preset(
         configs=("s2", "late_td"),
         folds=(pastis_rotation(1),),
         seeds=(0,),
-        overrides=(*TINY_UTAE, "model.head=[8]", "train.epochs=1"),
+        overrides=overrides,
         simulate={"patches": 6, "size": 32, "seed": 2},
         note="tiny test settings",
     )
-    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
+    exp = EXPERIMENTS[name]
+    return dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
+
+
+@pytest.mark.slow
+def test_tiny_semantic_experiment_end_to_end(tmp_path: Path) -> None:
+    """garnot2021-table2 (U-TAE semantic segmentation) on tiny settings: its runs train and
+    are tested, the paper's numbers are beside ours."""
+    exp = _tiny_pastis("garnot2021-table2", (*TINY_UTAE, "model.head=[8]", "train.epochs=1"))
     out = tmp_path / "out"
     results = run_experiment(exp, out)
     assert list(results["config"]) == ["s2", "late_td"]
@@ -288,12 +295,9 @@ def test_a_panoptic_report_shows_each_class(tmp_path: Path) -> None:
 def test_tiny_panoptic_experiment_end_to_end(tmp_path: Path) -> None:
     """garnot2021-table3 (U-TAE + PaPs) on tiny settings: PQ / SQ / RQ per run, the paper's
     beside, and the class-wise section of the report."""
-    exp = EXPERIMENTS["garnot2021-table3"]
-    tiny = Preset(
-        configs=("s2", "late_td"),
-        folds=(pastis_rotation(1),),
-        seeds=(0,),
-        overrides=(
+    exp = _tiny_pastis(
+        "garnot2021-table3",
+        (
             *TINY_UTAE,
             "train.epochs=2",
             "train.warmup_epochs=1",
@@ -301,10 +305,7 @@ def test_tiny_panoptic_experiment_end_to_end(tmp_path: Path) -> None:
             "train.val_every=1",
             "train.val_after=0",
         ),
-        simulate={"patches": 6, "size": 32, "seed": 2},
-        note="tiny test settings",
     )
-    exp = dataclasses.replace(exp, presets={**exp.presets, "quick": tiny})
     out = tmp_path / "out"
     results = run_experiment(exp, out)
     assert list(results["config"]) == ["s2", "late_td"]
