@@ -20,7 +20,7 @@ import torch
 from sitsfusion.config import ConfigError
 from sitsfusion.data.sample import collate
 from sitsfusion.mapping.predictor import BlockPredictor
-from sitsfusion.mapping.scene import map_scene
+from sitsfusion.mapping.scene import default_batch, map_scene
 
 K = 20
 WEIGHTS = torch.linspace(-1.0, 1.0, K * 10).reshape(K, 10) * torch.linspace(1, 3, 10)
@@ -47,6 +47,13 @@ def _read(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def _map(area, out: Path, **kw):
     kw.setdefault("workers", 0)
     return map_scene(area.config(), area.checkpoint, area.catalog, out, parcels=area.parcels, **kw)
+
+
+def test_the_default_batch_is_one_window_on_a_cpu_and_the_configs_elsewhere(area) -> None:
+    cfg = area.config("data.batch_size=3")
+    assert default_batch(cfg, torch.device("cpu")) == 1
+    assert default_batch(cfg, "cuda:1") == 3
+    assert default_batch(cfg, torch.device("mps")) == 3
 
 
 def test_the_map_does_not_depend_on_how_the_scene_is_cut(area, pixelwise, tmp_path: Path) -> None:

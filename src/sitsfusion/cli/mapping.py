@@ -8,7 +8,6 @@ import click
 
 from sitsfusion.cli.app import (
     SYNTHETIC_NOTE,
-    batch_size_option,
     cli,
     config_option,
     console,
@@ -97,7 +96,13 @@ from sitsfusion.cli.output import print_paths
     "a 1000 px scene).",
 )
 @precision_option
-@batch_size_option
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Windows (parcels) per forward. Default: 1 window on a CPU (fastest there), else "
+    "the config's.",
+)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the config's).")
 @smooth_option
 @mmu_option

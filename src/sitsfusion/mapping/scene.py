@@ -53,6 +53,7 @@ __all__ = [
     "OVERLAP_FRACTION",
     "RESULTS",
     "MapResult",
+    "default_batch",
     "default_block",
     "map_scene",
 ]
@@ -123,6 +124,18 @@ class MapResult:
         if self.parcels:
             text += f"; {self.parcels} parcels"
         return text + (" (synthetic)" if self.synthetic else "")
+
+
+def default_batch(cfg: ExperimentConfig, device: object) -> int:
+    """Windows per forward of a semantic or panoptic model when none is given: 1 on a CPU,
+    the config's ``data.batch_size`` elsewhere (a GPU fills its cores with a batch). A parcel
+    model keeps the config's batch of parcels.
+
+    Own measurement (synthetic 128 px windows, 39 S2 dates / 68 + 67 S1, bf16, one thread):
+    on the CPU a batch of 4 windows is slower per window than one at a time (U-TAE S2 0.472
+    vs 0.444 s, late fusion S2 + S1A + S1D 2.30 vs 1.98 s) and holds 4 windows' activations
+    (peak RSS of the forward 1,067 vs 276 MiB for S2, 1,806 vs 534 MiB for late fusion)."""
+    return 1 if str(device).split(":")[0] == "cpu" else int(cfg.data.batch_size)
 
 
 def default_block(
@@ -233,8 +246,8 @@ def map_scene(
             many as keep the block's imagery under :data:`BLOCK_BYTES`: :func:`default_block`).
         workers: LocalCluster processes, one thread each (0: in this process, no Dask).
         scheduler: address of a running Dask scheduler (instead of a LocalCluster).
-        precision: ``fp32`` or ``bf16``; batch_size: windows per forward (None: the
-            config's); device: None for the config's accelerator.
+        precision: ``fp32`` or ``bf16``; batch_size: windows per forward (None:
+            :func:`default_batch`); device: None for the config's accelerator.
         smooth, mmu: optional post-processing (:mod:`sitsfusion.mapping.assemble`).
         start, end, max_cloud, min_clear: the acquisitions and dates used (as ``prepare``).
         overwrite: replace maps sitsfusion wrote in ``out``.
@@ -287,7 +300,7 @@ def map_scene(
         min_clear=min_clear,
         precision=precision,
         device=str(dev),
-        batch_size=batch_size or cfg.data.batch_size,
+        batch_size=batch_size or default_batch(cfg, dev),
         threads=1,
     )
     say(f"loading the model and opening the imagery ({source.record()})")
@@ -298,8 +311,10 @@ def map_scene(
                 f"{checkpoint}: a parcel-classification checkpoint maps parcels: give --parcels"
             )
         plain = {"start": start, "end": end, "max_cloud": max_cloud, "min_clear": min_clear}
+        parcel_spec = replace(spec, batch_size=batch_size or cfg.data.batch_size)
         return _map_parcels(
-            cfg, task, spec, source, Path(parcels), out, grid, inputs, tags=_tags(cfg, checkpoint),
+            cfg, task, parcel_spec, source, Path(parcels), out, grid, inputs,
+            tags=_tags(cfg, checkpoint),
             options=plain, parcels_format=parcels_format, overwrite=overwrite,
             progress=progress, command=command, tic=tic, workers=workers, scheduler=scheduler,
         )  # fmt: skip
