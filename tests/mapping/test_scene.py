@@ -51,9 +51,11 @@ def _map(area, out: Path, **kw):
 
 def test_the_default_batch_is_one_window_on_a_cpu_and_the_configs_elsewhere(area) -> None:
     cfg = area.config("data.batch_size=3")
-    assert default_batch(cfg, torch.device("cpu")) == 1
-    assert default_batch(cfg, "cuda:1") == 3
-    assert default_batch(cfg, torch.device("mps")) == 3
+    assert default_batch(cfg, torch.device("cpu"), "semantic") == 1
+    assert default_batch(cfg, "cpu", "panoptic") == 1
+    assert default_batch(cfg, "cpu", "parcel") == 3  # a batch of parcels
+    assert default_batch(cfg, "cuda:1", "semantic") == 3
+    assert default_batch(cfg, torch.device("mps"), "semantic") == 3
 
 
 def test_the_map_does_not_depend_on_how_the_scene_is_cut(area, pixelwise, tmp_path: Path) -> None:

@@ -126,16 +126,17 @@ class MapResult:
         return text + (" (synthetic)" if self.synthetic else "")
 
 
-def default_batch(cfg: ExperimentConfig, device: object) -> int:
-    """Windows per forward of a semantic or panoptic model when none is given: 1 on a CPU,
-    the config's ``data.batch_size`` elsewhere (a GPU fills its cores with a batch). A parcel
-    model keeps the config's batch of parcels.
+def default_batch(cfg: ExperimentConfig, device: object, task_name: str) -> int:
+    """Windows per forward of a semantic or panoptic model (``task_name``) when none is
+    given: 1 on a CPU, the config's ``data.batch_size`` elsewhere (a GPU fills its cores with
+    a batch). A parcel model keeps the config's batch of parcels.
 
     Own measurement (synthetic 128 px windows, 39 S2 dates / 68 + 67 S1, bf16, one thread):
     on the CPU a batch of 4 windows is slower per window than one at a time (U-TAE S2 0.472
     vs 0.444 s, late fusion S2 + S1A + S1D 2.30 vs 1.98 s) and holds 4 windows' activations
     (peak RSS of the forward 1,067 vs 276 MiB for S2, 1,806 vs 534 MiB for late fusion)."""
-    return 1 if str(device).split(":")[0] == "cpu" else int(cfg.data.batch_size)
+    on_cpu = str(device).split(":")[0] == "cpu"
+    return 1 if on_cpu and task_name != "parcel" else int(cfg.data.batch_size)
 
 
 def default_block(
@@ -286,6 +287,8 @@ def map_scene(
     from sitsfusion.training import inference_device
 
     dev = inference_device(cfg, device)
+    say(f"loading the model and opening the imagery ({source.record()})")
+    task = load_task(checkpoint, map_location=dev)  # once in this process
     spec = MapSpec(
         config=cfg.to_dict(),
         checkpoint=str(Path(checkpoint).resolve()),
@@ -300,21 +303,17 @@ def map_scene(
         min_clear=min_clear,
         precision=precision,
         device=str(dev),
-        batch_size=batch_size or default_batch(cfg, dev),
+        batch_size=batch_size or default_batch(cfg, dev, task.task_name),
         threads=1,
     )
-    say(f"loading the model and opening the imagery ({source.record()})")
-    task = load_task(checkpoint, map_location=dev)  # once in this process
     if task.task_name == "parcel":
         if parcels is None:
             raise ConfigError(
                 f"{checkpoint}: a parcel-classification checkpoint maps parcels: give --parcels"
             )
         plain = {"start": start, "end": end, "max_cloud": max_cloud, "min_clear": min_clear}
-        parcel_spec = replace(spec, batch_size=batch_size or cfg.data.batch_size)
         return _map_parcels(
-            cfg, task, parcel_spec, source, Path(parcels), out, grid, inputs,
-            tags=_tags(cfg, checkpoint),
+            cfg, task, spec, source, Path(parcels), out, grid, inputs, tags=_tags(cfg, checkpoint),
             options=plain, parcels_format=parcels_format, overwrite=overwrite,
             progress=progress, command=command, tic=tic, workers=workers, scheduler=scheduler,
         )  # fmt: skip
